@@ -1,0 +1,88 @@
+# cython: language_level=3
+"""Compiled SPF result cache: insertion-ordered, TTL on the monotonic clock, bounded.
+
+The TTL is the same for every entry, so insertion order is expiry order: the
+oldest entry is always the first to expire and the first to evict.
+"""
+
+from collections import OrderedDict
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock,
+                               PyThread_free_lock, PyThread_acquire_lock,
+                               PyThread_release_lock, WAIT_LOCK)
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef class ResultCache:
+    cdef object _entries
+    cdef object _popitem
+    cdef object _move_to_end
+    cdef readonly double ttl
+    cdef readonly Py_ssize_t maxsize
+    cdef PyThread_type_lock _lock
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    def __init__(self, ttl, maxsize):
+        if ttl < 0 or maxsize < 0:
+            raise ValueError('ttl and maxsize must not be negative')
+        self.ttl = ttl
+        self.maxsize = maxsize
+        self._entries = OrderedDict()
+        self._popitem = self._entries.popitem
+        self._move_to_end = self._entries.move_to_end
+
+    def __len__(self):
+        return len(self._entries)
+
+    def get(self, key):
+        cdef double now = _now()
+        cdef tuple entry
+        cdef object dropped = None
+        with nogil:
+            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        try:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if <double>entry[0] <= now:
+                dropped = self._entries.pop(key)
+                return None
+            return entry[1]
+        finally:
+            PyThread_release_lock(self._lock)
+
+    def put(self, key, value):
+        if self.ttl == 0 or self.maxsize == 0:
+            return
+        cdef double now = _now()
+        cdef list dropped = []
+        cdef object entries = self._entries
+        with nogil:
+            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        try:
+            if key in entries:
+                dropped.append(entries[key])
+                self._move_to_end(key)
+            entries[key] = (now + self.ttl, value)
+            while len(entries) > self.maxsize:
+                dropped.append(self._popitem(False))
+            while entries:
+                oldest = next(iter(entries))
+                if <double>(entries[oldest][0]) > now:
+                    break
+                dropped.append(self._popitem(False))
+        finally:
+            PyThread_release_lock(self._lock)

@@ -1,0 +1,229 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Compiled CIDR set: merged, sorted address ranges per family, binary search."""
+
+from libc.stdlib cimport qsort
+from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 smf_u128;
+    """
+    ctypedef unsigned long long smf_u128
+
+cdef extern from "arpa/inet.h":
+    int inet_pton(int af, const char *src, void *dst) nogil
+
+cdef extern from "sys/socket.h":
+    int AF_INET
+    int AF_INET6
+
+cdef unsigned int TOP4 = 0xffffffffU
+
+ctypedef struct Range4:
+    unsigned int start
+    unsigned int end
+
+ctypedef struct Range6:
+    smf_u128 start
+    smf_u128 end
+
+
+cdef int _cmp4(const void *a, const void *b) noexcept nogil:
+    cdef unsigned int x = (<const Range4 *>a).start
+    cdef unsigned int y = (<const Range4 *>b).start
+    return (x > y) - (x < y)
+
+
+cdef int _cmp6(const void *a, const void *b) noexcept nogil:
+    cdef smf_u128 x = (<const Range6 *>a).start
+    cdef smf_u128 y = (<const Range6 *>b).start
+    return (x > y) - (x < y)
+
+
+cdef inline unsigned int _load4(const unsigned char *b) noexcept nogil:
+    return (<unsigned int>b[0] << 24) | (<unsigned int>b[1] << 16) | (<unsigned int>b[2] << 8) | b[3]
+
+
+cdef inline smf_u128 _load6(const unsigned char *b) noexcept nogil:
+    cdef smf_u128 v = 0
+    cdef int i
+    for i in range(16):
+        v = (v << 8) | b[i]
+    return v
+
+
+cdef inline bint _is_v4_mapped(const unsigned char *b) noexcept nogil:
+    cdef int i
+    for i in range(10):
+        if b[i] != 0:
+            return False
+    return b[10] == 0xff and b[11] == 0xff
+
+
+cdef int _parse_prefix(bytes text, int maxlen) except -2:
+    """Prefix length from ASCII digits; -1 when not a valid length."""
+    if len(text) == 0 or len(text) > 3:
+        return -1
+    cdef int value = 0
+    cdef unsigned char c
+    for c in text:
+        if c < 48 or c > 57:
+            return -1
+        value = value * 10 + (c - 48)
+    if value > maxlen:
+        return -1
+    return value
+
+
+cdef class CidrSet:
+    cdef Range4 *v4
+    cdef Range6 *v6
+    cdef Py_ssize_t n4, n6
+    cdef Py_ssize_t count
+
+    def __cinit__(self):
+        self.v4 = NULL
+        self.v6 = NULL
+        self.n4 = self.n6 = self.count = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.v4)
+        PyMem_Free(self.v6)
+
+    def __init__(self, entries=(), on_error=None):
+        cdef list items = list(entries)
+        cdef Py_ssize_t cap = len(items) if items else 1
+        cdef Range4 *r4 = <Range4 *>PyMem_Malloc(cap * sizeof(Range4))
+        cdef Range6 *r6 = <Range6 *>PyMem_Malloc(cap * sizeof(Range6))
+        cdef Py_ssize_t n4 = 0, n6 = 0, index
+        cdef unsigned char buf[16]
+        cdef int plen
+        cdef unsigned int a4, m4
+        cdef smf_u128 a6, m6
+        cdef bytes raw, addr_part, len_part
+        if r4 == NULL or r6 == NULL:
+            PyMem_Free(r4)
+            PyMem_Free(r6)
+            raise MemoryError()
+        try:
+            for index, entry in enumerate(items):
+                reason = None
+                try:
+                    raw = entry.strip().encode('ascii')
+                except (UnicodeError, AttributeError):
+                    raw = None
+                    reason = 'not an ASCII address'
+                if raw is not None:
+                    addr_part, slash, len_part = raw.partition(b'/')
+                    if inet_pton(AF_INET, addr_part, buf) == 1:
+                        plen = _parse_prefix(len_part, 32) if slash else 32
+                        if plen < 0:
+                            reason = 'bad IPv4 prefix length'
+                        else:
+                            a4 = _load4(buf)
+                            m4 = 0 if plen == 0 else TOP4 << (32 - plen)
+                            r4[n4].start = a4 & m4
+                            r4[n4].end = (a4 & m4) | (~m4)
+                            n4 += 1
+                    elif inet_pton(AF_INET6, addr_part, buf) == 1:
+                        plen = _parse_prefix(len_part, 128) if slash else 128
+                        if plen < 0:
+                            reason = 'bad IPv6 prefix length'
+                        else:
+                            a6 = _load6(buf)
+                            m6 = 0
+                            if plen > 0:
+                                m6 = (~(<smf_u128>0)) << (128 - plen)
+                            r6[n6].start = a6 & m6
+                            r6[n6].end = (a6 & m6) | (~m6)
+                            n6 += 1
+                    else:
+                        reason = 'not an IPv4 or IPv6 address'
+                if reason is not None:
+                    message = '%r: %s' % (entry, reason)
+                    if on_error is None:
+                        raise ValueError(message)
+                    on_error(index, entry, message)
+            self.count = n4 + n6
+            self.n4 = _merge4(r4, n4)
+            self.n6 = _merge6(r6, n6)
+            self.v4 = r4
+            self.v6 = r6
+            r4 = NULL
+            r6 = NULL
+        finally:
+            PyMem_Free(r4)
+            PyMem_Free(r6)
+
+    def __len__(self):
+        return self.count
+
+    def __contains__(self, address):
+        cdef unsigned char buf[16]
+        cdef bytes raw
+        if not isinstance(address, str):
+            return False
+        try:
+            raw = (<str>address).encode('ascii')
+        except UnicodeError:
+            return False
+        if inet_pton(AF_INET, raw, buf) == 1:
+            return self._has4(_load4(buf))
+        if inet_pton(AF_INET6, raw, buf) == 1:
+            if _is_v4_mapped(buf):
+                return self._has4(_load4(buf + 12))
+            return self._has6(_load6(buf))
+        return False
+
+    cdef bint _has4(self, unsigned int x) noexcept nogil:
+        cdef Py_ssize_t lo = 0, hi = self.n4, mid
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.v4[mid].start <= x:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo > 0 and x <= self.v4[lo - 1].end
+
+    cdef bint _has6(self, smf_u128 x) noexcept nogil:
+        cdef Py_ssize_t lo = 0, hi = self.n6, mid
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.v6[mid].start <= x:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo > 0 and x <= self.v6[lo - 1].end
+
+
+cdef Py_ssize_t _merge4(Range4 *r, Py_ssize_t n) noexcept nogil:
+    if n == 0:
+        return 0
+    qsort(r, n, sizeof(Range4), _cmp4)
+    cdef Py_ssize_t out = 0, i
+    for i in range(1, n):
+        # adjacent ranges merge too; end + 1 cannot wrap unless end is the top address
+        if r[i].start <= r[out].end or (r[out].end != TOP4 and r[i].start == r[out].end + 1):
+            if r[i].end > r[out].end:
+                r[out].end = r[i].end
+        else:
+            out += 1
+            r[out] = r[i]
+    return out + 1
+
+
+cdef Py_ssize_t _merge6(Range6 *r, Py_ssize_t n) noexcept nogil:
+    if n == 0:
+        return 0
+    qsort(r, n, sizeof(Range6), _cmp6)
+    cdef Py_ssize_t out = 0, i
+    cdef smf_u128 top = ~(<smf_u128>0)
+    for i in range(1, n):
+        if r[i].start <= r[out].end or (r[out].end != top and r[i].start == r[out].end + 1):
+            if r[i].end > r[out].end:
+                r[out].end = r[i].end
+        else:
+            out += 1
+            r[out] = r[i]
+    return out + 1

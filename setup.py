@@ -1,0 +1,49 @@
+"""Build smf-spf-py: the package, its console script and the compiled hot paths.
+
+The extensions are cythonized from pyx/*.pyx when Cython is installed; the
+sdist ships the generated C, so a build then needs only a C compiler.
+"""
+
+import os
+
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULES = ('_cidr_c', '_match_c', '_cache_c')
+
+
+def version():
+    with open(os.path.join(HERE, 'smf_spf', '__init__.py')) as source:
+        for line in source:
+            if line.startswith('__version__'):
+                return line.split('=')[1].strip().strip("'\"")
+    raise RuntimeError('no __version__ in smf_spf/__init__.py')
+
+
+def extensions():
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        cythonize = None
+    suffix = '.pyx' if cythonize else '.c'
+    exts = [Extension('smf_spf.' + name, [os.path.join('pyx', name + suffix)])
+            for name in MODULES]
+    if cythonize:
+        return cythonize(exts, language_level=3, compiler_directives={'embedsignature': True})
+    return exts
+
+
+setup(
+    name='smf-spf-py',
+    version=version(),
+    description='SPF milter for Postfix and Sendmail, a drop-in replacement for smf-spf',
+    long_description=open(os.path.join(HERE, 'README.md')).read(),
+    long_description_content_type='text/markdown',
+    license='GPL-2.0-or-later',
+    packages=['smf_spf'],
+    ext_modules=extensions(),
+    python_requires='>=3.6',
+    install_requires=['pymilter>=1.0.4', 'pyspf>=2.0.12', 'dnspython>=1.16'],
+    entry_points={'console_scripts': ['smf-spf = smf_spf.__main__:main']},
+    zip_safe=False,
+)

@@ -1,0 +1,46 @@
+"""Plain-Python twin of pyx/_cache_c.pyx: an OrderedDict behind a lock."""
+
+import threading
+import time
+from collections import OrderedDict
+
+
+class ResultCache(object):
+    def __init__(self, ttl, maxsize):
+        if ttl < 0 or maxsize < 0:
+            raise ValueError('ttl and maxsize must not be negative')
+        self.ttl = float(ttl)
+        self.maxsize = int(maxsize)
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self._entries)
+
+    def get(self, key):
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= now:
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key, value):
+        if self.ttl == 0 or self.maxsize == 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            entries = self._entries
+            if key in entries:
+                entries.move_to_end(key)
+            entries[key] = (now + self.ttl, value)
+            while len(entries) > self.maxsize:
+                entries.popitem(last=False)
+            while entries:
+                oldest = next(iter(entries))
+                if entries[oldest][0] > now:
+                    break
+                entries.popitem(last=False)
