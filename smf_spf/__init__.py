@@ -2,7 +2,7 @@
 
 from smf_spf._select import extensions_in_use as _extensions_in_use
 
-__version__ = '2.5.2.post1'
+__version__ = '1.0.0'
 
 #: True when the compiled (Cython) hot paths are in use, False for the Python twins.
 EXTENSIONS = _extensions_in_use()

@@ -1,0 +1,79 @@
+"""Log levels and handlers: syslog with the configured facility, and LogTo.
+
+Only __main__ calls setup(); importing this module changes nothing.
+"""
+
+import logging
+import logging.handlers
+import os
+import socket
+import time
+
+LOGGER_NAME = 'smf-spf'
+NOTICE = 25
+LEVELS = {'info': logging.INFO, 'notice': NOTICE, 'warning': logging.WARNING,
+          'error': logging.ERROR}
+
+
+def logger():
+    return logging.getLogger(LOGGER_NAME)
+
+
+class LogToFormatter(logging.Formatter):
+    """`Nov 28 14:59:18 host smf-spf[pid]: message`, the C milter's LogTo layout."""
+
+    def __init__(self, ident):
+        logging.Formatter.__init__(self)
+        self.ident = ident
+        self.host = socket.gethostname()
+
+    def format(self, record):
+        stamp = time.strftime('%b %e %H:%M:%S', time.localtime(record.created))
+        return '%s %s %s[%d]: %s' % (stamp, self.host, self.ident, os.getpid(),
+                                     record.getMessage())
+
+
+class _SyslogFormatter(logging.Formatter):
+    def __init__(self, ident):
+        logging.Formatter.__init__(self)
+        self.ident = ident
+
+    def format(self, record):
+        return '%s[%d]: %s' % (self.ident, os.getpid(), record.getMessage())
+
+
+def open_log_to(path):
+    """The LogTo stream; OSError when it cannot be opened (fatal at start)."""
+    if path in ('/dev/stdout', '-'):
+        import sys
+        return sys.stdout
+    if path == '/dev/stderr':
+        import sys
+        return sys.stderr
+    return open(path, 'a')
+
+
+def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
+    """Attach handlers to the smf-spf logger; facility 'none' disables syslog."""
+    logging.addLevelName(NOTICE, 'NOTICE')
+    log = logger()
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    if facility != 'none':
+        try:
+            handler = logging.handlers.SysLogHandler(
+                address=syslog_address,
+                facility=logging.handlers.SysLogHandler.facility_names[facility])
+        except (OSError, IOError):
+            handler = None   # no syslog daemon here: LogTo (if any) still works
+        if handler is not None:
+            handler.priority_map = dict(handler.priority_map, NOTICE='notice')
+            handler.setFormatter(_SyslogFormatter(ident))
+            log.addHandler(handler)
+    if log_to_stream is not None:
+        stream_handler = logging.StreamHandler(log_to_stream)
+        stream_handler.setFormatter(LogToFormatter(ident))
+        log.addHandler(stream_handler)
+    return log

@@ -1,0 +1,55 @@
+"""RejectReason: the C milter's printf-style template, compiled once at config load.
+
+Placeholders are `%s` (next argument) and `%N$s` (argument N, 1-based); `%%`
+is a literal percent sign; any other `%` stays as it is (C would read
+garbage for it).  The arguments are sender, client IP, MTA name.
+"""
+
+import re
+
+_TOKEN = re.compile(r'%(?:(\d)\$)?s|%%')
+MAX_ARGUMENTS = 3
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class ReasonTemplate(object):
+    __slots__ = ('text', '_parts')
+
+    def __init__(self, text):
+        parts = []
+        position = 0
+        next_argument = 0
+        for token in _TOKEN.finditer(text):
+            parts.append(text[position:token.start()])
+            if token.group(0) == '%%':
+                parts.append('%')
+            else:
+                if token.group(1) is not None:
+                    index = int(token.group(1)) - 1
+                else:
+                    index = next_argument
+                    next_argument += 1
+                if not 0 <= index < MAX_ARGUMENTS:
+                    raise TemplateError('placeholder %r names no argument (1 sender, 2 client IP, '
+                                        '3 MTA name)' % token.group(0))
+                parts.append(index)
+            position = token.end()
+        parts.append(text[position:])
+        self.text = text
+        self._parts = tuple(p for p in parts if p != '')
+
+    def render(self, sender, client_ip, mta_name):
+        arguments = (sender, client_ip, mta_name)
+        return ''.join(arguments[p] if isinstance(p, int) else p for p in self._parts)
+
+    def __eq__(self, other):
+        return isinstance(other, ReasonTemplate) and other.text == self.text
+
+    def __hash__(self):
+        return hash(self.text)
+
+    def __repr__(self):
+        return 'ReasonTemplate(%r)' % self.text

@@ -1,0 +1,99 @@
+import threading
+import time
+
+import pytest
+
+from smf_spf import _cache_c, _cache_py
+
+
+def test_get_put_and_missing(cache_impl):
+    c = cache_impl.ResultCache(60, 10)
+    assert c.get('1.2.3.4|example.com') is None
+    c.put('1.2.3.4|example.com', 'pass')
+    assert c.get('1.2.3.4|example.com') == 'pass'
+    c.put('1.2.3.4|example.com', 'fail')
+    assert c.get('1.2.3.4|example.com') == 'fail'
+    assert len(c) == 1
+
+
+def test_entries_expire(cache_impl):
+    c = cache_impl.ResultCache(0.05, 10)
+    c.put('k', 'v')
+    assert c.get('k') == 'v'
+    time.sleep(0.12)
+    assert c.get('k') is None
+    assert len(c) == 0
+
+
+def test_expired_entries_are_purged_on_put(cache_impl):
+    c = cache_impl.ResultCache(0.05, 100)
+    for i in range(50):
+        c.put('old%d' % i, i)
+    time.sleep(0.12)
+    c.put('new', 1)
+    assert len(c) == 1
+
+
+def test_bounded_evicts_oldest(cache_impl):
+    c = cache_impl.ResultCache(60, 3)
+    for key in 'abcd':
+        c.put(key, key.upper())
+    assert c.get('a') is None
+    assert [c.get(k) for k in 'bcd'] == ['B', 'C', 'D']
+    c.put('b', 'B2')       # a re-put entry becomes the newest
+    c.put('e', 'E')
+    assert c.get('c') is None and c.get('b') == 'B2' and len(c) == 3
+
+
+def test_zero_ttl_or_size_disables(cache_impl):
+    for ttl, size in ((0, 10), (60, 0)):
+        c = cache_impl.ResultCache(ttl, size)
+        c.put('k', 'v')
+        assert c.get('k') is None
+
+
+def test_negative_arguments_rejected(cache_impl):
+    with pytest.raises(ValueError):
+        cache_impl.ResultCache(-1, 1)
+
+
+def test_threads_hammering_keep_the_bound_and_values(cache_impl):
+    c = cache_impl.ResultCache(60, 500)
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(4000):
+                key = 'k%d' % ((i * 7 + n) % 900)
+                c.put(key, key)
+                got = c.get(key)
+                if got is not None and got != key:
+                    errors.append((key, got))
+                if len(c) > 500:
+                    errors.append(('size', len(c)))
+        except Exception as exc:  # pragma: no cover - a failure shows in errors
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(c) <= 500
+
+
+def test_compiled_and_twin_agree_on_a_sequence():
+    ops = [('put', 'k%d' % (i % 13), i) if i % 3 else ('get', 'k%d' % (i % 11), None)
+           for i in range(300)]
+    results = []
+    for impl in (_cache_c, _cache_py):
+        c = impl.ResultCache(60, 7)
+        seen = []
+        for op, key, value in ops:
+            if op == 'put':
+                c.put(key, value)
+            else:
+                seen.append(c.get(key))
+        results.append((seen, len(c)))
+    assert results[0] == results[1]
