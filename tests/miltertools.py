@@ -1,0 +1,103 @@
+"""Drive SpfMilter through pymilter's TestCtx with a stub SPF checker (no DNS)."""
+
+import logging
+
+import Milter
+from Milter.testctx import TestCtx
+
+from smf_spf import config as configuration, policy
+from smf_spf.cache import ResultCache
+from smf_spf.milter import FLAGS, Services, SpfMilter
+from smf_spf.spfcheck import CachedChecker, SpfResult
+
+
+class StubChecker(object):
+    """SPF results by sender domain; records every check it is asked for."""
+
+    def __init__(self, results):
+        self.results = results
+        self.calls = []
+
+    def check(self, ip, sender, helo):
+        self.calls.append((ip, sender, helo))
+        outcome = self.results.get(sender.rpartition('@')[2], 'none')
+        if isinstance(outcome, SpfResult):
+            return outcome
+        return SpfResult(outcome, 'stub says %s' % outcome)
+
+
+class ListHandler(logging.Handler):
+    def __init__(self):
+        logging.Handler.__init__(self)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append((record.levelno, record.getMessage()))
+
+
+class RecordingCtx(TestCtx):
+    """TestCtx that records message edits in order, with their arguments."""
+
+    def __init__(self):
+        TestCtx.__init__(self)
+        self.edits = []
+
+    def addheader(self, field, value, idx):
+        self.edits.append(('insheader' if idx == 0 else 'addheader', field, value))
+
+    def chgheader(self, field, idx, value):
+        self.edits.append(('chgheader', field, idx, value))
+
+    def addrcpt(self, rcpt, params):
+        self.edits.append(('addrcpt', rcpt))
+
+    def delrcpt(self, rcpt):
+        self.edits.append(('delrcpt', rcpt))
+
+
+class Harness(object):
+    def __init__(self, *config_lines, **results):
+        self.config = configuration.parse_lines(list(config_lines), 'test.conf').config
+        self.checker = StubChecker(dict((k.replace('_', '.'), v) for k, v in results.items()))
+        cache = ResultCache(self.config.ttl, 1000) if self.config.ttl else None
+        self.handler = ListHandler()
+        self.log = logging.getLogger('smf-spf-test-%d' % id(self))
+        self.log.addHandler(self.handler)
+        self.log.setLevel(logging.INFO)
+        self.log.propagate = False
+        self.services = Services(self.config,
+                                 CachedChecker(self.checker, cache, policy.is_cacheable),
+                                 self.log)
+        Milter.factory = lambda: SpfMilter(self.services)
+        self.ctx = None
+
+    def connect(self, ip='192.0.2.1', host='mx.sender.example', helo='mx.sender.example',
+                **macros):
+        self.ctx = RecordingCtx()
+        self.ctx._setsymval('j', 'mx.receiver.test')
+        for name, value in macros.items():
+            self.ctx._setsymval(name, value)
+        return self.ctx._connect(host, helo, ip)
+
+    def macro(self, name, value):
+        self.ctx._setsymval(name, value)
+
+    def mail(self, sender):
+        return self.ctx._envfrom(sender)
+
+    def rcpt(self, rcpt):
+        return self.ctx._envrcpt(rcpt)
+
+    def header(self, name, value):
+        return self.ctx._header(name, value)
+
+    def eom(self):
+        return self.ctx._eom()
+
+    @property
+    def reply(self):
+        return self.ctx._reply
+
+    @property
+    def logs(self):
+        return [message for _, message in self.handler.lines]

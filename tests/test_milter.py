@@ -1,0 +1,449 @@
+"""Every row of the reference, through pymilter's TestCtx (SPF results stubbed)."""
+
+import socket
+
+import Milter
+import pytest
+
+from smf_spf.spfcheck import SpfResult
+from miltertools import Harness, RecordingCtx
+
+AR = 'Authentication-Results'
+REASON = 'Message was rejected during SPF policy evaluation. sender:%s client-ip:%s'
+
+
+# -- connect ----------------------------------------------------------------------
+
+def test_whitelisted_ip_accepts_connection_unchecked():
+    h = Harness('WhitelistIP 192.0.2.0/24', 'WhitelistIP 2001:db8::/32')
+    assert h.connect(ip='192.0.2.77') == Milter.ACCEPT
+    assert h.connect(ip='2001:db8::25') == Milter.ACCEPT
+    assert h.checker.calls == []
+    assert 'WhitelistIP' in h.logs[-1]
+
+
+def test_whitelisted_ptr_suffix_accepts():
+    h = Harness('WhitelistPTR .friendly.example')
+    assert h.connect(host='MX3.Friendly.Example') == Milter.ACCEPT
+    assert h.connect(host='friendly.example.evil') == Milter.CONTINUE
+
+
+def test_no_client_address_accepts_and_logs():
+    h = Harness()
+    ctx = RecordingCtx()
+    ctx._negotiate()
+    ctx._stage = Milter.M_CONNECT
+    assert Milter.connect_callback(ctx, 'localhost', socket.AF_UNIX, '/run/x.sock') == Milter.ACCEPT
+    assert h.logs == ['unknown sender IP address, skipping SPF check']
+
+
+def test_pass_adds_authentication_results_first():
+    h = Harness(sender_example='pass')
+    assert h.connect() == Milter.CONTINUE
+    assert h.mail('<Alice@Sender.Example>') == Milter.CONTINUE
+    assert h.rcpt('<bob@receiver.test>') == Milter.CONTINUE
+    h.header('Subject', 'hello')
+    assert h.eom() == Milter.CONTINUE
+    assert h.ctx.edits == [('insheader', AR, 'mx.receiver.test; spf=pass '
+                            'smtp.mailfrom=alice@sender.example smtp.helo=mx.sender.example')]
+    assert h.checker.calls == [('192.0.2.1', 'alice@sender.example', 'mx.sender.example')]
+    assert ('SPF pass: ip=192.0.2.1, fqdn=mx.sender.example, helo=mx.sender.example, '
+            'from=<Alice@Sender.Example>') in h.logs
+
+
+def test_fail_is_refused_at_mail_with_reject_reason():
+    h = Harness(sender_example='fail')
+    h.connect()
+    assert h.mail('<spoof@sender.example>') == Milter.REJECT
+    assert h.reply == ('550', '5.7.23', REASON % ('spoof@sender.example', '192.0.2.1'))
+
+
+def test_soft_fail_turns_refusal_into_tempfail():
+    h = Harness('SoftFail on', sender_example='fail')
+    h.connect()
+    assert h.mail('<spoof@sender.example>') == Milter.TEMPFAIL
+    assert h.reply[:2] == ('450', '4.7.23')
+
+
+def test_reject_reason_third_placeholder_is_mta_name():
+    h = Harness('RejectReason %s from %s refused by %s', sender_example='fail')
+    h.connect()
+    h.mail('<x@sender.example>')
+    assert h.reply[2] == 'x@sender.example from 192.0.2.1 refused by mx.receiver.test'
+
+
+def test_percent_in_reply_text_is_doubled_for_libmilter():
+    h = Harness(sender_example='fail')
+    h.connect()
+    h.mail('<50%off@sender.example>')
+    assert '50%%off@sender.example' in h.reply[2]
+
+
+def test_fail_not_refused_tags_subject_and_headers():
+    h = Harness('RefuseFail off', 'AddReceivedHeader on', sender_example='fail')
+    h.connect()
+    assert h.mail('<spoof@sender.example>') == Milter.CONTINUE
+    h.rcpt('<bob@receiver.test>')
+    h.header('Subject', 'Buy now')
+    h.eom()
+    assert h.ctx.edits[0] == ('chgheader', 'Subject', 1, '[SPF:fail] Buy now')
+    assert h.ctx.edits[1][0:2] == ('insheader', AR) and 'spf=fail' in h.ctx.edits[1][2]
+    assert h.ctx.edits[2] == ('addheader', 'Received-SPF',
+                              'Fail (mx.receiver.test: domain of spoof@sender.example\n'
+                              '\tdoes not designate 192.0.2.1 as permitted sender)\n'
+                              '\treceiver=mx.receiver.test; client-ip=192.0.2.1; '
+                              'identity=mailfrom;\n'
+                              '\tenvelope-from="spoof@sender.example"; helo=mx.sender.example;')
+
+
+def test_softfail_without_subject_adds_one():
+    h = Harness(sender_example='softfail')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert h.ctx.edits[0] == ('addheader', 'Subject', '[SPF:fail]')
+
+
+def test_tag_subject_off_and_add_header_off_leave_message_alone():
+    h = Harness('TagSubject off', 'AddHeader off', sender_example='softfail')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.header('Subject', 'x')
+    h.eom()
+    assert h.ctx.edits == []
+
+
+@pytest.mark.parametrize('result,word,comment', [
+    ('pass', 'Pass', 'mx.receiver.test: domain of a@sender.example\n\tdesignates 192.0.2.1 as '
+                     'permitted sender'),
+    ('softfail', 'SoftFail', 'mx.receiver.test: transitioning domain of a@sender.example\n'
+                             '\tdoes not designate 192.0.2.1 as permitted sender'),
+    ('neutral', 'Neutral', 'mx.receiver.test: 192.0.2.1 is neither permitted\n\tnor denied by '
+                           'domain of a@sender.example'),
+    ('none', 'None', 'mx.receiver.test: domain of a@sender.example\n\tdoes not designate '
+                     'permitted sender hosts'),
+])
+def test_received_spf_wording(result, word, comment):
+    h = Harness('AddReceivedHeader on', 'AddHeader off', 'TagSubject off', sender_example=result)
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert h.ctx.edits == [('addheader', 'Received-SPF',
+                            '%s (%s)\n\treceiver=mx.receiver.test; client-ip=192.0.2.1; '
+                            'identity=mailfrom;\n\tenvelope-from="a@sender.example"; '
+                            'helo=mx.sender.example;' % (word, comment))]
+
+
+@pytest.mark.parametrize('result', ['temperror', 'permerror', 'neutral', 'none'])
+def test_authentication_results_names_rfc8601_results(result):
+    h = Harness(sender_example=result)
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert ('insheader', AR, 'mx.receiver.test; spf=%s smtp.mailfrom=a@sender.example '
+            'smtp.helo=mx.sender.example' % result) in h.ctx.edits
+
+
+def test_authserv_id_from_config():
+    h = Harness('AuthservID mail.example.com', sender_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert h.ctx.edits[0][2].startswith('mail.example.com; spf=pass')
+
+
+def test_authserv_id_defaults_to_localhost_without_j():
+    h = Harness(sender_example='pass')
+    h.connect()
+    del h.ctx._macros['j']
+    h.ctx._connect('mx.sender.example', 'helo.example', '192.0.2.1')
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert h.ctx.edits[0][2].startswith('localhost; spf=pass')
+
+
+# -- MAIL FROM ------------------------------------------------------------------
+
+@pytest.mark.parametrize('sender', ['<>x', 'no-brackets@x', '<nobody>', '< a@b>', '<a@b\t>',
+                                    '<%s@example.com>' % ('l' * 65), '<>'[:1]])
+def test_bad_sender_syntax_is_550_517(sender):
+    h = Harness()
+    h.connect()
+    result = h.mail(sender)
+    if sender == '<>x':       # contains "<>": an empty sender, checked as postmaster@helo
+        assert result == Milter.CONTINUE
+        return
+    assert result == Milter.REJECT
+    assert h.reply == ('550', '5.1.7', 'Sender address does not conform to RFC-2821 syntax')
+
+
+def test_bad_sender_with_soft_fail_is_450_417():
+    h = Harness('SoftFail on')
+    h.connect()
+    assert h.mail('<nobody>') == Milter.TEMPFAIL
+    assert h.reply[:2] == ('450', '4.1.7')
+
+
+def test_relaxed_local_part_allows_long_local_parts():
+    h = Harness('RelaxedLocalPart on', example_com='pass')
+    h.connect()
+    assert h.mail('<%s@example.com>' % ('l' * 65)) == Milter.CONTINUE
+
+
+def test_verify_ok_accepts():
+    h = Harness(sender_example='fail')
+    h.connect()
+    h.macro('{verify}', 'OK')
+    assert h.mail('<a@sender.example>') == Milter.ACCEPT
+    assert h.checker.calls == []
+
+
+def test_empty_sender_checks_postmaster_at_helo():
+    h = Harness('AddReceivedHeader on', helo_example='pass')
+    h.connect(helo='HELO.Example')
+    assert h.mail('<>') == Milter.CONTINUE
+    assert h.checker.calls == [('192.0.2.1', 'postmaster@helo.example', 'helo.example')]
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert ('insheader', AR, 'mx.receiver.test; spf=pass smtp.mailfrom=postmaster@helo.example '
+            'smtp.helo=helo.example') in h.ctx.edits
+    received = [e for e in h.ctx.edits if e[1] == 'Received-SPF'][0][2]
+    assert 'identity=helo;' in received and 'envelope-from=""' in received
+
+
+def test_empty_sender_without_helo_uses_undefined():
+    h = Harness()
+    h.connect()
+    h.ctx._priv.helo = None
+    h.mail('<>')
+    assert h.checker.calls[-1][1:] == ('postmaster@undefined', 'undefined')
+
+
+def test_skip_ndr_accepts_empty_sender():
+    h = Harness('SkipNDR on')
+    h.connect()
+    assert h.mail('<>') == Milter.ACCEPT
+    assert h.logs[-1] == 'SPF skip : empty sender, helo=mx.sender.example, ip=192.0.2.1'
+
+
+def test_skip_auth_accepts_authenticated_clients():
+    h = Harness(sender_example='fail')
+    h.connect()
+    h.macro('{auth_authen}', 'alice')
+    assert h.mail('<a@sender.example>') == Milter.ACCEPT
+    assert h.logs[-1] == 'SPF skip : username alice, from=<a@sender.example>'
+
+
+def test_skip_auth_off_checks_authenticated_clients():
+    h = Harness('SkipAuth off', sender_example='fail')
+    h.connect()
+    h.macro('{auth_authen}', 'alice')
+    assert h.mail('<a@sender.example>') == Milter.REJECT
+
+
+def test_whitelist_from_substring_accepts():
+    h = Harness('WhitelistFrom @Friends.example', friends_example='fail')
+    h.connect()
+    assert h.mail('<Boss@FRIENDS.example>') == Milter.ACCEPT
+    assert h.checker.calls == []
+
+
+def test_refuse_spf_none():
+    h = Harness('RefuseSPFNone on')
+    h.connect()
+    assert h.mail('<a@nospf.example>') == Milter.REJECT
+    assert h.reply == ('550', '5.7.1',
+                       'Sorry a@nospf.example, we only accept mail from SPF enabled domains.')
+
+
+def test_refuse_spf_none_helo():
+    h = Harness('RefuseSPFNoneHelo on')
+    h.connect(helo='bare.example')
+    assert h.mail('<>') == Milter.REJECT
+    assert h.reply == ('550', '5.7.1', 'Sorry postmaster@bare.example, we only accept empty '
+                       'senders from enabled servers (HELO identity)')
+
+
+def test_refuse_spf_none_does_not_apply_to_empty_senders():
+    h = Harness('RefuseSPFNone on')
+    h.connect()
+    assert h.mail('<>') == Milter.CONTINUE
+
+
+def test_temperror_accepted_by_default_refused_when_off():
+    h = Harness(sender_example=SpfResult('temperror', 'DNS timeout'))
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.CONTINUE
+    h = Harness('AcceptTempError off', sender_example=SpfResult('temperror', 'DNS timeout'))
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.TEMPFAIL
+    assert h.reply == ('451', '4.4.3',
+                       'Found a problem processing SFP for a@sender.example. Error: DNS timeout')
+
+
+def test_cache_hit_is_logged_and_decides_the_same():
+    h = Harness(sender_example='fail')
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.REJECT
+    assert h.mail('<b@sender.example>') == Milter.REJECT
+    assert len(h.checker.calls) == 1
+    assert h.logs[-2].startswith('SPF fail (cached): ip=192.0.2.1')
+
+
+def test_cache_key_is_client_ip_and_domain():
+    h = Harness(sender_example='pass', other_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.mail('<a@other.example>')
+    h.connect(ip='192.0.2.2')
+    h.mail('<a@sender.example>')
+    assert len(h.checker.calls) == 3
+
+
+def test_temperror_is_not_cached():
+    h = Harness(sender_example='temperror')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.mail('<a@sender.example>')
+    assert len(h.checker.calls) == 2
+
+
+def test_ttl_zero_disables_cache():
+    h = Harness('TTL 0', sender_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.mail('<a@sender.example>')
+    assert len(h.checker.calls) == 2
+
+
+# -- client IP rewriting -----------------------------------------------------------
+
+def test_fixed_client_ip_is_evaluated():
+    h = Harness('FixedClientIP 198.51.100.1', sender_example='pass')
+    h.connect(ip='203.0.113.9')
+    h.mail('<a@sender.example>')
+    assert h.checker.calls[0][0] == '198.51.100.1'
+
+
+@pytest.mark.parametrize('line,client,evaluated', [
+    ('ClientIPNAT 203.0.113.9:198.51.100.1', '203.0.113.9', '198.51.100.1'),
+    ('ClientIPNAT [2001:db8::9]:[2001:db8::1]', '2001:db8::9', '2001:db8::1'),
+    ('ClientIPNAT 203.0.113.9:198.51.100.1', '::ffff:203.0.113.9', '198.51.100.1'),
+])
+def test_client_ip_nat(line, client, evaluated):
+    h = Harness(line, 'FixedClientIP 192.0.2.99', sender_example='pass')
+    h.connect(ip=client)
+    h.mail('<a@sender.example>')
+    assert h.checker.calls[0][0] == evaluated
+    assert any(l.startswith('Found NAT IP address. Original:') for l in h.logs)
+
+
+# -- RCPT TO ----------------------------------------------------------------------
+
+def test_bad_recipient_syntax():
+    h = Harness(sender_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    assert h.rcpt('<bob>') == Milter.REJECT
+    assert h.reply == ('550', '5.1.3', 'Recipient address does not conform to RFC-2821 syntax')
+    h = Harness('SoftFail on', sender_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    assert h.rcpt('<bob>') == Milter.TEMPFAIL and h.reply[:2] == ('450', '4.1.3')
+
+
+def test_whitelist_to_moves_fail_refusal_to_rcpt():
+    h = Harness('WhitelistTo postmaster@', sender_example='fail')
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.CONTINUE
+    assert h.rcpt('<PostMaster@receiver.test>') == Milter.CONTINUE
+    assert h.rcpt('<bob@receiver.test>') == Milter.REJECT
+    assert h.reply == ('550', '5.1.1', REASON % ('a@sender.example', '192.0.2.1'))
+    h = Harness('WhitelistTo postmaster@', 'SoftFail on', sender_example='fail')
+    h.connect()
+    h.mail('<a@sender.example>')
+    assert h.rcpt('<bob@receiver.test>') == Milter.TEMPFAIL and h.reply[:2] == ('450', '4.1.1')
+
+
+def test_quarantine_redirects_failing_mail():
+    h = Harness('RefuseFail off', 'Quarantine on', 'QuarantineBox spam@receiver.test',
+                'TagSubject off', 'AddHeader off', sender_example='fail')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<bob@receiver.test>')
+    h.rcpt('<carol@receiver.test>')
+    h.eom()
+    assert h.ctx.edits == [
+        ('addrcpt', 'spam@receiver.test'),
+        ('addheader', 'X-SPF-Original-To', '<bob@receiver.test>'),
+        ('delrcpt', '<bob@receiver.test>'),
+        ('addheader', 'X-SPF-Original-To', '<carol@receiver.test>'),
+        ('delrcpt', '<carol@receiver.test>'),
+    ]
+
+
+def test_quarantine_ignores_passing_mail():
+    h = Harness('Quarantine on', 'AddHeader off', sender_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<bob@receiver.test>')
+    h.eom()
+    assert h.ctx.edits == []
+
+
+# -- state across messages of one connection ----------------------------------------
+
+def test_second_message_starts_clean():
+    h = Harness('RefuseFail off', 'Quarantine on', sender_example='fail', good_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<bob@receiver.test>')
+    h.header('Subject', 'first')
+    h.eom()
+    h.ctx.edits = []
+    h.mail('<a@good.example>')
+    h.rcpt('<carol@receiver.test>')
+    h.eom()
+    assert [e[0] for e in h.ctx.edits] == ['insheader']
+    assert 'spf=pass' in h.ctx.edits[0][2]
+
+
+def test_abort_resets_message_state():
+    h = Harness('RefuseFail off', sender_example='fail', good_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.header('Subject', 'first')
+    h.ctx._priv.abort()
+    assert h.ctx._priv.subject is None and h.ctx._priv.result is None
+
+
+def test_unencodable_subject_is_left_alone_not_crashing():
+    h = Harness('RefuseFail off', sender_example='fail')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.ctx._priv.subject = b'caf\xe9'.decode('utf-8', 'surrogateescape')
+
+    def refuse(field, idx, value):
+        value.encode('utf-8')
+    h.ctx.chgheader = refuse
+    assert h.eom() == Milter.CONTINUE
+    assert any('cannot chgheader Subject' in l for l in h.logs)
+
+
+def test_internal_error_passes_mail_and_logs():
+    h = Harness(sender_example='pass')
+
+    def explode(*args):
+        raise RuntimeError('boom')
+    h.checker.check = explode
+    h.services.spf.checker = h.checker
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.ACCEPT
+    assert any('internal error at MAIL FROM' in l for l in h.logs)
