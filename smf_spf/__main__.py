@@ -131,10 +131,14 @@ def remove_stale_socket(spec):
 
 
 def build_services(conf, log):
+    import Milter  # noqa: F401  (loaded now, while the interpreter's files are readable)
+    from smf_spf import milter  # noqa: F401
     from smf_spf import policy
     from smf_spf.cache import ResultCache
     from smf_spf.milter import Services
-    from smf_spf.spfcheck import CachedChecker, SpfChecker, use_nameservers
+    from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
+                                   use_nameservers)
+    preload_dns_modules()
     if conf.nameservers:
         use_nameservers(conf.nameservers, conf.spf_timeout)
     checker = SpfChecker(conf.spf_timeout, receiver=socket.getfqdn(),
@@ -143,10 +147,10 @@ def build_services(conf, log):
     return Services(conf, CachedChecker(checker, cache, policy.is_cacheable), log)
 
 
-def serve(conf, ident, log, foreground):
+def serve(services, ident, foreground):
     import Milter
     from smf_spf.milter import FLAGS, SpfMilter
-    services = build_services(conf, log)
+    conf, log = services.config, services.log
     if not foreground:
         daemonize()
     # the MTA's group may use the socket (usermod -aG smfs postfix); others may not
@@ -199,11 +203,13 @@ def run(argv, ident):
         if problem:
             raise Fatal(problem)
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
+    # everything is imported before the switch: the new user may not read the interpreter's tree
+    services = build_services(conf, log)
     remove_stale_socket(conf.socket)
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
-    serve(conf, ident, log, foreground)
+    serve(services, ident, foreground)
     return 0
 
 

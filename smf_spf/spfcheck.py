@@ -38,6 +38,16 @@ def use_nameservers(nameservers, timeout):
     return resolver
 
 
+def preload_dns_modules():
+    """Import the record-type modules dnspython loads lazily, while they are readable
+    (before the switch to the unprivileged User)."""
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+    for name in ('A', 'AAAA', 'MX', 'PTR', 'TXT', 'SPF', 'CNAME', 'NS', 'SOA'):
+        dns.rdata.get_rdata_class(dns.rdataclass.IN, dns.rdatatype.from_text(name))
+
+
 class SpfChecker(object):
     def __init__(self, timeout, receiver='localhost', best_guess=True):
         self.timeout = timeout

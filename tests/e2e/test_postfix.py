@@ -1,0 +1,71 @@
+"""Real SMTP through a real Postfix and smf-spf, with SPF records from a real nsd."""
+
+import smtplib
+import uuid
+
+import pytest
+
+
+def send(postfix, sender, recipient='bob@receiver.test', helo='client.e2e.test', subject=None):
+    marker = uuid.uuid4().hex
+    body = ('From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@e2e.test>\r\n\r\n'
+            'test %s\r\n' % (sender or 'mailer-daemon@e2e.test', recipient,
+                             subject or marker, marker, marker))
+    client = smtplib.SMTP('127.0.0.1', postfix.port, local_hostname=helo, timeout=60)
+    try:
+        client.sendmail(sender, [recipient], body)
+    finally:
+        client.quit()
+    return marker
+
+
+def test_pass_is_delivered_with_authentication_results(mail_path):
+    postfix, milter, sink = mail_path
+    marker = send(postfix, 'alice@pass.e2e.test')
+    message = sink.wait_for(marker)
+    assert ('Authentication-Results: mx.receiver.test; spf=pass '
+            'smtp.mailfrom=alice@pass.e2e.test smtp.helo=client.e2e.test') in message
+    assert 'Received-SPF: Pass (mx.receiver.test: domain of alice@pass.e2e.test' in message
+    milter.wait_for_log('SPF pass: ip=127.0.0.1, fqdn=[127.0.0.1], helo=client.e2e.test, '
+                        'from=<alice@pass.e2e.test>')
+
+
+def test_fail_is_refused_550_5723(mail_path):
+    postfix, milter, sink = mail_path
+    with pytest.raises(smtplib.SMTPSenderRefused) as info:
+        send(postfix, 'mallory@fail.e2e.test')
+    assert info.value.smtp_code == 550
+    reply = info.value.smtp_error.decode()
+    assert reply.startswith('5.7.23 Message was rejected during SPF policy evaluation. '
+                            'sender:mallory@fail.e2e.test client-ip:127.0.0.1')
+    milter.wait_for_log('SPF fail: ip=127.0.0.1')
+
+
+def test_softfail_is_delivered_tagged(mail_path):
+    postfix, milter, sink = mail_path
+    marker = send(postfix, 'eve@softfail.e2e.test', subject='hello')
+    message = sink.wait_for(marker)
+    assert 'Subject: [SPF:fail] hello' in message
+    assert 'spf=softfail smtp.mailfrom=eve@softfail.e2e.test' in message
+
+
+def test_no_record_is_none_and_permerror_is_named(mail_path):
+    postfix, milter, sink = mail_path
+    message = sink.wait_for(send(postfix, 'x@nospf.e2e.test'))
+    assert 'spf=none smtp.mailfrom=x@nospf.e2e.test' in message
+    message = sink.wait_for(send(postfix, 'x@permerror.e2e.test'))
+    assert 'spf=permerror smtp.mailfrom=x@permerror.e2e.test' in message
+
+
+def test_empty_sender_checks_helo_identity(mail_path):
+    postfix, milter, sink = mail_path
+    message = sink.wait_for(send(postfix, '', helo='client.e2e.test'))
+    assert ('spf=pass smtp.mailfrom=postmaster@client.e2e.test smtp.helo=client.e2e.test'
+            in message)
+
+
+def test_second_message_is_answered_from_cache(mail_path):
+    postfix, milter, sink = mail_path
+    sink.wait_for(send(postfix, 'one@neutral.e2e.test'))
+    sink.wait_for(send(postfix, 'two@neutral.e2e.test'))
+    milter.wait_for_log('SPF neutral (cached): ip=127.0.0.1')
