@@ -1,0 +1,196 @@
+"""The process: command line, config check, fatal start-up errors, signals, socket."""
+
+import os
+import pwd
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, 'tests', 'data')
+ME = pwd.getpwuid(os.getuid()).pw_name
+
+
+def run(*args, **kwargs):
+    return subprocess.run([sys.executable, '-m', 'smf_spf'] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60, **kwargs)
+
+
+def write(tmp_path, *lines):
+    path = tmp_path / 'smf-spf.conf'
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+def test_help_prints_usage_to_stderr_and_exits_0():
+    done = run('-h')
+    assert done.returncode == 0 and done.stdout == ''
+    assert done.stderr.startswith('Usage: smf-spf [-f] [-c <config file>]')
+
+
+def test_version():
+    from smf_spf import __version__
+    done = run('-V')
+    assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_unknown_option_fails():
+    done = run('-x')
+    assert done.returncode != 0 and 'Usage' in done.stderr
+
+
+def test_check_valid_config(tmp_path):
+    done = run('-t', '-c', write(tmp_path, 'User %s' % ME, 'WhitelistIP 10.0.0.0/8'))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(': OK\n')
+
+
+def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
+    path = write(tmp_path, 'User %s' % ME, 'TTL soon', 'Frob on', 'WhitelistIP 1.2.3.4/40')
+    done = run('-t', '-c', path)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith('%s:2: error: TTL ' % path)
+    assert lines[1].startswith('%s:3: warning: unknown key' % path)
+    assert lines[2].startswith('%s:4: error: WhitelistIP ' % path)
+
+
+def test_check_accepts_the_howto_config(tmp_path):
+    with open(os.path.join(DATA, 'howto-2.0.4.conf')) as howto:
+        text = howto.read()
+    done = run('-t', '-c', write(tmp_path, text, 'User %s' % ME))
+    assert done.returncode == 0 and done.stderr == ''
+
+
+def test_missing_config_given_with_c_is_fatal(tmp_path):
+    done = run('-f', '-c', str(tmp_path / 'missing.conf'))
+    assert done.returncode == 1 and 'missing.conf' in done.stderr
+
+
+def test_unopenable_log_to_is_fatal(tmp_path):
+    done = run('-f', '-c', write(tmp_path, 'LogTo /nonexistent-dir/x.log', 'User %s' % ME))
+    assert done.returncode == 1 and '/nonexistent-dir/x.log' in done.stderr
+
+
+def test_unknown_user_is_fatal_for_root_and_a_warning_otherwise(tmp_path):
+    path = write(tmp_path, 'User no-such-user-smfs', 'Syslog none')
+    checked = run('-t', '-c', path)
+    assert "User 'no-such-user-smfs' does not exist" in checked.stderr
+    if os.getuid() == 0:       # C looks the user up only when started as root
+        assert checked.returncode == 1
+        done = run('-f', '-c', path)
+        assert done.returncode == 1 and 'no-such-user-smfs' in done.stderr
+    else:
+        assert checked.returncode == 0
+
+
+def test_unparsable_socket_is_fatal(tmp_path):
+    done = run('-f', '-c', write(tmp_path, 'Socket tcp:25', 'User %s' % ME))
+    assert done.returncode == 1 and 'smf-spf.conf:1: fatal: Socket' in done.stderr
+
+
+def test_busy_inet_socket_is_fatal(tmp_path):
+    busy = socket.socket()
+    busy.bind(('127.0.0.1', 0))
+    busy.listen(1)
+    try:
+        done = run('-f', '-c', write(tmp_path, 'Socket inet:%d@127.0.0.1' % busy.getsockname()[1],
+                                     'User %s' % ME, 'Syslog none'))
+    finally:
+        busy.close()
+    assert done.returncode == 1 and 'cannot' in done.stderr
+
+
+def _wait_for(predicate, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
+    sock = tmp_path / 'run' / 'smf-spf.sock'
+    sock.parent.mkdir()
+    sock.parent.chmod(0o777)
+    log = tmp_path / 'log'
+    path = write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none',
+                 'LogTo %s' % log, 'ClientIPNAT 127.0.0.ss:1.2.3.4')
+    # a stale socket from a crashed run is replaced
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(sock))
+    stale.close()
+    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: 'starting smf-spf' in (log.read_text() if log.exists() else '')
+                         and sock.exists() and _connects(str(sock)))
+        mode = stat.S_IMODE(os.stat(str(sock)).st_mode)
+        assert mode & 0o060 == 0o060 and mode & 0o007 == 0   # group may connect, others not
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = log.read_text()
+    assert 'smf-spf.conf:5: error: ClientIPNAT' in text
+    assert 'stopping smf-spf' in text
+    assert not sock.exists()
+
+
+def _connects(path):
+    client = socket.socket(socket.AF_UNIX)
+    try:
+        client.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        client.close()
+
+
+def test_daemonizes_by_default(tmp_path):
+    port_probe = socket.socket()
+    port_probe.bind(('127.0.0.1', 0))
+    port = port_probe.getsockname()[1]
+    port_probe.close()
+    log = tmp_path / 'log'
+    path = write(tmp_path, 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME, 'Syslog none',
+                 'LogTo %s' % log)
+    done = run('-c', path)
+    assert done.returncode == 0    # the parent returns at once; the daemon serves
+    assert _wait_for(lambda: _port_open(port))
+    pids = _pids_with_argument(path)
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGTERM)
+    assert _wait_for(lambda: not _port_open(port))
+    assert _wait_for(lambda: 'stopping smf-spf' in log.read_text())
+
+
+def _port_open(port):
+    try:
+        socket.create_connection(('127.0.0.1', port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _pids_with_argument(argument):
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                if argument.encode() in handle.read().split(b'\0'):
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
