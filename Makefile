@@ -1,0 +1,76 @@
+# smf-spf-py: make run (the milter in the foreground) and make test (everything CI runs)
+
+PYTHON      ?= python3
+PYTHON36    ?= $(shell pyenv root 2>/dev/null)/versions/3.6.15/bin/python3.6
+VENV        := .venv
+VENV36      := .venv36
+RUN_SOCKET  ?= inet:10011@127.0.0.1
+DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file binutils
+
+.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench clean
+
+all: build
+
+# Debian packages the build and the tests need (installs only what is missing; needs root)
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.done: requirements-dev.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt vermin
+	touch $@
+
+$(VENV36)/.done: requirements-el7.txt setup.py
+	$(PYTHON36) -m venv $(VENV36)
+	$(VENV36)/bin/pip install -q --upgrade "pip<22"
+	$(VENV36)/bin/pip install -q -r requirements-el7.txt
+	touch $@
+
+venv: deps $(VENV)/.done
+venv36: deps $(VENV36)/.done
+
+# compiled hot paths, in place, for each interpreter (the .so names differ by ABI)
+build: venv
+	$(VENV)/bin/python setup.py -q build_ext --inplace
+
+build36: venv36
+	$(VENV36)/bin/python setup.py -q build_ext --inplace
+
+build/run.conf: conf/smf-spf.conf
+	mkdir -p build
+	cp conf/smf-spf.conf $@
+	printf '\n# make run: loopback socket, log to the terminal, stay in the foreground\nSocket %s\nLogTo /dev/stdout\nDaemonize off\n' '$(RUN_SOCKET)' >> $@
+
+# the milter in the foreground on $(RUN_SOCKET) with the bundled default config
+run: build build/run.conf
+	@id smfs >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /run/smfs \
+	  --shell /usr/sbin/nologin smfs
+	$(VENV)/bin/python -m smf_spf -f -c build/run.conf
+
+test: test-unit test-e2e test36 vermin
+
+test-unit: build
+	$(VENV)/bin/python -m pytest -q tests --ignore=tests/e2e
+
+test-e2e: build
+	$(VENV)/bin/python -m pytest -q tests/e2e
+
+# the el7 stack: CPython 3.6 with EPEL7's pymilter 1.0.4 and dnspython 1.16
+test36: build36
+	$(VENV36)/bin/python -m pytest -q -p no:cacheprovider tests
+
+vermin: venv
+	$(VENV)/bin/vermin --no-tips --violations -t=3.6- --eval-annotations --backport typing smf_spf setup.py
+
+bench: build
+	$(VENV)/bin/pip install -q pytricia pyahocorasick
+	$(VENV)/bin/python bench/hotpaths.py
+
+clean:
+	rm -rf build dist *.egg-info smf_spf/*.so pyx/*.c .pytest_cache .hypothesis

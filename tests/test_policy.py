@@ -1,0 +1,89 @@
+"""Policy decisions as pure functions: facts in, verdict out, no milter."""
+
+import pytest
+
+from smf_spf import config as configuration, policy
+from smf_spf.policy import ACCEPT, CONTINUE, REJECT, TEMPFAIL
+
+
+def conf(*lines):
+    return configuration.parse_lines(list(lines), 't.conf').config
+
+
+CONN = policy.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
+MAIL = policy.Mail('<a@sender.example>', 'a@sender.example', 'mailfrom', 'helo.example')
+NDR = policy.Mail('<>', 'postmaster@helo.example', 'helo', 'helo.example')
+
+
+@pytest.mark.parametrize('raw,relaxed,expected', [
+    ('<a@b>', False, 'a@b'),
+    ('<A@B.example> SIZE=10', False, 'A@B.example'),
+    ('<"x y"@b>', False, '"x y"@b'),
+    ('<ab>', False, None),
+    ('<a@>', False, 'a@'),              # C only asks for an @ and sane edges
+    ('<@>', False, None),               # too short
+    ('< a@b>', False, None),
+    ('<a@b >', False, None),
+    ('<\ta@b>', False, None),
+    ('a@b', False, None),
+    ('<%s@b>' % ('x' * 64), False, 'x' * 64 + '@b'),
+    ('<%s@b>' % ('x' * 65), False, None),
+    ('<%s@b>' % ('x' * 65), True, 'x' * 65 + '@b'),
+])
+def test_envelope_address(raw, relaxed, expected):
+    assert policy.envelope_address(raw, relaxed) == expected
+
+
+# (config lines, identity, result) -> (action, code, xcode)
+TABLE = [
+    ((), MAIL, 'pass', CONTINUE, None, None),
+    ((), MAIL, 'fail', REJECT, '550', '5.7.23'),
+    (('SoftFail on',), MAIL, 'fail', TEMPFAIL, '450', '4.7.23'),
+    (('RefuseFail off',), MAIL, 'fail', CONTINUE, None, None),
+    (('WhitelistTo postmaster@',), MAIL, 'fail', CONTINUE, None, None),
+    ((), MAIL, 'softfail', CONTINUE, None, None),
+    ((), MAIL, 'neutral', CONTINUE, None, None),
+    ((), MAIL, 'none', CONTINUE, None, None),
+    (('RefuseSPFNone on',), MAIL, 'none', REJECT, '550', '5.7.1'),
+    (('RefuseSPFNone on', 'SoftFail on'), MAIL, 'none', REJECT, '550', '5.7.1'),
+    (('RefuseSPFNone on',), NDR, 'none', CONTINUE, None, None),
+    (('RefuseSPFNoneHelo on',), NDR, 'none', REJECT, '550', '5.7.1'),
+    (('RefuseSPFNoneHelo on',), MAIL, 'none', CONTINUE, None, None),
+    ((), MAIL, 'temperror', CONTINUE, None, None),
+    (('AcceptTempError off',), MAIL, 'temperror', TEMPFAIL, '451', '4.4.3'),
+    ((), MAIL, 'permerror', CONTINUE, None, None),
+    ((), NDR, 'fail', REJECT, '550', '5.7.23'),
+]
+
+
+@pytest.mark.parametrize('lines,mail,result,action,code,xcode', TABLE)
+def test_after_spf_table(lines, mail, result, action, code, xcode):
+    verdict = policy.after_spf(conf(*lines), CONN, mail, result, 'why')
+    assert (verdict.action, verdict.code, verdict.xcode) == (action, code, xcode)
+    if code:
+        assert verdict.logs, 'a refusal says why in the log'
+
+
+def test_on_connect_order_whitelist_then_nat_then_fixed():
+    c = conf('WhitelistIP 10.0.0.0/8', 'ClientIPNAT 192.0.2.1:198.51.100.1',
+             'FixedClientIP 203.0.113.5')
+    assert policy.on_connect(c, '10.1.1.1', 'h', 'mx')[0].action == ACCEPT
+    assert policy.on_connect(c, '::ffff:10.1.1.1', 'h', 'mx')[0].action == ACCEPT
+    assert policy.on_connect(c, '192.0.2.1', 'h', 'mx')[1].spf_ip == '198.51.100.1'
+    assert policy.on_connect(c, '192.0.2.2', 'h', 'mx')[1].spf_ip == '203.0.113.5'
+    assert policy.on_connect(c, None, 'h', 'mx')[0].action == ACCEPT
+    assert policy.on_connect(c, 'garbage', 'h', 'mx')[0].action == ACCEPT
+    assert policy.on_connect(c, '192.0.2.2', 'h', None)[1].mta_name == 'localhost'
+
+
+def test_cache_key_uses_evaluated_ip_and_domain():
+    assert policy.cache_key(CONN, MAIL) == '192.0.2.1|sender.example'
+    assert policy.cache_key(CONN, NDR) == '192.0.2.1|helo.example'
+
+
+@pytest.mark.parametrize('result,tagged', [('fail', True), ('softfail', True), ('pass', False),
+                                           ('neutral', False), ('none', False),
+                                           ('temperror', False)])
+def test_eom_tags_only_fail_and_softfail(result, tagged):
+    edits = policy.on_eom(conf('AddHeader off'), CONN, MAIL, result, 'Hi', [])
+    assert (edits == [policy.Edit('chgheader', 'Subject', '[SPF:fail] Hi', 1)]) is tagged
