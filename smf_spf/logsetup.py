@@ -61,7 +61,13 @@ def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
     log.propagate = False
     for handler in list(log.handlers):
         log.removeHandler(handler)
-    if facility != 'none':
+    # a syslog daemon that goes away for a while must not spray tracebacks over stderr
+    logging.raiseExceptions = False
+    if facility != 'none' and not os.path.exists(syslog_address):
+        import sys
+        sys.stderr.write('smf-spf: no syslog socket at %s: logging to LogTo only\n'
+                         % syslog_address)
+    elif facility != 'none':
         try:
             handler = logging.handlers.SysLogHandler(
                 address=syslog_address,

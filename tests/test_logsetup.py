@@ -1,0 +1,40 @@
+import io
+import logging
+import logging.handlers
+import re
+import socket
+
+from smf_spf import logsetup
+
+
+def test_syslog_facility_priority_and_ident(tmp_path):
+    path = str(tmp_path / 'log.sock')
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(5)
+    try:
+        log = logsetup.setup('smf-spf', 'local5', None, syslog_address=path)
+        log.log(logsetup.NOTICE, 'SPF pass: ip=%s', '192.0.2.1')
+        log.warning('careful')
+        first = server.recv(4096).decode()
+        second = server.recv(4096).decode()
+    finally:
+        server.close()
+        logsetup.setup('smf-spf', 'none', None)
+    # local5 = 21; notice = 5, warning = 4
+    assert re.match(r'<173>smf-spf\[\d+\]: SPF pass: ip=192\.0\.2\.1', first), first
+    assert second.startswith('<172>smf-spf[')
+
+
+def test_log_to_lines_look_like_syslog():
+    stream = io.StringIO()
+    log = logsetup.setup('smf-spf', 'none', stream)
+    log.info('starting smf-spf x listening on y')
+    logsetup.setup('smf-spf', 'none', None)
+    assert re.match(r'^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ smf-spf\[\d+\]: '
+                    r'starting smf-spf x listening on y\n$', stream.getvalue())
+
+
+def test_syslog_none_adds_no_syslog_handler():
+    log = logsetup.setup('smf-spf', 'none', None)
+    assert not any(isinstance(h, logging.handlers.SysLogHandler) for h in log.handlers)
