@@ -8,7 +8,7 @@ oldest entry is always the first to expire and the first to evict.
 from collections import OrderedDict
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock,
                                PyThread_free_lock, PyThread_acquire_lock,
-                               PyThread_release_lock, WAIT_LOCK)
+                               PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK)
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 
@@ -18,10 +18,16 @@ cdef inline double _now() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
+# expired entries are swept from the old end once per this many puts (amortized O(1));
+# get() never returns an expired entry and maxsize bounds the size at every put
+cdef int SWEEP_EVERY = 64
+
+
 cdef class ResultCache:
     cdef object _entries
     cdef object _popitem
     cdef object _move_to_end
+    cdef int _puts
     cdef readonly double ttl
     cdef readonly Py_ssize_t maxsize
     cdef PyThread_type_lock _lock
@@ -43,16 +49,22 @@ cdef class ResultCache:
         self._entries = OrderedDict()
         self._popitem = self._entries.popitem
         self._move_to_end = self._entries.move_to_end
+        self._puts = 0
 
     def __len__(self):
         return len(self._entries)
+
+    cdef inline void _lock_acquire(self):
+        # uncontended: take it without releasing the GIL; else wait without the GIL
+        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._lock, WAIT_LOCK)
 
     def get(self, key):
         cdef double now = _now()
         cdef tuple entry
         cdef object dropped = None
-        with nogil:
-            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        self._lock_acquire()
         try:
             entry = self._entries.get(key)
             if entry is None:
@@ -68,21 +80,22 @@ cdef class ResultCache:
         if self.ttl == 0 or self.maxsize == 0:
             return
         cdef double now = _now()
-        cdef list dropped = []
+        cdef object dropped = None
         cdef object entries = self._entries
-        with nogil:
-            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        self._lock_acquire()
         try:
             if key in entries:
-                dropped.append(entries[key])
+                dropped = entries[key]
                 self._move_to_end(key)
             entries[key] = (now + self.ttl, value)
             while len(entries) > self.maxsize:
-                dropped.append(self._popitem(False))
-            while entries:
-                oldest = next(iter(entries))
-                if <double>(entries[oldest][0]) > now:
-                    break
-                dropped.append(self._popitem(False))
+                dropped = self._popitem(False)
+            self._puts += 1
+            if self._puts >= SWEEP_EVERY:
+                self._puts = 0
+                while entries:
+                    if <double>(entries[next(iter(entries))][0]) > now:
+                        break
+                    dropped = self._popitem(False)
         finally:
             PyThread_release_lock(self._lock)

@@ -4,6 +4,9 @@ import threading
 import time
 from collections import OrderedDict
 
+# expired entries are swept from the old end once per this many puts (amortized O(1))
+SWEEP_EVERY = 64
+
 
 class ResultCache(object):
     def __init__(self, ttl, maxsize):
@@ -13,6 +16,7 @@ class ResultCache(object):
         self.maxsize = int(maxsize)
         self._entries = OrderedDict()
         self._lock = threading.Lock()
+        self._puts = 0
 
     def __len__(self):
         return len(self._entries)
@@ -34,13 +38,14 @@ class ResultCache(object):
         now = time.monotonic()
         with self._lock:
             entries = self._entries
-            if key in entries:
-                entries.move_to_end(key)
+            entries.pop(key, None)
             entries[key] = (now + self.ttl, value)
             while len(entries) > self.maxsize:
                 entries.popitem(last=False)
-            while entries:
-                oldest = next(iter(entries))
-                if entries[oldest][0] > now:
-                    break
-                entries.popitem(last=False)
+            self._puts += 1
+            if self._puts >= SWEEP_EVERY:
+                self._puts = 0
+                while entries:
+                    if entries[next(iter(entries))][0] > now:
+                        break
+                    entries.popitem(last=False)

@@ -25,13 +25,14 @@ def test_entries_expire(cache_impl):
     assert len(c) == 0
 
 
-def test_expired_entries_are_purged_on_put(cache_impl):
-    c = cache_impl.ResultCache(0.05, 100)
+def test_expired_entries_are_swept_within_64_puts(cache_impl):
+    c = cache_impl.ResultCache(0.05, 1000)
     for i in range(50):
         c.put('old%d' % i, i)
     time.sleep(0.12)
-    c.put('new', 1)
-    assert len(c) == 1
+    for i in range(64):
+        c.put('new%d' % i, i)
+    assert len(c) == 64
 
 
 def test_bounded_evicts_oldest(cache_impl):
