@@ -7,7 +7,7 @@ VENV36      := .venv36
 RUN_SOCKET  ?= inet:10011@127.0.0.1
 DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file binutils
 
-.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench clean
+.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench clean rpm repo test-rpm
 
 all: build
 
@@ -53,17 +53,17 @@ run: build build/run.conf
 	  --shell /usr/sbin/nologin smfs
 	$(VENV)/bin/python -m smf_spf -f -c build/run.conf
 
-test: test-unit test-e2e test36 vermin
+test: test-unit test-e2e test36 vermin test-rpm
 
 test-unit: build
-	$(VENV)/bin/python -m pytest -q tests --ignore=tests/e2e
+	$(VENV)/bin/python -m pytest -q tests --ignore=tests/e2e --ignore=tests/packaging
 
 test-e2e: build
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 # the el7 stack: CPython 3.6 with EPEL7's pymilter 1.0.4 and dnspython 1.16
 test36: build36
-	$(VENV36)/bin/python -m pytest -q -p no:cacheprovider tests
+	$(VENV36)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/packaging
 
 vermin: venv
 	$(VENV)/bin/vermin --no-tips --violations -t=3.6- --eval-annotations --backport typing smf_spf setup.py
@@ -71,6 +71,34 @@ vermin: venv
 bench: build
 	$(VENV)/bin/pip install -q pytricia pyahocorasick
 	$(VENV)/bin/python bench/hotpaths.py
+
+# -- el7 packages ----------------------------------------------------------------
+RPMTOP      := $(CURDIR)/build/rpmbuild
+# the build interpreter's own link flags would leave an RPATH into its tree
+RPMBUILD     = LDSHARED="gcc -pthread -shared" LDFLAGS="" rpmbuild --nodeps --load rpm/macros.el7 --define "_topdir $(RPMTOP)" \
+               --define "__python3 $(CURDIR)/$(VENV36)/bin/python"
+PYSPF_VERSION := 2.0.14
+
+# source and binary RPMs for el7, built here against CPython 3.6 (see rpm/macros.el7)
+rpm: build36
+	rm -rf $(RPMTOP) && mkdir -p $(RPMTOP)/SOURCES
+	$(VENV36)/bin/python setup.py -q sdist -d $(RPMTOP)/SOURCES
+	$(VENV36)/bin/pip download -q --no-deps --no-binary :all: -d $(RPMTOP)/SOURCES \
+	  pyspf==$(PYSPF_VERSION)
+	$(RPMBUILD) -ba rpm/smf-spf-py.spec
+	$(RPMBUILD) -ba rpm/python-pyspf.spec
+	@find $(RPMTOP)/RPMS $(RPMTOP)/SRPMS -name '*.rpm' | sort
+
+# a yum repository with both packages
+repo: rpm
+	rm -rf build/repo && mkdir -p build/repo
+	cp $(RPMTOP)/RPMS/*/*.rpm build/repo/
+	createrepo_c -q build/repo
+	@echo "yum repository in build/repo"
+
+test-rpm: repo
+	$(VENV)/bin/python -m pytest -q tests/packaging --rpmdir $(RPMTOP) --repodir build/repo \
+	  --python36 $(CURDIR)/$(VENV36)/bin/python
 
 clean:
 	rm -rf build dist *.egg-info smf_spf/*.so pyx/*.c .pytest_cache .hypothesis

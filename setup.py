@@ -1,9 +1,11 @@
 """Build smf-spf-py: the package, its console script and the compiled hot paths.
 
 The extensions are cythonized from pyx/*.pyx when Cython is installed; the
-sdist ships the generated C, so a build then needs only a C compiler.
+sdist ships the generated C, so a build then needs only a C compiler
+(SMF_SPF_NO_CYTHON=1 builds from that C even where Cython is installed).
 """
 
+import io
 import os
 
 from setuptools import Extension, setup
@@ -13,7 +15,7 @@ MODULES = ('_cidr_c', '_match_c', '_cache_c')
 
 
 def version():
-    with open(os.path.join(HERE, 'smf_spf', '__init__.py')) as source:
+    with io.open(os.path.join(HERE, 'smf_spf', '__init__.py'), encoding='utf-8') as source:
         for line in source:
             if line.startswith('__version__'):
                 return line.split('=')[1].strip().strip("'\"")
@@ -21,10 +23,12 @@ def version():
 
 
 def extensions():
-    try:
-        from Cython.Build import cythonize
-    except ImportError:
-        cythonize = None
+    cythonize = None
+    if os.environ.get('SMF_SPF_NO_CYTHON', '') in ('', '0'):
+        try:
+            from Cython.Build import cythonize
+        except ImportError:
+            pass
     suffix = '.pyx' if cythonize else '.c'
     exts = [Extension('smf_spf.' + name, [os.path.join('pyx', name + suffix)])
             for name in MODULES]
@@ -37,7 +41,7 @@ setup(
     name='smf-spf-py',
     version=version(),
     description='SPF milter for Postfix and Sendmail, a drop-in replacement for smf-spf',
-    long_description=open(os.path.join(HERE, 'README.md')).read(),
+    long_description=io.open(os.path.join(HERE, 'README.md'), encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     license='GPL-2.0-or-later',
     packages=['smf_spf'],

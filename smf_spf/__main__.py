@@ -10,7 +10,7 @@ import socket
 import sys
 
 from smf_spf import __version__, config as configuration
-from smf_spf.logsetup import open_log_to, setup as setup_logging
+from smf_spf.logsetup import STANDARD_STREAMS, open_log_to, setup as setup_logging
 
 USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
@@ -80,9 +80,8 @@ def check_config(path, explicit):
     failed = bool(loaded.errors)
     if loaded.config.log_to:
         try:
-            stream = open_log_to(loaded.config.log_to)
-            if stream not in (sys.stdout, sys.stderr):
-                stream.close()
+            if loaded.config.log_to not in STANDARD_STREAMS:
+                open_log_to(loaded.config.log_to).close()
         except (IOError, OSError) as exc:
             problems.append('%s: fatal: LogTo %s cannot be opened: %s'
                             % (path, loaded.config.log_to, exc))

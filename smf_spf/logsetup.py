@@ -11,6 +11,7 @@ import time
 
 LOGGER_NAME = 'smf-spf'
 NOTICE = 25
+STANDARD_STREAMS = ('/dev/stdout', '-', '/dev/stderr')
 LEVELS = {'info': logging.INFO, 'notice': NOTICE, 'warning': logging.WARNING,
           'error': logging.ERROR}
 
@@ -42,15 +43,26 @@ class _SyslogFormatter(logging.Formatter):
         return '%s[%d]: %s' % (self.ident, os.getpid(), record.getMessage())
 
 
+class SafeText(logging.Filter):
+    """Log text that any handler can encode: addresses from the wire may carry
+    undecodable bytes (surrogate escapes) or non-ASCII under a C locale."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        record.msg = message.encode('utf-8', 'backslashreplace').decode('utf-8')
+        record.args = ()
+        return True
+
+
 def open_log_to(path):
-    """The LogTo stream; OSError when it cannot be opened (fatal at start)."""
-    if path in ('/dev/stdout', '-'):
-        import sys
-        return sys.stdout
-    if path == '/dev/stderr':
-        import sys
-        return sys.stderr
-    return open(path, 'a')
+    """The LogTo stream (UTF-8, line-buffered); OSError when it cannot be opened."""
+    import io
+    import sys
+    if path in STANDARD_STREAMS:
+        stream = sys.stderr if path == '/dev/stderr' else sys.stdout
+        return io.TextIOWrapper(stream.buffer, encoding='utf-8', errors='backslashreplace',
+                                line_buffering=True)
+    return io.open(path, 'a', encoding='utf-8', errors='backslashreplace', buffering=1)
 
 
 def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
@@ -61,6 +73,9 @@ def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
     log.propagate = False
     for handler in list(log.handlers):
         log.removeHandler(handler)
+    for old in list(log.filters):
+        log.removeFilter(old)
+    log.addFilter(SafeText())
     # a syslog daemon that goes away for a while must not spray tracebacks over stderr
     logging.raiseExceptions = False
     if facility != 'none' and not os.path.exists(syslog_address):

@@ -1,5 +1,6 @@
 """The process: command line, config check, fatal start-up errors, signals, socket."""
 
+import io
 import os
 import pwd
 import signal
@@ -24,7 +25,7 @@ def run(*args, **kwargs):
 
 def write(tmp_path, *lines):
     path = tmp_path / 'smf-spf.conf'
-    path.write_text('\n'.join(lines) + '\n')
+    path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
     return str(path)
 
 
@@ -62,7 +63,7 @@ def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
 
 
 def test_check_accepts_the_howto_config(tmp_path):
-    with open(os.path.join(DATA, 'howto-2.0.4.conf')) as howto:
+    with io.open(os.path.join(DATA, 'howto-2.0.4.conf'), encoding='utf-8') as howto:
         text = howto.read()
     done = run('-t', '-c', write(tmp_path, text, 'User %s' % ME))
     assert done.returncode == 0 and done.stderr == ''
@@ -130,7 +131,7 @@ def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
     process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert _wait_for(lambda: 'starting smf-spf' in (log.read_text() if log.exists() else '')
+        assert _wait_for(lambda: 'starting smf-spf' in (log.read_text(encoding='utf-8') if log.exists() else '')
                          and sock.exists() and _connects(str(sock)))
         mode = stat.S_IMODE(os.stat(str(sock)).st_mode)
         assert mode & 0o060 == 0o060 and mode & 0o007 == 0   # group may connect, others not
@@ -139,7 +140,7 @@ def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    text = log.read_text()
+    text = log.read_text(encoding='utf-8')
     assert 'smf-spf.conf:5: error: ClientIPNAT' in text
     assert 'stopping smf-spf' in text
     assert not sock.exists()
@@ -171,7 +172,7 @@ def test_daemonizes_by_default(tmp_path):
     assert len(pids) == 1
     os.kill(pids[0], signal.SIGTERM)
     assert _wait_for(lambda: not _port_open(port))
-    assert _wait_for(lambda: 'stopping smf-spf' in log.read_text())
+    assert _wait_for(lambda: 'stopping smf-spf' in log.read_text(encoding='utf-8'))
 
 
 def _port_open(port):

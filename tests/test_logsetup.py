@@ -38,3 +38,16 @@ def test_log_to_lines_look_like_syslog():
 def test_syslog_none_adds_no_syslog_handler():
     log = logsetup.setup('smf-spf', 'none', None)
     assert not any(isinstance(h, logging.handlers.SysLogHandler) for h in log.handlers)
+
+
+def test_undecodable_bytes_from_the_wire_are_logged_not_lost(tmp_path):
+    path = str(tmp_path / 'log')
+    stream = logsetup.open_log_to(path)
+    log = logsetup.setup('smf-spf', 'none', stream)
+    raw = b'<caf\xe9@example.org>'.decode('utf-8', 'surrogateescape')
+    log.info('SPF pass: from=%s, to=%s', raw, 'm\u00fcller@example.org')
+    logsetup.setup('smf-spf', 'none', None)
+    stream.close()
+    with open(path, 'rb') as handle:
+        line = handle.read().decode('utf-8')
+    assert 'from=<caf\\udce9@example.org>, to=m\u00fcller@example.org' in line

@@ -1,0 +1,55 @@
+import os
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption('--rpmdir', help='rpmbuild _topdir holding RPMS/ and SRPMS/')
+    parser.addoption('--repodir', help='the yum repository made by make repo')
+    parser.addoption('--python36', help='a CPython 3.6 with pymilter and dnspython')
+
+
+def _option(config, name):
+    value = config.getoption(name)
+    if not value:
+        raise pytest.UsageError('tests/packaging needs --%s (run them with make test-rpm)' % name)
+    return os.path.abspath(value)
+
+
+@pytest.fixture(scope='session')
+def rpmdir(request):
+    return _option(request.config, 'rpmdir')
+
+
+@pytest.fixture(scope='session')
+def repodir(request):
+    return _option(request.config, 'repodir')
+
+
+@pytest.fixture(scope='session')
+def python36(request):
+    return _option(request.config, 'python36')
+
+
+def _one(directory, prefix):
+    found = []
+    for root, _, files in os.walk(directory):
+        found += [os.path.join(root, f) for f in files if f.startswith(prefix)]
+    assert len(found) == 1, (prefix, found)
+    return found[0]
+
+
+@pytest.fixture(scope='session')
+def milter_rpm(rpmdir):
+    return _one(os.path.join(rpmdir, 'RPMS'), 'smf-spf-py-1.0.0-1.el7.x86_64')
+
+
+@pytest.fixture(scope='session')
+def pyspf_rpm(rpmdir):
+    return _one(os.path.join(rpmdir, 'RPMS'), 'python36-pyspf-')
+
+
+@pytest.fixture(scope='session')
+def srpms(rpmdir):
+    return [_one(os.path.join(rpmdir, 'SRPMS'), 'smf-spf-py-'),
+            _one(os.path.join(rpmdir, 'SRPMS'), 'python-pyspf-')]

@@ -1,0 +1,150 @@
+"""The el7 packages `make rpm` builds: contents, dependencies, scriptlets, lint,
+el7 loadability, and an install/erase cycle in a scratch root."""
+
+import gzip
+import os
+import re
+import subprocess
+
+import pytest
+
+import scratchroot
+
+SITEARCH = '/usr/lib64/python3.6/site-packages'
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def query(rpm, *options):
+    return subprocess.run(['rpm', '-qp'] + list(options) + [rpm], check=True,
+                          stdout=subprocess.PIPE, universal_newlines=True).stdout
+
+
+def test_files(milter_rpm):
+    files = query(milter_rpm, '-l').split()
+    for path in ['/usr/sbin/smf-spf', '/etc/mail/smfs/smf-spf.conf',
+                 '/usr/lib/systemd/system/smf-spf.service', '/usr/lib/tmpfiles.d/smf-spf.conf',
+                 '/run/smfs', SITEARCH + '/smf_spf/__main__.py']:
+        assert path in files
+    for module in ('_cidr_c', '_match_c', '_cache_c'):
+        assert SITEARCH + '/smf_spf/%s.cpython-36m-x86_64-linux-gnu.so' % module in files
+    assert any(f.endswith('.cpython-36.pyc') for f in files)
+    config = query(milter_rpm, '-c').split()
+    assert config == ['/etc/mail/smfs/smf-spf.conf']
+    assert '/etc/mail/smfs/smf-spf.conf' in query(milter_rpm, '--configfiles').split()
+    flags = query(milter_rpm, '--qf', '[%{FILEFLAGS:fflags} %{FILENAMES}\n]')
+    assert 'cn /etc/mail/smfs/smf-spf.conf' in flags.splitlines()   # %config(noreplace)
+
+
+def test_dependencies(milter_rpm, pyspf_rpm):
+    requires = query(milter_rpm, '--requires')
+    assert re.search(r'^python36-pymilter >= 1\.0\.4$', requires, re.M)
+    assert re.search(r'^python36-dns >= 1\.16$', requires, re.M)
+    assert re.search(r'^python36-pyspf >= 2\.0\.12$', requires, re.M)
+    assert 'shadow-utils' in requires and 'systemd' in requires
+    assert query(milter_rpm, '--conflicts').split() == ['smf-spf']
+    assert query(pyspf_rpm, '--qf', '%{NAME} %{VERSION} %{ARCH}') == 'python36-pyspf 2.0.14 noarch'
+    assert 'python36-dns' in query(pyspf_rpm, '--requires')
+    assert '/usr/lib/python3.6/site-packages/spf.py' in query(pyspf_rpm, '-l').split()
+
+
+def test_scriptlets(milter_rpm):
+    scripts = query(milter_rpm, '--scripts')
+    pre = scripts.split('preinstall scriptlet')[1].split('scriptlet')[0]
+    assert 'groupadd -r smfs' in pre and 'useradd -r -g smfs' in pre
+    assert 'systemctl preset smf-spf.service' in scripts
+    assert 'systemctl --no-reload disable smf-spf.service' in scripts
+    assert 'systemctl try-restart smf-spf.service' in scripts
+    assert 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/smf-spf.conf' in scripts
+
+
+def test_release_is_el7(milter_rpm):
+    assert query(milter_rpm, '--qf', '%{RELEASE}') == '1.el7'
+
+
+def test_rpmlint_reports_no_errors(milter_rpm, pyspf_rpm, srpms):
+    # one package a run: rpmlint 2.4 mixes up the spec files of several source RPMs
+    for package in [milter_rpm, pyspf_rpm] + srpms:
+        done = subprocess.run(['rpmlint', '-c', os.path.join(ROOT, 'rpm', 'rpmlintrc.toml'),
+                               package], stdout=subprocess.PIPE, universal_newlines=True)
+        assert ' 0 errors' in done.stdout, done.stdout
+        assert ': E: ' not in done.stdout
+
+
+@pytest.fixture(scope='module')
+def extracted(milter_rpm, tmp_path_factory):
+    target = str(tmp_path_factory.mktemp('extracted'))
+    subprocess.run('rpm2cpio %s | cpio -idm --quiet' % milter_rpm, shell=True, cwd=target,
+                   check=True)
+    return target
+
+
+def test_extensions_load_on_el7(extracted):
+    """cpython-36m ABI, no RPATH, nothing newer than glibc 2.17 (el7's)."""
+    modules = [os.path.join(extracted + SITEARCH, 'smf_spf', f)
+               for f in os.listdir(extracted + SITEARCH + '/smf_spf') if f.endswith('.so')]
+    assert len(modules) == 3
+    for module in modules:
+        dynamic = subprocess.run(['readelf', '-d', module], check=True, stdout=subprocess.PIPE,
+                                 universal_newlines=True).stdout
+        assert 'RPATH' not in dynamic and 'RUNPATH' not in dynamic, dynamic
+        symbols = subprocess.run(['objdump', '-T', module], check=True, stdout=subprocess.PIPE,
+                                 universal_newlines=True).stdout
+        versions = set(re.findall(r'GLIBC_(\d+)\.(\d+)', symbols))
+        assert versions and max((int(a), int(b)) for a, b in versions) <= (2, 17), versions
+
+
+def test_wrapper_uses_el7_python(extracted):
+    with open(extracted + '/usr/sbin/smf-spf') as wrapper:
+        assert wrapper.readline() == '#!/usr/bin/python3.6 -s\n'
+
+
+def test_repository_holds_both_packages(repodir):
+    primary = [f for f in os.listdir(os.path.join(repodir, 'repodata'))
+               if f.endswith('primary.xml.gz')]
+    assert len(primary) == 1
+    with gzip.open(os.path.join(repodir, 'repodata', primary[0]), 'rt') as xml:
+        text = xml.read()
+    assert '<name>smf-spf-py</name>' in text and '<name>python36-pyspf</name>' in text
+
+
+def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, python36, tmp_path):
+    root = scratchroot.make(str(tmp_path / 'root'))
+    done = subprocess.run(['rpm', '--root', root, '-ivh', '--nodeps', milter_rpm, pyspf_rpm],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    assert done.returncode == 0, done.stdout
+    # %pre created the user and group
+    with open(root + '/etc/passwd') as passwd:
+        users = dict((line.split(':')[0], line.split(':')) for line in passwd)
+    assert 'smfs' in users and users['smfs'][5] == '/run/smfs'
+    with open(root + '/etc/group') as group:
+        assert any(line.startswith('smfs:') for line in group)
+    assert os.stat(root + '/run/smfs').st_uid == int(users['smfs'][2])
+    # the installed modules import (compiled) and smf-spf -h runs, under CPython 3.6
+    env = dict(os.environ, PYTHONPATH='%s%s:%s/usr/lib/python3.6/site-packages'
+               % (root, SITEARCH, root))
+    probe = subprocess.run([python36, '-c', 'import smf_spf, spf; print(smf_spf.EXTENSIONS, '
+                            'smf_spf.__file__, spf.__file__)'], env=env, check=True,
+                           cwd=str(tmp_path),
+                           stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
+    assert probe[0] == 'True' and probe[1].startswith(root) and probe[2].startswith(root)
+    usage = subprocess.run([python36, root + '/usr/sbin/smf-spf', '-h'], env=env, cwd=root,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+    assert usage.returncode == 0 and usage.stderr.startswith('Usage: smf-spf')
+    checked = subprocess.run([python36, root + '/usr/sbin/smf-spf', '-t', '-c',
+                              root + '/etc/mail/smfs/smf-spf.conf'], env=env, cwd=root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    assert 'smf-spf.conf:' not in checked.stderr.replace("User 'smfs'", '')
+    # erasing keeps an edited config
+    with open(root + '/etc/mail/smfs/smf-spf.conf', 'a') as conf:
+        conf.write('WhitelistIP 198.51.100.0/24\n')
+    done = subprocess.run(['rpm', '--root', root, '-e', 'smf-spf-py', 'python36-pyspf'],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    assert done.returncode == 0, done.stdout
+    assert not os.path.exists(root + '/usr/sbin/smf-spf')
+    with open(root + '/etc/mail/smfs/smf-spf.conf.rpmsave') as saved:
+        assert 'WhitelistIP 198.51.100.0/24' in saved.read()
