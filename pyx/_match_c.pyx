@@ -1,17 +1,20 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled pattern matchers: a byte trie whose edges live in one hash table.
+"""Compiled pattern matchers on a compact byte trie.
 
-Each step is one hash probe, so the cost of a lookup depends on the length of
-the text, not on how many patterns there are.  Text and patterns are compared
-after ASCII-only lower-casing (bytes >= 0x80 compare as they are), like the C
+The trie is stored breadth-first in flat arrays (children of a node are one
+contiguous, label-sorted run), built in linear time from the sorted patterns.
+A lookup walks the text once, so its cost depends on the length of the text,
+not on how many patterns there are.  Text and patterns are compared after
+ASCII-only lower-casing (bytes >= 0x80 compare as they are), like the C
 original's strcasecmp/strtolower.
 """
 
-from libc.stdint cimport uint64_t, uint32_t, uint8_t
+from libc.stdint cimport uint32_t, uint8_t
 from libc.string cimport memset
-from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
 cdef uint32_t NO_NODE = 0xffffffff
+cdef bytes _FOLD = bytes(c + 32 if 65 <= c <= 90 else c for c in range(256))
 
 
 cdef inline uint8_t _fold(uint8_t c) noexcept nogil:
@@ -26,154 +29,164 @@ cdef bytes _to_bytes(text):
     return (<str>text).encode('utf-8', 'surrogateescape')
 
 
-cdef class _EdgeTrie:
-    cdef uint64_t *keys          # (parent << 8 | byte) + 1; 0 marks an empty slot
-    cdef uint32_t *children
-    cdef uint32_t table_bits
-    cdef uint64_t table_used
-    cdef uint8_t *terminal
-    cdef uint32_t *parent
-    cdef uint8_t *edge_byte
-    cdef uint32_t *depth
-    cdef uint32_t node_count, node_cap
+def _prepared(patterns, bint reverse):
+    """(folded, for suffixes reversed, sorted distinct patterns; how many were given)."""
+    folded = set()
+    cdef Py_ssize_t given = 0
+    for pattern in patterns:
+        raw = _to_bytes(pattern).translate(_FOLD)
+        folded.add(raw[::-1] if reverse else raw)
+        given += 1
+    return sorted(folded), given
+
+
+cdef class _Trie:
+    cdef uint32_t *offsets      # children of node v: offsets[v] .. offsets[v + 1] - 1
+    cdef uint8_t *labels        # label of the edge into node v
+    cdef uint8_t *terminal      # a pattern ends here (AC: or at a failure ancestor)
+    cdef uint32_t *parents      # build only, then freed
+    cdef uint32_t root_next[256]
+    cdef uint32_t node_count
     cdef Py_ssize_t pattern_count
 
     def __cinit__(self):
-        self.table_bits = 4
-        self.keys = <uint64_t *>PyMem_Malloc((1 << self.table_bits) * sizeof(uint64_t))
-        self.children = <uint32_t *>PyMem_Malloc((1 << self.table_bits) * sizeof(uint32_t))
-        self.node_cap = 16
-        self.terminal = <uint8_t *>PyMem_Malloc(self.node_cap)
-        self.parent = <uint32_t *>PyMem_Malloc(self.node_cap * sizeof(uint32_t))
-        self.edge_byte = <uint8_t *>PyMem_Malloc(self.node_cap)
-        self.depth = <uint32_t *>PyMem_Malloc(self.node_cap * sizeof(uint32_t))
-        if (self.keys == NULL or self.children == NULL or self.terminal == NULL
-                or self.parent == NULL or self.edge_byte == NULL or self.depth == NULL):
-            raise MemoryError()
-        memset(self.keys, 0, (1 << self.table_bits) * sizeof(uint64_t))
-        self.table_used = 0
-        self.node_count = 1
-        self.terminal[0] = 0
-        self.parent[0] = 0
-        self.edge_byte[0] = 0
-        self.depth[0] = 0
+        self.offsets = NULL
+        self.labels = NULL
+        self.terminal = NULL
+        self.parents = NULL
+        self.node_count = 0
         self.pattern_count = 0
 
     def __dealloc__(self):
-        PyMem_Free(self.keys)
-        PyMem_Free(self.children)
+        PyMem_Free(self.offsets)
+        PyMem_Free(self.labels)
         PyMem_Free(self.terminal)
-        PyMem_Free(self.parent)
-        PyMem_Free(self.edge_byte)
-        PyMem_Free(self.depth)
+        PyMem_Free(self.parents)
 
     def __len__(self):
         return self.pattern_count
 
-    cdef inline uint64_t _slot(self, uint64_t key) noexcept nogil:
-        return (key * <uint64_t>0x9E3779B97F4A7C15) >> (64 - self.table_bits)
+    cdef int _build(self, tuple prepared) except -1:
+        """Trie of sorted, distinct byte strings, stored in breadth-first order."""
+        cdef list patterns = prepared[0]
+        cdef Py_ssize_t total = 1, longest = 0, k, n, lcp, i
+        cdef bytes raw, previous = b''
+        cdef const uint8_t *data
+        cdef const uint8_t *prev
+        for raw in patterns:
+            total += len(raw)
+            if len(raw) > longest:
+                longest = len(raw)
+        if total >= NO_NODE:
+            raise MemoryError('too many pattern bytes')
+        # depth-first (preorder) trie from the sorted list: a pattern shares its
+        # prefix up to the LCP with the one before it; every byte after is a new node
+        cdef uint32_t *dfs_parent = <uint32_t *>PyMem_Malloc(total * sizeof(uint32_t))
+        cdef uint8_t *dfs_label = <uint8_t *>PyMem_Malloc(total)
+        cdef uint8_t *dfs_terminal = <uint8_t *>PyMem_Malloc(total)
+        cdef uint32_t *dfs_depth = <uint32_t *>PyMem_Malloc(total * sizeof(uint32_t))
+        cdef uint32_t *path = <uint32_t *>PyMem_Malloc((longest + 1) * sizeof(uint32_t))
+        cdef uint32_t *depth_start = <uint32_t *>PyMem_Malloc((longest + 2) * sizeof(uint32_t))
+        cdef uint32_t *new_index = NULL
+        cdef uint32_t count = 1, node, d, v, p
+        try:
+            if (dfs_parent == NULL or dfs_label == NULL or dfs_terminal == NULL
+                    or dfs_depth == NULL or path == NULL or depth_start == NULL):
+                raise MemoryError()
+            dfs_parent[0] = 0
+            dfs_label[0] = 0
+            dfs_terminal[0] = 0
+            dfs_depth[0] = 0
+            path[0] = 0
+            for raw in patterns:
+                data = raw
+                prev = previous
+                n = len(raw)
+                lcp = 0
+                while lcp < n and lcp < len(previous) and data[lcp] == prev[lcp]:
+                    lcp += 1
+                for k in range(lcp, n):
+                    node = count
+                    count += 1
+                    dfs_parent[node] = path[k]
+                    dfs_label[node] = data[k]
+                    dfs_terminal[node] = 0
+                    dfs_depth[node] = k + 1
+                    path[k + 1] = node
+                dfs_terminal[path[n]] = 1
+                previous = raw
+            self.pattern_count = prepared[1]
+            self.node_count = count
+            # breadth-first order: a stable sort by depth keeps siblings together
+            memset(depth_start, 0, (longest + 2) * sizeof(uint32_t))
+            for v in range(count):
+                depth_start[dfs_depth[v] + 1] += 1
+            for d in range(1, longest + 2):
+                depth_start[d] += depth_start[d - 1]
+            new_index = <uint32_t *>PyMem_Malloc(count * sizeof(uint32_t))
+            self.labels = <uint8_t *>PyMem_Malloc(count)
+            self.terminal = <uint8_t *>PyMem_Malloc(count)
+            self.parents = <uint32_t *>PyMem_Malloc(count * sizeof(uint32_t))
+            self.offsets = <uint32_t *>PyMem_Malloc((count + 1) * sizeof(uint32_t))
+            if (new_index == NULL or self.labels == NULL or self.terminal == NULL
+                    or self.parents == NULL or self.offsets == NULL):
+                raise MemoryError()
+            for v in range(count):
+                new_index[v] = depth_start[dfs_depth[v]]
+                depth_start[dfs_depth[v]] += 1
+            for v in range(count):
+                node = new_index[v]
+                self.labels[node] = dfs_label[v]
+                self.terminal[node] = dfs_terminal[v]
+                self.parents[node] = new_index[dfs_parent[v]]
+            # children of each node are one run; runs follow their parents' order
+            memset(self.offsets, 0, (count + 1) * sizeof(uint32_t))
+            for v in range(1, count):
+                self.offsets[self.parents[v] + 1] += 1
+            self.offsets[0] = 1
+            for v in range(1, count + 1):
+                self.offsets[v] += self.offsets[v - 1]
+            for i in range(256):
+                self.root_next[i] = NO_NODE
+            for v in range(self.offsets[0], self.offsets[1]):
+                self.root_next[self.labels[v]] = v
+        finally:
+            PyMem_Free(dfs_parent)
+            PyMem_Free(dfs_label)
+            PyMem_Free(dfs_terminal)
+            PyMem_Free(dfs_depth)
+            PyMem_Free(path)
+            PyMem_Free(depth_start)
+            PyMem_Free(new_index)
+        return 0
 
     cdef inline uint32_t _goto(self, uint32_t node, uint8_t c) noexcept nogil:
-        cdef uint64_t key = ((<uint64_t>node << 8) | c) + 1
-        cdef uint64_t mask = (<uint64_t>1 << self.table_bits) - 1
-        cdef uint64_t i = self._slot(key)
-        while self.keys[i] != 0:
-            if self.keys[i] == key:
-                return self.children[i]
-            i = (i + 1) & mask
+        if node == 0:
+            return self.root_next[c]
+        cdef uint32_t lo = self.offsets[node], hi = self.offsets[node + 1], mid
+        while hi - lo > 4:
+            mid = (lo + hi) >> 1
+            if self.labels[mid] <= c:
+                lo = mid
+            else:
+                hi = mid
+        while lo < hi:
+            if self.labels[lo] == c:
+                return lo
+            lo += 1
         return NO_NODE
 
-    cdef void _put_edge(self, uint64_t key, uint32_t child) noexcept nogil:
-        cdef uint64_t mask = (<uint64_t>1 << self.table_bits) - 1
-        cdef uint64_t i = self._slot(key)
-        while self.keys[i] != 0:
-            i = (i + 1) & mask
-        self.keys[i] = key
-        self.children[i] = child
-
-    cdef int _grow_table(self) except -1:
-        cdef uint64_t old_size = <uint64_t>1 << self.table_bits
-        cdef uint64_t *old_keys = self.keys
-        cdef uint32_t *old_children = self.children
-        cdef uint64_t i
-        cdef uint64_t *new_keys = <uint64_t *>PyMem_Malloc(old_size * 2 * sizeof(uint64_t))
-        cdef uint32_t *new_children = <uint32_t *>PyMem_Malloc(old_size * 2 * sizeof(uint32_t))
-        if new_keys == NULL or new_children == NULL:
-            PyMem_Free(new_keys)
-            PyMem_Free(new_children)
-            raise MemoryError()
-        memset(new_keys, 0, old_size * 2 * sizeof(uint64_t))
-        self.keys = new_keys
-        self.children = new_children
-        self.table_bits += 1
-        for i in range(old_size):
-            if old_keys[i] != 0:
-                self._put_edge(old_keys[i], old_children[i])
-        PyMem_Free(old_keys)
-        PyMem_Free(old_children)
-        return 0
-
-    cdef int _grow_nodes(self) except -1:
-        cdef uint32_t cap = self.node_cap * 2
-        cdef void *t = PyMem_Realloc(self.terminal, cap)
-        if t == NULL:
-            raise MemoryError()
-        self.terminal = <uint8_t *>t
-        t = PyMem_Realloc(self.parent, cap * sizeof(uint32_t))
-        if t == NULL:
-            raise MemoryError()
-        self.parent = <uint32_t *>t
-        t = PyMem_Realloc(self.edge_byte, cap)
-        if t == NULL:
-            raise MemoryError()
-        self.edge_byte = <uint8_t *>t
-        t = PyMem_Realloc(self.depth, cap * sizeof(uint32_t))
-        if t == NULL:
-            raise MemoryError()
-        self.depth = <uint32_t *>t
-        self.node_cap = cap
-        return 0
-
-    cdef int _insert(self, const uint8_t *data, Py_ssize_t n, bint reverse) except -1:
-        cdef uint32_t node = 0, child
-        cdef Py_ssize_t i
-        cdef uint8_t c
-        for i in range(n):
-            c = _fold(data[n - 1 - i] if reverse else data[i])
-            child = self._goto(node, c)
-            if child == NO_NODE:
-                if self.node_count == 0xfffffffe:
-                    raise MemoryError('too many pattern bytes')
-                if self.node_count == self.node_cap:
-                    self._grow_nodes()
-                if (self.table_used + 1) * 2 > (<uint64_t>1 << self.table_bits):
-                    self._grow_table()
-                child = self.node_count
-                self.node_count += 1
-                self.terminal[child] = 0
-                self.parent[child] = node
-                self.edge_byte[child] = c
-                self.depth[child] = self.depth[node] + 1
-                self._put_edge(((<uint64_t>node << 8) | c) + 1, child)
-                self.table_used += 1
-            node = child
-        self.terminal[node] = 1
-        return 0
-
-    cdef int _load(self, patterns, bint reverse) except -1:
-        cdef bytes raw
-        for pattern in patterns:
-            raw = _to_bytes(pattern)
-            self._insert(raw, len(raw), reverse)
-            self.pattern_count += 1
-        return 0
+    cdef void _drop_parents(self):
+        PyMem_Free(self.parents)
+        self.parents = NULL
 
 
-cdef class SuffixMatcher(_EdgeTrie):
+cdef class SuffixMatcher(_Trie):
     """True when the text ends with one of the patterns (WhitelistPTR)."""
 
     def __init__(self, patterns=()):
-        self._load(patterns, True)
+        self._build(_prepared(patterns, True))
+        self._drop_parents()
 
     def matches(self, text):
         cdef bytes raw = _to_bytes(text)
@@ -192,7 +205,7 @@ cdef class SuffixMatcher(_EdgeTrie):
         return False
 
 
-cdef class SubstringMatcher(_EdgeTrie):
+cdef class SubstringMatcher(_Trie):
     """True when the text contains one of the patterns (WhitelistFrom/To): Aho-Corasick."""
     cdef uint32_t *fail
 
@@ -203,41 +216,24 @@ cdef class SubstringMatcher(_EdgeTrie):
         PyMem_Free(self.fail)
 
     def __init__(self, patterns=()):
-        self._load(patterns, False)
+        self._build(_prepared(patterns, False))
         self._link()
+        self._drop_parents()
 
     cdef int _link(self) except -1:
-        cdef uint32_t n = self.node_count, v, d, max_depth = 0, f, g
-        cdef uint32_t *order = <uint32_t *>PyMem_Malloc(n * sizeof(uint32_t))
-        cdef uint32_t *starts
-        self.fail = <uint32_t *>PyMem_Malloc(n * sizeof(uint32_t))
-        if order == NULL or self.fail == NULL:
-            PyMem_Free(order)
+        """Failure links, in breadth-first order (which the node numbers already are)."""
+        cdef uint32_t v, f, g
+        self.fail = <uint32_t *>PyMem_Malloc(self.node_count * sizeof(uint32_t))
+        if self.fail == NULL:
             raise MemoryError()
-        for v in range(n):
-            if self.depth[v] > max_depth:
-                max_depth = self.depth[v]
-        starts = <uint32_t *>PyMem_Malloc((max_depth + 2) * sizeof(uint32_t))
-        if starts == NULL:
-            PyMem_Free(order)
-            raise MemoryError()
-        memset(starts, 0, (max_depth + 2) * sizeof(uint32_t))
-        for v in range(n):
-            starts[self.depth[v] + 1] += 1
-        for d in range(1, max_depth + 2):
-            starts[d] += starts[d - 1]
-        for v in range(n):
-            order[starts[self.depth[v]]] = v
-            starts[self.depth[v]] += 1
         self.fail[0] = 0
-        for d in range(n):
-            v = order[d]
-            if self.depth[v] <= 1:
+        for v in range(1, self.node_count):
+            if self.parents[v] == 0:
                 self.fail[v] = 0
             else:
-                f = self.fail[self.parent[v]]
+                f = self.fail[self.parents[v]]
                 while True:
-                    g = self._goto(f, self.edge_byte[v])
+                    g = self._goto(f, self.labels[v])
                     if g != NO_NODE:
                         self.fail[v] = g
                         break
@@ -247,8 +243,6 @@ cdef class SubstringMatcher(_EdgeTrie):
                     f = self.fail[f]
             if self.terminal[self.fail[v]]:
                 self.terminal[v] = 1
-        PyMem_Free(starts)
-        PyMem_Free(order)
         return 0
 
     def matches(self, text):

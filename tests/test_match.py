@@ -43,6 +43,11 @@ def test_empty_pattern_matches_everything_like_in(match_impl):
     assert match_impl.SuffixMatcher(['']).matches('')
 
 
+def test_length_counts_patterns_as_given(match_impl):
+    assert len(match_impl.SubstringMatcher(['a', 'A', 'a', 'b'])) == 4
+    assert len(match_impl.SuffixMatcher(iter(['x', 'y']))) == 2
+
+
 def test_empty_matchers_match_nothing(match_impl):
     assert not match_impl.SubstringMatcher([]).matches('abc')
     assert not match_impl.SuffixMatcher([]).matches('abc')
