@@ -18,26 +18,18 @@ cdef extern from "sys/socket.h":
     int AF_INET
     int AF_INET6
 
-cdef unsigned int TOP4 = 0xffffffffU
-
-ctypedef struct Range4:
-    unsigned int start
-    unsigned int end
-
-ctypedef struct Range6:
+ctypedef struct Range:
     smf_u128 start
     smf_u128 end
 
 
-cdef int _cmp4(const void *a, const void *b) noexcept nogil:
-    cdef unsigned int x = (<const Range4 *>a).start
-    cdef unsigned int y = (<const Range4 *>b).start
-    return (x > y) - (x < y)
+cdef smf_u128 ALL_ONES = ~(<smf_u128>0)
+cdef unsigned int TOP4 = 0xffffffffU
 
 
-cdef int _cmp6(const void *a, const void *b) noexcept nogil:
-    cdef smf_u128 x = (<const Range6 *>a).start
-    cdef smf_u128 y = (<const Range6 *>b).start
+cdef int _cmp(const void *a, const void *b) noexcept nogil:
+    cdef smf_u128 x = (<const Range *>a).start
+    cdef smf_u128 y = (<const Range *>b).start
     return (x > y) - (x < y)
 
 
@@ -76,9 +68,39 @@ cdef int _parse_prefix(bytes text, int maxlen) except -2:
     return value
 
 
+cdef Py_ssize_t _merge(Range *r, Py_ssize_t n) noexcept nogil:
+    """Sort ranges and merge overlapping or adjacent ones in place; the new count."""
+    if n == 0:
+        return 0
+    qsort(r, n, sizeof(Range), _cmp)
+    cdef Py_ssize_t out = 0, i
+    for i in range(1, n):
+        # end + 1 cannot wrap unless end is the very top address
+        if r[i].start <= r[out].end or (r[out].end != ALL_ONES and r[i].start == r[out].end + 1):
+            if r[i].end > r[out].end:
+                r[out].end = r[i].end
+        else:
+            out += 1
+            r[out] = r[i]
+    return out + 1
+
+
+cdef bint _covers(const Range *r, Py_ssize_t n, smf_u128 x) noexcept nogil:
+    """Binary search in merged ranges: the last start <= x, then its end."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if r[mid].start <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo > 0 and x <= r[lo - 1].end
+
+
 cdef class CidrSet:
-    cdef Range4 *v4
-    cdef Range6 *v6
+    """IPv4 and IPv6 ranges (IPv4 zero-extended), each family merged and sorted."""
+    cdef Range *v4
+    cdef Range *v6
     cdef Py_ssize_t n4, n6
     cdef Py_ssize_t count
 
@@ -94,13 +116,12 @@ cdef class CidrSet:
     def __init__(self, entries=(), on_error=None):
         cdef list items = list(entries)
         cdef Py_ssize_t cap = len(items) if items else 1
-        cdef Range4 *r4 = <Range4 *>PyMem_Malloc(cap * sizeof(Range4))
-        cdef Range6 *r6 = <Range6 *>PyMem_Malloc(cap * sizeof(Range6))
+        cdef Range *r4 = <Range *>PyMem_Malloc(cap * sizeof(Range))
+        cdef Range *r6 = <Range *>PyMem_Malloc(cap * sizeof(Range))
         cdef Py_ssize_t n4 = 0, n6 = 0, index
         cdef unsigned char buf[16]
         cdef int plen
-        cdef unsigned int a4, m4
-        cdef smf_u128 a6, m6
+        cdef smf_u128 address, mask
         cdef bytes raw, addr_part, len_part
         if r4 == NULL or r6 == NULL:
             PyMem_Free(r4)
@@ -121,22 +142,20 @@ cdef class CidrSet:
                         if plen < 0:
                             reason = 'bad IPv4 prefix length'
                         else:
-                            a4 = _load4(buf)
-                            m4 = 0 if plen == 0 else TOP4 << (32 - plen)
-                            r4[n4].start = a4 & m4
-                            r4[n4].end = (a4 & m4) | (~m4)
+                            address = _load4(buf)
+                            mask = TOP4 & (0 if plen == 0 else TOP4 << (32 - plen))
+                            r4[n4].start = address & mask
+                            r4[n4].end = (address & mask) | (TOP4 & ~mask)
                             n4 += 1
                     elif inet_pton(AF_INET6, addr_part, buf) == 1:
                         plen = _parse_prefix(len_part, 128) if slash else 128
                         if plen < 0:
                             reason = 'bad IPv6 prefix length'
                         else:
-                            a6 = _load6(buf)
-                            m6 = 0
-                            if plen > 0:
-                                m6 = (~(<smf_u128>0)) << (128 - plen)
-                            r6[n6].start = a6 & m6
-                            r6[n6].end = (a6 & m6) | (~m6)
+                            address = _load6(buf)
+                            mask = 0 if plen == 0 else ALL_ONES << (128 - plen)
+                            r6[n6].start = address & mask
+                            r6[n6].end = (address & mask) | ~mask
                             n6 += 1
                     else:
                         reason = 'not an IPv4 or IPv6 address'
@@ -146,8 +165,8 @@ cdef class CidrSet:
                         raise ValueError(message)
                     on_error(index, entry, message)
             self.count = n4 + n6
-            self.n4 = _merge4(r4, n4)
-            self.n6 = _merge6(r6, n6)
+            self.n4 = _merge(r4, n4)
+            self.n6 = _merge(r6, n6)
             self.v4 = r4
             self.v6 = r6
             r4 = NULL
@@ -169,61 +188,9 @@ cdef class CidrSet:
         except UnicodeError:
             return False
         if inet_pton(AF_INET, raw, buf) == 1:
-            return self._has4(_load4(buf))
+            return _covers(self.v4, self.n4, _load4(buf))
         if inet_pton(AF_INET6, raw, buf) == 1:
             if _is_v4_mapped(buf):
-                return self._has4(_load4(buf + 12))
-            return self._has6(_load6(buf))
+                return _covers(self.v4, self.n4, _load4(buf + 12))
+            return _covers(self.v6, self.n6, _load6(buf))
         return False
-
-    cdef bint _has4(self, unsigned int x) noexcept nogil:
-        cdef Py_ssize_t lo = 0, hi = self.n4, mid
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if self.v4[mid].start <= x:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo > 0 and x <= self.v4[lo - 1].end
-
-    cdef bint _has6(self, smf_u128 x) noexcept nogil:
-        cdef Py_ssize_t lo = 0, hi = self.n6, mid
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if self.v6[mid].start <= x:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo > 0 and x <= self.v6[lo - 1].end
-
-
-cdef Py_ssize_t _merge4(Range4 *r, Py_ssize_t n) noexcept nogil:
-    if n == 0:
-        return 0
-    qsort(r, n, sizeof(Range4), _cmp4)
-    cdef Py_ssize_t out = 0, i
-    for i in range(1, n):
-        # adjacent ranges merge too; end + 1 cannot wrap unless end is the top address
-        if r[i].start <= r[out].end or (r[out].end != TOP4 and r[i].start == r[out].end + 1):
-            if r[i].end > r[out].end:
-                r[out].end = r[i].end
-        else:
-            out += 1
-            r[out] = r[i]
-    return out + 1
-
-
-cdef Py_ssize_t _merge6(Range6 *r, Py_ssize_t n) noexcept nogil:
-    if n == 0:
-        return 0
-    qsort(r, n, sizeof(Range6), _cmp6)
-    cdef Py_ssize_t out = 0, i
-    cdef smf_u128 top = ~(<smf_u128>0)
-    for i in range(1, n):
-        if r[i].start <= r[out].end or (r[out].end != top and r[i].start == r[out].end + 1):
-            if r[i].end > r[out].end:
-                r[out].end = r[i].end
-        else:
-            out += 1
-            r[out] = r[i]
-    return out + 1

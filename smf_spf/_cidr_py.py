@@ -4,6 +4,8 @@ import bisect
 import ipaddress
 import re
 
+from smf_spf.ipaddr import parse_ip
+
 _PREFIX_LENGTH = re.compile(r'[0-9]{1,3}\Z')
 
 
@@ -57,14 +59,9 @@ class CidrSet(object):
         return self._count
 
     def __contains__(self, address):
-        if not isinstance(address, str):
+        parsed = parse_ip(address) if isinstance(address, str) else None
+        if parsed is None:
             return False
-        try:
-            parsed = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        if parsed.version == 6 and parsed.ipv4_mapped is not None:
-            parsed = parsed.ipv4_mapped
         starts = self._starts[parsed.version]
         value = int(parsed)
         position = bisect.bisect_right(starts, value)

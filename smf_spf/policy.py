@@ -4,10 +4,10 @@ Nothing here talks to the MTA, DNS or the clock; the milter adapter gathers
 facts, asks these functions, and carries out what they return.
 """
 
-import ipaddress
 from typing import NamedTuple, Optional, Tuple, List
 
 from smf_spf import headers
+from smf_spf.ipaddr import parse_ip
 
 CONTINUE = 'continue'
 ACCEPT = 'accept'      # stop filtering: the connection (at connect) or this message
@@ -60,13 +60,8 @@ def _reply(action, code, xcode, text, *logs):
 
 def unwrap_ip(address):
     """Canonical text of an IP; IPv4-mapped IPv6 becomes IPv4; None if not an IP."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if parsed.version == 6 and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
-    return str(parsed)
+    parsed = parse_ip(address)
+    return None if parsed is None else str(parsed)
 
 
 # -- connect --------------------------------------------------------------------
