@@ -15,7 +15,6 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections import OrderedDict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -227,15 +226,15 @@ def bench_cache():
                 for i in range(n)]
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        cache = impl.ResultCache(3600, n)
+        filled = impl.ResultCache(3600, n)
         for k in many:
-            cache.put(k, value)
+            filled.put(k, value)
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
         keys_bytes = sum(sys.getsizeof(k) for k in many)
         print('  %-10s %d entries: %.0f MB in all, %.0f bytes per entry (of which the key '
               'string %.0f)' % (label, n, used / 1e6, used / n, keys_bytes / n))
-        del cache
+        del filled
 
 
 if __name__ == '__main__':

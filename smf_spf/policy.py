@@ -4,7 +4,7 @@ Nothing here talks to the MTA, DNS or the clock; the milter adapter gathers
 facts, asks these functions, and carries out what they return.
 """
 
-from typing import NamedTuple, Optional, Tuple, List
+from typing import NamedTuple, Optional, Tuple
 
 from smf_spf import headers
 from smf_spf.ipaddr import parse_ip
@@ -231,7 +231,7 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
 
 def on_eom(config, connection, mail, result, subject, quarantined):
     """The edits to make, in order: Subject tag, headers, quarantine."""
-    edits = []  # type: List[Edit]
+    edits = []
     if config.tag_subject and result in ('fail', 'softfail'):
         if subject is None:
             edits.append(Edit('addheader', 'Subject', config.tag))

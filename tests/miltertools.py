@@ -7,7 +7,7 @@ from Milter.testctx import TestCtx
 
 from smf_spf import config as configuration, policy
 from smf_spf.cache import ResultCache
-from smf_spf.milter import FLAGS, Services, SpfMilter
+from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfResult
 
 
