@@ -447,3 +447,44 @@ def test_internal_error_passes_mail_and_logs():
     h.connect()
     assert h.mail('<a@sender.example>') == Milter.ACCEPT
     assert any('internal error at MAIL FROM' in l for l in h.logs)
+
+
+def test_concurrent_connections_keep_their_own_state():
+    """libmilter runs each connection in its own thread; DNS waits release the GIL."""
+    import threading
+    import time as _time
+    h = Harness('RefuseFail off', 'TTL 0', good_example='pass', bad_example='fail')
+    slow_check = h.checker.check
+
+    def slow(ip, sender, helo):
+        _time.sleep(0.002)
+        return slow_check(ip, sender, helo)
+    h.checker.check = slow
+    failures = []
+
+    def session(n):
+        ctx = RecordingCtx()
+        ctx._setsymval('j', 'mx.receiver.test')
+        domain = 'good.example' if n % 2 else 'bad.example'
+        try:
+            ctx._connect('client%d.example' % n, 'helo%d.example' % n, '192.0.2.%d' % (n + 1))
+            for m in range(5):
+                ctx.edits = []
+                ctx._envfrom('<u%d.%d@%s>' % (n, m, domain))
+                ctx._envrcpt('<rcpt@receiver.test>')
+                ctx._eom()
+                expected = ('insheader', AR, 'mx.receiver.test; spf=%s smtp.mailfrom=u%d.%d@%s '
+                            'smtp.helo=helo%d.example' % ('pass' if n % 2 else 'fail', n, m,
+                                                          domain, n))
+                if expected not in ctx.edits:
+                    failures.append((n, m, ctx.edits))
+        except Exception as exc:
+            failures.append((n, exc))
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(h.checker.calls) == 80

@@ -69,3 +69,29 @@ def test_second_message_is_answered_from_cache(mail_path):
     sink.wait_for(send(postfix, 'one@neutral.e2e.test'))
     sink.wait_for(send(postfix, 'two@neutral.e2e.test'))
     milter.wait_for_log('SPF neutral (cached): ip=127.0.0.1')
+
+
+def test_parallel_sessions_get_their_own_verdicts(mail_path):
+    """Several SMTP sessions at once: libmilter serves each in its own thread."""
+    import threading
+    postfix, milter, sink = mail_path
+    outcomes = {}
+
+    def session(n):
+        domain = 'pass' if n % 2 else 'fail'
+        try:
+            outcomes[n] = ('sent', send(postfix, 'p%d@%s.e2e.test' % (n, domain)))
+        except smtplib.SMTPSenderRefused as exc:
+            outcomes[n] = ('refused', exc.smtp_code)
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(12):
+        if n % 2:
+            assert outcomes[n][0] == 'sent'
+            assert 'spf=pass smtp.mailfrom=p%d@pass.e2e.test' % n in sink.wait_for(outcomes[n][1])
+        else:
+            assert outcomes[n] == ('refused', 550)
