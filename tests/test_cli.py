@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'tests', 'data')
@@ -194,3 +196,34 @@ def _pids_with_argument(argument):
         except OSError:
             pass
     return found
+
+
+@pytest.mark.parametrize('sample', ['howto-2.0.4.conf', 'sample-2.5.conf',
+                                    'nat-invalid-lines.conf'])
+def test_field_configs_start_the_daemon(tmp_path, sample):
+    """Configs from the field start and serve; their bad lines are logged, not fatal.
+    Only Socket, User and LogTo are replaced (the last line of a key wins), since the
+    originals name addresses and users this machine does not have."""
+    with io.open(os.path.join(DATA, sample), encoding='utf-8') as original:
+        text = original.read()
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    log = tmp_path / 'log'
+    path = write(tmp_path, text, 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME,
+                 'LogTo %s' % log, 'Syslog none')
+    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: _port_open(port)), process.stderr.read1(4096) \
+            if process.poll() is not None else 'not listening'
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    logged = log.read_text(encoding='utf-8')
+    assert 'starting smf-spf' in logged and 'stopping smf-spf' in logged
+    if sample == 'nat-invalid-lines.conf':
+        assert logged.count('error: ClientIPNAT') == 4
