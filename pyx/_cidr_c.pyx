@@ -85,33 +85,51 @@ cdef Py_ssize_t _merge(Range *r, Py_ssize_t n) noexcept nogil:
     return out + 1
 
 
-cdef bint _covers(const Range *r, Py_ssize_t n, smf_u128 x) noexcept nogil:
-    """Binary search in merged ranges: the last start <= x, then its end."""
+cdef bint _covers(const smf_u128 *starts, const smf_u128 *ends, Py_ssize_t n,
+                  smf_u128 x) noexcept nogil:
+    """Binary search in merged ranges: the last start <= x, then its end.  The starts
+    are an array of their own so that the search touches as little memory as it can."""
     cdef Py_ssize_t lo = 0, hi = n, mid
     while lo < hi:
         mid = (lo + hi) >> 1
-        if r[mid].start <= x:
+        if starts[mid] <= x:
             lo = mid + 1
         else:
             hi = mid
-    return lo > 0 and x <= r[lo - 1].end
+    return lo > 0 and x <= ends[lo - 1]
+
+
+cdef int _split(Range *r, Py_ssize_t n, smf_u128 **starts, smf_u128 **ends) except -1:
+    cdef Py_ssize_t i, size = n if n else 1
+    starts[0] = <smf_u128 *>PyMem_Malloc(size * sizeof(smf_u128))
+    ends[0] = <smf_u128 *>PyMem_Malloc(size * sizeof(smf_u128))
+    if starts[0] == NULL or ends[0] == NULL:
+        raise MemoryError()
+    for i in range(n):
+        starts[0][i] = r[i].start
+        ends[0][i] = r[i].end
+    return 0
 
 
 cdef class CidrSet:
-    """IPv4 and IPv6 ranges (IPv4 zero-extended), each family merged and sorted."""
-    cdef Range *v4
-    cdef Range *v6
+    """IPv4 and IPv6 ranges (IPv4 zero-extended), each family merged and sorted,
+    kept as two arrays: range starts and range ends."""
+    cdef smf_u128 *starts4
+    cdef smf_u128 *ends4
+    cdef smf_u128 *starts6
+    cdef smf_u128 *ends6
     cdef Py_ssize_t n4, n6
     cdef Py_ssize_t count
 
     def __cinit__(self):
-        self.v4 = NULL
-        self.v6 = NULL
+        self.starts4 = self.ends4 = self.starts6 = self.ends6 = NULL
         self.n4 = self.n6 = self.count = 0
 
     def __dealloc__(self):
-        PyMem_Free(self.v4)
-        PyMem_Free(self.v6)
+        PyMem_Free(self.starts4)
+        PyMem_Free(self.ends4)
+        PyMem_Free(self.starts6)
+        PyMem_Free(self.ends6)
 
     def __init__(self, entries=(), on_error=None):
         cdef list items = list(entries)
@@ -167,10 +185,8 @@ cdef class CidrSet:
             self.count = n4 + n6
             self.n4 = _merge(r4, n4)
             self.n6 = _merge(r6, n6)
-            self.v4 = r4
-            self.v6 = r6
-            r4 = NULL
-            r6 = NULL
+            _split(r4, self.n4, &self.starts4, &self.ends4)
+            _split(r6, self.n6, &self.starts6, &self.ends6)
         finally:
             PyMem_Free(r4)
             PyMem_Free(r6)
@@ -188,9 +204,9 @@ cdef class CidrSet:
         except UnicodeError:
             return False
         if inet_pton(AF_INET, raw, buf) == 1:
-            return _covers(self.v4, self.n4, _load4(buf))
+            return _covers(self.starts4, self.ends4, self.n4, _load4(buf))
         if inet_pton(AF_INET6, raw, buf) == 1:
             if _is_v4_mapped(buf):
-                return _covers(self.v4, self.n4, _load4(buf + 12))
-            return _covers(self.v6, self.n6, _load6(buf))
+                return _covers(self.starts4, self.ends4, self.n4, _load4(buf + 12))
+            return _covers(self.starts6, self.ends6, self.n6, _load6(buf))
         return False
