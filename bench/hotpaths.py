@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from smf_spf import _cache_c, _cache_py, _cidr_c, _cidr_py, _match_c, _match_py  # noqa: E402
 from smf_spf import config as configuration  # noqa: E402
+from smf_spf.spfcheck import SpfResult  # noqa: E402
 
 QUICK = '--quick' in sys.argv
 SIZES = [10, 1000, 10000, 100000] + ([] if QUICK else [1000000])
@@ -227,13 +228,16 @@ def bench_cache():
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         filled = impl.ResultCache(3600, n)
-        for k in many:
-            filled.put(k, value)
+        for k in many:      # each entry holds its own result, as the milter's do
+            filled.put(k, SpfResult('pass', 'sender SPF authorized', None))
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
         keys_bytes = sum(sys.getsizeof(k) for k in many)
         print('  %-10s %d entries: %.0f MB in all, %.0f bytes per entry (of which the key '
-              'string %.0f)' % (label, n, used / 1e6, used / n, keys_bytes / n))
+              'string %.0f); the default CacheSize %d: %.0f MB' % (
+                  label, n, used / 1e6, used / n, keys_bytes / n,
+                  configuration.DEFAULT_CACHE_SIZE,
+                  configuration.DEFAULT_CACHE_SIZE * used / n / 1e6))
         del filled
 
 
