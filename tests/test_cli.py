@@ -129,22 +129,34 @@ def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(sock))
     stale.close()
-    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert _wait_for(lambda: 'starting smf-spf' in (log.read_text(encoding='utf-8') if log.exists() else '')
-                         and sock.exists() and _connects(str(sock)))
-        mode = stat.S_IMODE(os.stat(str(sock)).st_mode)
-        assert mode & 0o060 == 0o060 and mode & 0o007 == 0   # group may connect, others not
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+    modes = []
+
+    def serving():
+        if not (sock.exists() and _connects(str(sock))):
+            return False
+        modes.append(stat.S_IMODE(os.stat(str(sock)).st_mode))
+        return True
+    assert serve_until_sigterm(path, serving) == 0
+    assert modes[0] & 0o060 == 0o060 and modes[0] & 0o007 == 0   # group may connect, others not
     text = log.read_text(encoding='utf-8')
     assert 'smf-spf.conf:5: error: ClientIPNAT' in text
     assert 'stopping smf-spf' in text
     assert not sock.exists()
+
+
+def serve_until_sigterm(path, serving):
+    """Start smf-spf -f -c path, wait until serving() holds, SIGTERM it: its exit status."""
+    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: process.poll() is None and serving()), \
+            process.communicate(timeout=5)[1] if process.poll() is not None else 'not serving'
+        process.send_signal(signal.SIGTERM)
+        return process.wait(20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _connects(path):
@@ -213,16 +225,7 @@ def test_field_configs_start_the_daemon(tmp_path, sample):
     log = tmp_path / 'log'
     path = write(tmp_path, text, 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME,
                  'LogTo %s' % log, 'Syslog none')
-    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert _wait_for(lambda: _port_open(port)), process.stderr.read1(4096) \
-            if process.poll() is not None else 'not listening'
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+    assert serve_until_sigterm(path, lambda: _port_open(port)) == 0
     logged = log.read_text(encoding='utf-8')
     assert 'starting smf-spf' in logged and 'stopping smf-spf' in logged
     if sample == 'nat-invalid-lines.conf':
