@@ -10,7 +10,7 @@ import socket
 import sys
 
 from smf_spf import __version__, config as configuration
-from smf_spf.logsetup import STANDARD_STREAMS, open_log_to, setup as setup_logging
+from smf_spf.logsetup import NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging
 
 USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
@@ -130,8 +130,8 @@ def remove_stale_socket(spec):
 
 
 def build_services(conf, log):
-    import Milter  # noqa: F401  (loaded now, while the interpreter's files are readable)
-    from smf_spf import milter  # noqa: F401
+    """Everything a connection needs; run before the switch to User, while the
+    interpreter's files are readable (smf_spf.milter loads pymilter)."""
     from smf_spf import policy
     from smf_spf.cache import ResultCache
     from smf_spf.milter import Services
@@ -140,7 +140,7 @@ def build_services(conf, log):
     preload_dns_modules()
     if conf.nameservers:
         use_nameservers(conf.nameservers, conf.spf_timeout)
-    checker = SpfChecker(conf.spf_timeout, receiver=socket.getfqdn(),
+    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
                          best_guess=conf.spf_best_guess)
     cache = ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
     return Services(conf, CachedChecker(checker, cache, policy.is_cacheable), log)
@@ -163,7 +163,7 @@ def serve(services, ident, foreground):
         raise Fatal('cannot serve on %s: %s' % (conf.socket.text, exc))
     finally:
         remove_stale_socket(conf.socket)
-    log.log(25, 'stopping %s %s listening on %s', ident, __version__, conf.socket.text)
+    log.log(NOTICE, 'stopping %s %s listening on %s', ident, __version__, conf.socket.text)
 
 
 def run(argv, ident):
