@@ -1,11 +1,13 @@
 # smf-spf-py: make run (the milter in the foreground) and make test (everything CI runs)
 
 PYTHON      ?= python3
-PYTHON36    ?= $(shell pyenv root 2>/dev/null)/versions/3.6.15/bin/python3.6
+PYENV_ROOT  ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PYTHON36    ?= $(PYENV_ROOT)/versions/3.6.15/bin/python3.6
 VENV        := .venv
 VENV36      := .venv36
 RUN_SOCKET  ?= inet:10011@127.0.0.1
-DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file binutils
+DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file \
+                   binutils cpio passwd python3-dev python3-venv
 
 .PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench clean rpm repo test-rpm
 
