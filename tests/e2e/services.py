@@ -61,6 +61,8 @@ class Nsd(object):
         ('neutral', 'TXT', '"v=spf1 ?all"'),
         ('permerror', 'TXT', '"v=spf1 ip4:not-an-address -all"'),
         ('client', 'TXT', '"v=spf1 ip4:127.0.0.1 -all"'),
+        ('pass6', 'TXT', '"v=spf1 ip6:::1 -all"'),
+        ('fail6', 'TXT', '"v=spf1 ip6:2001:db8::/32 -all"'),
         ('nospf', 'A', '192.0.2.80'),
     ]
 
@@ -197,6 +199,7 @@ class Milter(object):
 
 MASTER_CF = '''\
 127.0.0.1:{smtpd_port} inet n - n - - smtpd
+[::1]:{smtpd_port} inet n - n - - smtpd
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -255,9 +258,9 @@ class Postfix(object):
             'myhostname': 'mx.receiver.test',
             'mydomain': 'receiver.test',
             'mydestination': '',
-            'inet_interfaces': '127.0.0.1',
-            'inet_protocols': 'ipv4',
-            'mynetworks': '127.0.0.0/8',
+            'inet_interfaces': '127.0.0.1, [::1]',
+            'inet_protocols': 'all',
+            'mynetworks': '127.0.0.0/8, [::1]/128',
             'relay_domains': 'receiver.test',
             'relay_transport': 'relay:[127.0.0.1]:%d' % self.sink_port,
             'default_transport': 'error:no outside delivery in tests',

@@ -6,12 +6,13 @@ import uuid
 import pytest
 
 
-def send(postfix, sender, recipient='bob@receiver.test', helo='client.e2e.test', subject=None):
+def send(postfix, sender, recipient='bob@receiver.test', helo='client.e2e.test', subject=None,
+         host='127.0.0.1'):
     marker = uuid.uuid4().hex
     body = ('From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@e2e.test>\r\n\r\n'
             'test %s\r\n' % (sender or 'mailer-daemon@e2e.test', recipient,
                              subject or marker, marker, marker))
-    client = smtplib.SMTP('127.0.0.1', postfix.port, local_hostname=helo, timeout=60)
+    client = smtplib.SMTP(host, postfix.port, local_hostname=helo, timeout=60)
     try:
         client.sendmail(sender, [recipient], body)
     finally:
@@ -95,3 +96,16 @@ def test_parallel_sessions_get_their_own_verdicts(mail_path):
             assert 'spf=pass smtp.mailfrom=p%d@pass.e2e.test' % n in sink.wait_for(outcomes[n][1])
         else:
             assert outcomes[n] == ('refused', 550)
+
+
+def test_ipv6_client_pass_and_fail(mail_path):
+    postfix, milter, sink = mail_path
+    message = sink.wait_for(send(postfix, 'six@pass6.e2e.test', host='::1'))
+    assert 'spf=pass smtp.mailfrom=six@pass6.e2e.test' in message
+    assert 'client-ip=::1; identity=mailfrom;' in message
+    milter.wait_for_log('SPF pass: ip=::1, fqdn=[::1], helo=client.e2e.test, '
+                        'from=<six@pass6.e2e.test>')
+    with pytest.raises(smtplib.SMTPSenderRefused) as info:
+        send(postfix, 'six@fail6.e2e.test', host='::1')
+    assert info.value.smtp_code == 550
+    assert b'client-ip:::1' in info.value.smtp_error
