@@ -70,7 +70,7 @@ def test_overlapping_adjacent_and_duplicate_entries(cidr_impl):
 
 # -- property tests: compiled == twin == ipaddress -----------------------------
 
-def _network(version):
+def _network(version, values=None):
     bits = 32 if version == 4 else 128
     network_class = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
 
@@ -78,10 +78,20 @@ def _network(version):
         value, prefix = value_and_prefix
         return network_class((value >> (bits - prefix) << (bits - prefix) if prefix else 0,
                               prefix))
-    return st.tuples(st.integers(0, 2 ** bits - 1), st.integers(0, bits)).map(build)
+    values = values if values is not None else st.integers(0, 2 ** bits - 1)
+    return st.tuples(values, st.integers(0, bits)).map(build)
 
 
-networks = st.one_of(_network(4), _network(6))
+def _clustered(version):
+    """Networks around a few fixed addresses (the ends of the space among them), so that
+    duplicates, nesting, overlaps and adjacent ranges are common, not rare."""
+    bits = 32 if version == 4 else 128
+    bases = [0, 2 ** bits - 1, 2 ** (bits - 1), 0xC0000200 if version == 4 else 0x20010DB8 << 96]
+    return _network(version, st.tuples(st.sampled_from(bases), st.integers(-300, 300)).map(
+        lambda b: min(max(b[0] + b[1], 0), 2 ** bits - 1)))
+
+
+networks = st.one_of(_network(4), _network(6), _clustered(4), _clustered(6))
 addresses = st.one_of(st.integers(0, 2 ** 32 - 1).map(ipaddress.IPv4Address),
                       st.integers(0, 2 ** 128 - 1).map(ipaddress.IPv6Address))
 
@@ -101,7 +111,14 @@ def test_compiled_twin_and_ipaddress_agree(nets, probes):
     compiled = _cidr_c.CidrSet(entries)
     twin = _cidr_py.CidrSet(entries)
     # probe the edges of every network too: that is where range merging goes wrong
-    edges = [a for n in nets for a in (n.network_address, n.broadcast_address)]
+    edges = []
+    for n in nets:
+        top = 2 ** n.max_prefixlen - 1
+        for value in (int(n.network_address) - 1, int(n.network_address),
+                      int(n.broadcast_address), int(n.broadcast_address) + 1):
+            if 0 <= value <= top:
+                edges.append((ipaddress.IPv6Address if n.version == 6
+                              else ipaddress.IPv4Address)(value))
     for address in list(probes) + edges:
         expected = _oracle(nets, address)
         text = str(address)
