@@ -109,3 +109,12 @@ def test_ipv6_client_pass_and_fail(mail_path):
         send(postfix, 'six@fail6.e2e.test', host='::1')
     assert info.value.smtp_code == 550
     assert b'client-ip:::1' in info.value.smtp_error
+
+
+def test_dns_failure_is_temperror_not_none(mail_path):
+    """nsd refuses names outside its zone, as a broken server would SERVFAIL: C said none
+    (which RefuseSPFNone then refused for good); this is a temperror, delivered by default."""
+    postfix, milter, sink = mail_path
+    message = sink.wait_for(send(postfix, 'x@unserved.example'))
+    assert 'spf=temperror smtp.mailfrom=x@unserved.example' in message
+    milter.wait_for_log('SPF temperror: ip=127.0.0.1')
