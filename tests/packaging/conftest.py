@@ -7,6 +7,7 @@ def pytest_addoption(parser):
     parser.addoption('--rpmdir', help='rpmbuild _topdir holding RPMS/ and SRPMS/')
     parser.addoption('--repodir', help='the yum repository made by make repo')
     parser.addoption('--python36', help='a CPython 3.6 with pymilter and dnspython')
+    parser.addoption('--el9-rpmdir', help='rpmbuild _topdir of the el9 build check')
 
 
 def _option(config, name):
@@ -24,6 +25,12 @@ def rpmdir(request):
 @pytest.fixture(scope='session')
 def repodir(request):
     return _option(request.config, 'repodir')
+
+
+@pytest.fixture(scope='session')
+def el9_rpm(request):
+    return _one(os.path.join(_option(request.config, 'el9_rpmdir'), 'RPMS'),
+                'smf-spf-py-1.0.0-1.el9.x86_64')
 
 
 @pytest.fixture(scope='session')
