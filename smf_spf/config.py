@@ -7,11 +7,11 @@ unknown key is reported as a warning; an existing config never stops mail.
 Only an unusable Socket is fatal here; the process checks User and LogTo.
 """
 
-import ipaddress
 import re
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
 from smf_spf.cidr import CidrSet
+from smf_spf.ipaddr import parse_ip
 from smf_spf.match import SubstringMatcher, SuffixMatcher
 from smf_spf.template import ReasonTemplate, TemplateError
 
@@ -120,10 +120,11 @@ def _boolean(value):
 
 
 def _ip(value):
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
+    """Canonical text, written as the milter compares client addresses (parse_ip)."""
+    parsed = parse_ip(value)
+    if parsed is None:
         raise _Invalid('%r is not an IPv4 or IPv6 address' % value)
+    return str(parsed)
 
 
 def parse_ttl(value):

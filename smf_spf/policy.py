@@ -113,8 +113,12 @@ def envelope_address(raw, relaxed_local_part):
     return address
 
 
+_ASCII_LOWER = str.maketrans('ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+
+
 def ascii_lower(text):
-    return ''.join(chr(ord(c) + 32) if 'A' <= c <= 'Z' else c for c in text)
+    """Lower-case A-Z only, as C's strtolower does; other characters stay as they are."""
+    return text.translate(_ASCII_LOWER)
 
 
 def sender_domain(sender):
@@ -218,7 +222,7 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
     if address is None:
         return _syntax_reject(config, '1.3', 'Recipient', raw_rcpt), False
     if len(config.whitelist_to):
-        if config.whitelist_to.matches(ascii_lower(address)):
+        if config.whitelist_to.matches(address):
             return _reply(CONTINUE, None, None, None,
                           (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % raw_rcpt)), False
         if result == 'fail' and config.refuse_fail:

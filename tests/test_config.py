@@ -146,6 +146,13 @@ def test_unusable_socket_is_fatal(text):
     assert loaded.fatal
 
 
+def test_ipv4_mapped_nat_source_and_fixed_ip_are_stored_as_ipv4():
+    # the milter compares unwrapped client addresses, so the config is written the same way
+    c = parse('ClientIPNAT [::ffff:10.1.1.1]:192.0.2.1', 'FixedClientIP ::ffff:192.0.2.9').config
+    assert c.client_ip_nat == {'10.1.1.1': '192.0.2.1'}
+    assert c.fixed_client_ip == '192.0.2.9'
+
+
 def test_ipv6_nat_and_nameservers():
     c = parse('ClientIPNAT [2001:DB8::1]:[2001:db8::2]', 'ClientIPNAT [fd00::5]:192.0.2.1',
               'Nameservers 127.0.0.1, ::1', 'SPFTimeout 7.5', 'CacheSize 1000').config
