@@ -9,7 +9,7 @@ RUN_SOCKET  ?= inet:10011@127.0.0.1
 DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file \
                    binutils cpio passwd python3-dev python3-venv
 
-.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench clean rpm rpm-el9 repo test-rpm
+.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench bench-e2e clean rpm rpm-el9 repo test-rpm
 
 all: build
 
@@ -73,6 +73,10 @@ vermin: venv
 bench: build
 	$(VENV)/bin/pip install -q pytricia pyahocorasick
 	$(VENV)/bin/python bench/hotpaths.py
+
+# real Postfix + nsd + load on loopback: no milter, a null pymilter milter and smf-spf-py
+bench-e2e: build
+	$(VENV)/bin/python bench/e2e.py
 
 # -- el7 packages ----------------------------------------------------------------
 RPMTOP      := $(CURDIR)/build/rpmbuild
