@@ -73,6 +73,7 @@ vermin: venv
 bench: build
 	$(VENV)/bin/pip install -q pytricia pyahocorasick
 	$(VENV)/bin/python bench/hotpaths.py
+	$(VENV)/bin/python bench/cache_rss.py
 
 # real Postfix + nsd + load on loopback: no milter, a null pymilter milter and smf-spf-py
 bench-e2e: build

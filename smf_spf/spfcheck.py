@@ -73,6 +73,11 @@ class SpfChecker(object):
         return SpfResult(result, explanation or '', guess)
 
 
+# distinct results kept for sharing: the same few results (pass with pyspf's fixed
+# explanation, ...) make up nearly every cache entry
+MAX_SHARED_RESULTS = 4096
+
+
 class CachedChecker(object):
     """SPF results through the result cache: fresh ones are stored, temperrors never."""
 
@@ -80,6 +85,16 @@ class CachedChecker(object):
         self.checker = checker
         self.cache = cache
         self.is_cacheable = is_cacheable
+        self._shared = {}
+
+    def _share(self, result):
+        """One object for equal results, so cache entries do not each hold a copy."""
+        shared = self._shared.get(result)
+        if shared is not None:
+            return shared
+        if len(self._shared) < MAX_SHARED_RESULTS:
+            self._shared.setdefault(result, result)
+        return result
 
     def evaluate(self, key, ip, sender, helo):
         """(SpfResult, from_cache)."""
@@ -89,5 +104,5 @@ class CachedChecker(object):
                 return hit, True
         fresh = self.checker.check(ip, sender, helo)
         if self.cache is not None and self.is_cacheable(fresh.result):
-            self.cache.put(key, fresh)
+            self.cache.put(key, self._share(fresh))
         return fresh, False

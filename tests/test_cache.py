@@ -2,6 +2,7 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from smf_spf import _cache_c, _cache_py
 
@@ -98,3 +99,63 @@ def test_compiled_and_twin_agree_on_a_sequence():
                 seen.append(c.get(key))
         results.append((seen, len(c)))
     assert results[0] == results[1]
+
+
+def test_evictions_are_counted_and_expiry_is_not(cache_impl):
+    c = cache_impl.ResultCache(60, 2)
+    for key in 'abcd':
+        c.put(key, key)
+    assert c.evictions == 2
+    short = cache_impl.ResultCache(0.05, 10)
+    short.put('k', 'v')
+    time.sleep(0.12)
+    assert short.get('k') is None and short.evictions == 0
+
+
+def test_many_re_puts_keep_order_and_bound(cache_impl):
+    # re-put entries leave dead slots behind in the compiled cache's order list
+    c = cache_impl.ResultCache(60, 100)
+    for round_ in range(50):
+        for i in range(100):
+            c.put('k%d' % i, (round_, i))
+    assert len(c) == 100 and c.evictions == 0
+    c.put('new', 1)
+    assert c.get('k0') is None and c.get('k1') == (49, 1) and c.evictions == 1
+
+
+_operations = st.lists(st.tuples(st.sampled_from(['put', 'get']),
+                                 st.integers(min_value=0, max_value=40),
+                                 st.integers()), max_size=400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_operations, st.integers(min_value=0, max_value=12))
+def test_compiled_and_twin_agree_on_random_operations(operations, maxsize):
+    observed = []
+    for impl in (_cache_c, _cache_py):
+        c = impl.ResultCache(60, maxsize)
+        seen = []
+        for op, key, value in operations:
+            if op == 'put':
+                c.put('k%d' % key, value)
+            else:
+                seen.append(c.get('k%d' % key))
+            seen.append(len(c))
+        observed.append((seen, c.evictions))
+    assert observed[0] == observed[1]
+
+
+def test_cached_checker_shares_equal_results():
+    from smf_spf.spfcheck import CachedChecker, SpfResult
+
+    class Fresh(object):
+        def check(self, ip, sender, helo):
+            return SpfResult('pass', 'sender SPF authorized', None)
+
+    cache = _cache_c.ResultCache(60, 10)
+    checker = CachedChecker(Fresh(), cache, lambda result: True)
+    checker.evaluate('1.2.3.4|a.example', '1.2.3.4', 'x@a.example', 'h')
+    checker.evaluate('1.2.3.5|b.example', '1.2.3.5', 'x@b.example', 'h')
+    first, second = cache.get('1.2.3.4|a.example'), cache.get('1.2.3.5|b.example')
+    assert first == SpfResult('pass', 'sender SPF authorized', None)
+    assert first is second
