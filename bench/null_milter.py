@@ -24,6 +24,9 @@ class NullMilter(Milter.Base):
     def envrcpt(self, to, *params):
         return Milter.CONTINUE
 
+    def data(self):
+        return Milter.CONTINUE
+
     def header(self, name, value):
         return Milter.CONTINUE
 

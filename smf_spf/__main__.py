@@ -132,7 +132,7 @@ def remove_stale_socket(spec):
 def build_services(conf, log):
     """Everything a connection needs; run before the switch to User, while the
     interpreter's files are readable (smf_spf.milter loads pymilter)."""
-    from smf_spf import policy
+    from smf_spf import dnscache, policy
     from smf_spf.cache import ResultCache
     from smf_spf.milter import Services
     from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
@@ -140,6 +140,7 @@ def build_services(conf, log):
     preload_dns_modules()
     if conf.nameservers:
         use_nameservers(conf.nameservers, conf.spf_timeout)
+    dnscache.enable()
     checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
                          best_guess=conf.spf_best_guess)
     cache = ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
@@ -148,6 +149,7 @@ def build_services(conf, log):
 
 def serve(services, ident, foreground):
     import Milter
+    from smf_spf.listener import nodelay_once_listening
     from smf_spf.milter import FLAGS, SpfMilter
     conf, log = services.config, services.log
     if not foreground:
@@ -156,6 +158,8 @@ def serve(services, ident, foreground):
     os.umask(0o007)
     Milter.factory = lambda: SpfMilter(services)
     Milter.set_flags(FLAGS)
+    if conf.socket.family != 'unix':
+        nodelay_once_listening(conf.socket.port, log=log)
     try:
         Milter.runmilter(ident, conf.socket.text, 0)
     except Milter.error as exc:
