@@ -61,6 +61,8 @@ def nodelay_once_listening(port, timeout=10.0, log=None):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if set_nodelay(port):
+                if log is not None:
+                    log.info('TCP_NODELAY set on the listening socket (port %d)', port)
                 return
             time.sleep(0.01)
         if log is not None:

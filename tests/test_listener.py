@@ -1,0 +1,85 @@
+"""Socket options for the milter socket, and the protocol steps that avoid TCP stalls."""
+
+import logging
+import socket
+
+import Milter
+
+from smf_spf import listener
+from smf_spf.milter import SpfMilter
+
+
+def _listening(family=socket.AF_INET, host='127.0.0.1'):
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    sock.listen(1)
+    return sock
+
+
+def test_set_nodelay_sets_the_option_on_the_listening_socket_of_that_port():
+    for family, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):
+        target, other = _listening(family, host), _listening(family, host)
+        try:
+            assert listener.set_nodelay(target.getsockname()[1])
+            assert target.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            assert not other.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            target.close()
+            other.close()
+
+
+def test_accepted_connections_inherit_nodelay():
+    server = _listening()
+    try:
+        listener.set_nodelay(server.getsockname()[1])
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        accepted.close()
+        client.close()
+    finally:
+        server.close()
+
+
+def test_set_nodelay_ignores_connected_and_unix_sockets():
+    server = _listening()
+    unix = socket.socket(socket.AF_UNIX)
+    client = socket.create_connection(server.getsockname())
+    try:
+        assert not listener.set_nodelay(client.getsockname()[1])
+        assert not client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        for sock in (server, unix, client):
+            sock.close()
+
+
+def test_nodelay_once_listening_waits_for_the_socket_and_logs(caplog):
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    port = server.getsockname()[1]
+    log = logging.getLogger('test-listener')
+    with caplog.at_level(logging.INFO, logger='test-listener'):
+        thread = listener.nodelay_once_listening(port, timeout=5, log=log)
+        server.listen(1)      # after the thread started: it must wait for it
+        thread.join(6)
+    try:
+        assert server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert 'TCP_NODELAY set on the listening socket (port %d)' % port in caplog.text
+    finally:
+        server.close()
+
+
+def test_nodelay_once_listening_warns_when_nothing_listens(caplog):
+    log = logging.getLogger('test-listener')
+    with caplog.at_level(logging.WARNING, logger='test-listener'):
+        listener.nodelay_once_listening(1, timeout=0.05, log=log).join(2)
+    assert 'TCP_NODELAY not set' in caplog.text
+
+
+def test_the_milter_answers_data_so_its_macros_never_wait_unacknowledged():
+    # with P_NODATA the MTA sends DATA's macros and no command we would answer
+    offered = Milter.P_NODATA | Milter.P_NR_DATA | Milter.P_NOHDRS | Milter.P_NOBODY
+    options = [Milter.CURR_ACTS, offered, 0, 0]
+    assert SpfMilter(None).negotiate(options) == Milter.CONTINUE
+    assert not options[1] & (Milter.P_NODATA | Milter.P_NR_DATA)
+    assert options[1] & Milter.P_NOBODY        # the body is still not sent to us
