@@ -68,6 +68,12 @@ def open_log_to(path):
 def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
     """Attach handlers to the smf-spf logger; facility 'none' disables syslog."""
     logging.addLevelName(NOTICE, 'NOTICE')
+    # every decision is logged: no record should pay for what no formatter here shows
+    # (the caller's file and line, thread and process names)
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     log = logger()
     log.setLevel(logging.INFO)
     log.propagate = False

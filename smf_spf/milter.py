@@ -68,6 +68,14 @@ class SpfMilter(Milter.Base):
         self.helo = None
         self._reset_message()
 
+    def negotiate(self, opts):
+        # pymilter's own looks up every callback for macro lists on each connection;
+        # this milter asks for none, so the protocol mask it computes once is enough
+        self._actions = opts[0]
+        opts[1] = self._protocol = opts[1] & ~self.protocol_mask()
+        opts[2] = opts[3] = 0
+        return Milter.CONTINUE
+
     def _reset_message(self):
         self.mail = None
         self.result = None

@@ -4,6 +4,7 @@ Nothing here talks to the MTA, DNS or the clock; the milter adapter gathers
 facts, asks these functions, and carries out what they return.
 """
 
+from socket import AF_INET, inet_ntop, inet_pton
 from typing import NamedTuple, Optional, Tuple
 
 from smf_spf import headers
@@ -60,6 +61,11 @@ def _reply(action, code, xcode, text, *logs):
 
 def unwrap_ip(address):
     """Canonical text of an IP; IPv4-mapped IPv6 becomes IPv4; None if not an IP."""
+    try:
+        if inet_ntop(AF_INET, inet_pton(AF_INET, address)) == address:
+            return address    # the common case, already canonical, without an object
+    except (OSError, ValueError, TypeError):
+        pass
     parsed = parse_ip(address)
     return None if parsed is None else str(parsed)
 

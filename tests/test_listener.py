@@ -83,3 +83,12 @@ def test_the_milter_answers_data_so_its_macros_never_wait_unacknowledged():
     assert SpfMilter(None).negotiate(options) == Milter.CONTINUE
     assert not options[1] & (Milter.P_NODATA | Milter.P_NR_DATA)
     assert options[1] & Milter.P_NOBODY        # the body is still not sent to us
+
+
+def test_negotiate_gives_what_pymilters_own_negotiate_gives():
+    for offered in (0, 0x1fffff, Milter.P_NODATA | Milter.P_NR_HDR | Milter.P_NOBODY):
+        ours, theirs = [Milter.CURR_ACTS, offered, 7, 7], [Milter.CURR_ACTS, offered, 7, 7]
+        fast, reference = SpfMilter(None), SpfMilter(None)
+        assert fast.negotiate(ours) == Milter.Base.negotiate(reference, theirs)
+        assert ours == theirs
+        assert (fast._actions, fast._protocol) == (reference._actions, reference._protocol)

@@ -1,8 +1,10 @@
 """Policy decisions as pure functions: facts in, verdict out, no milter."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from smf_spf import config as configuration, policy
+from smf_spf.ipaddr import parse_ip
 from smf_spf.policy import ACCEPT, CONTINUE, REJECT, TEMPFAIL
 
 
@@ -87,3 +89,19 @@ def test_cache_key_uses_evaluated_ip_and_domain():
 def test_eom_tags_only_fail_and_softfail(result, tagged):
     edits = policy.on_eom(conf('AddHeader off'), CONN, MAIL, result, 'Hi', [])
     assert (edits == [policy.Edit('chgheader', 'Subject', '[SPF:fail] Hi', 1)]) is tagged
+
+
+_ipv4_like = st.one_of(
+    st.tuples(*[st.integers(min_value=0, max_value=300)] * 4).map(
+        lambda octets: '.'.join(str(o) for o in octets)),
+    st.tuples(*[st.text('0123456789', min_size=1, max_size=4)] * 4).map('.'.join),
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=4).map(lambda a: '::ffff:%s' % a),
+    st.text(max_size=20))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ipv4_like)
+def test_unwrap_ip_fast_path_agrees_with_the_ipaddress_reading(text):
+    parsed = parse_ip(text)
+    assert policy.unwrap_ip(text) == (None if parsed is None else str(parsed))
