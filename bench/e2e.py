@@ -51,15 +51,17 @@ CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 def zone_records():
     """(name, type, data) under services.ZONE: the sender domains and the include chains."""
     records = []
+    zone = services.ZONE
     for chain in range(CHAINS):
         records.append(('_spf%d.chain' % chain, 'TXT',
-                        '"v=spf1 ip4:192.0.2.0/24 include:_a%d.chain ~all"' % chain))
+                        '"v=spf1 ip4:192.0.2.0/24 include:_a%d.chain.%s ~all"' % (chain, zone)))
         records.append(('_a%d.chain' % chain, 'TXT',
-                        '"v=spf1 ip4:198.51.100.0/24 include:_b%d.chain ~all"' % chain))
+                        '"v=spf1 ip4:198.51.100.0/24 include:_b%d.chain.%s ~all"'
+                        % (chain, zone)))
         records.append(('_b%d.chain' % chain, 'TXT', '"v=spf1 ip4:127.0.0.0/8 -all"'))
     for index in range(SENDER_DOMAINS):
         if index % 10 == 0:
-            record = '"v=spf1 include:_spf%d.chain -all"' % (index // 10 % CHAINS)
+            record = '"v=spf1 include:_spf%d.chain.%s -all"' % (index // 10 % CHAINS, zone)
         else:
             record = '"v=spf1 ip4:127.0.0.1 -all"'
         records.append(('d%d.bench' % index, 'TXT', record))
