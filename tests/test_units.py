@@ -182,7 +182,7 @@ def test_milter_started_as_the_unit_opens_a_log_owned_by_its_user(branch, tmp_pa
     port = _free_port()
     command = _setpriv_arguments(unit(branch)['Service']) + [
         sys.executable, '-m', 'smf_spf', '-f', '-c', _config(tmp_path, port, UNPRIVILEGED, log)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+    process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     try:
         assert _wait_for(lambda: process.poll() is None and _accepts(port)), \
@@ -215,7 +215,7 @@ def test_without_cap_dac_override_root_cannot_open_that_log(tmp_path):
         'CAP_DAC_OVERRIDE', '')
     done = subprocess.run(_setpriv_arguments(service) + [
         sys.executable, '-m', 'smf_spf', '-f', '-c',
-        _config(tmp_path, _free_port(), UNPRIVILEGED, log)], cwd=ROOT,
+        _config(tmp_path, _free_port(), UNPRIVILEGED, log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert done.returncode == 1
     assert 'LogTo %s cannot be opened' % log in done.stderr
