@@ -222,7 +222,7 @@ def _spec_requires(rhel):
 
 def test_el8_branch_takes_el8s_dnspython_with_epel8s_pyspf():
     """el8 ships dnspython 1.15; upstream pyspf 2.0.14 needs 1.16 (lifetime=), EPEL8's
-    build carries a patch for 1.15 from 2.0.14-8 on."""
+    build from 2.0.14-8 on adds a dns query patch for it (rhbz 1891225)."""
     requires = _spec_requires(8).splitlines()
     assert 'python3-dns >= 1.15' in requires and 'python3-pyspf >= 2.0.14-8' in requires
     assert 'python3-dns >= 1.15' not in _spec_requires(9).splitlines()
