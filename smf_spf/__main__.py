@@ -93,6 +93,10 @@ def check_config(path, explicit):
         failed = failed or os.getuid() == 0
     for line in problems:
         sys.stderr.write(line + '\n')
+    if loaded.compat:
+        sys.stderr.write('compatibility: these lines do not act as in smf-spf 2.x:\n')
+        for problem in loaded.compat:
+            sys.stderr.write('%s\n' % problem)
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
 
@@ -191,6 +195,8 @@ def run(argv, ident):
     log = setup_logging(ident, conf.syslog, log_stream)
     for problem in loaded.problems:
         log.log(40 if problem.severity != configuration.WARNING else 30, '[CONFIG] %s', problem)
+    for problem in loaded.compat:
+        log.warning('[CONFIG] %s', problem)
     entry = None
     if os.getuid() == 0:
         missing, entry = user_problem(conf.user)

@@ -44,11 +44,17 @@ TABLE = [
     ((), MAIL, 'softfail', CONTINUE, None, None),
     ((), MAIL, 'neutral', CONTINUE, None, None),
     ((), MAIL, 'none', CONTINUE, None, None),
-    (('RefuseSPFNone on',), MAIL, 'none', REJECT, '550', '5.7.1'),
-    (('RefuseSPFNone on', 'SoftFail on'), MAIL, 'none', REJECT, '550', '5.7.1'),
-    (('RefuseSPFNone on',), NDR, 'none', CONTINUE, None, None),
-    (('RefuseSPFNoneHelo on',), NDR, 'none', REJECT, '550', '5.7.1'),
-    (('RefuseSPFNoneHelo on',), MAIL, 'none', CONTINUE, None, None),
+    (('RefuseSPFNone on', 'SPFBestGuess off'), MAIL, 'none', REJECT, '550', '5.7.1'),
+    (('RefuseSPFNone on', 'SoftFail on', 'SPFBestGuess off'), MAIL, 'none', REJECT, '550',
+     '5.7.1'),
+    (('RefuseSPFNone on', 'SPFBestGuess off'), NDR, 'none', CONTINUE, None, None),
+    (('RefuseSPFNoneHelo on', 'SPFBestGuess off'), NDR, 'none', REJECT, '550', '5.7.1'),
+    (('RefuseSPFNoneHelo on', 'SPFBestGuess off'), MAIL, 'none', CONTINUE, None, None),
+    # SPFBestGuess on (the default): C's best guess stood in for none, nothing was refused
+    (('RefuseSPFNone on',), MAIL, 'none', CONTINUE, None, None),
+    (('RefuseSPFNoneHelo on',), NDR, 'none', CONTINUE, None, None),
+    (('RefuseSPFNone on', 'RefuseSPFNoneHelo on', 'SPFBestGuess on'), MAIL, 'none', CONTINUE,
+     None, None),
     ((), MAIL, 'temperror', CONTINUE, None, None),
     (('AcceptTempError off',), MAIL, 'temperror', TEMPFAIL, '451', '4.4.3'),
     ((), MAIL, 'permerror', CONTINUE, None, None),
@@ -62,6 +68,27 @@ def test_after_spf_table(lines, mail, result, action, code, xcode):
     assert (verdict.action, verdict.code, verdict.xcode) == (action, code, xcode)
     if code:
         assert verdict.logs, 'a refusal says why in the log'
+        # its own prefix: never a second `SPF <result>:` line for one message
+        assert all(message.startswith('SPF refused: %s %s ' % (code, xcode))
+                   for _, message in verdict.logs)
+
+
+@pytest.mark.parametrize('cached,result,level', [
+    (False, 'pass', policy.NOTICE), (False, 'fail', policy.NOTICE),
+    (False, 'none', policy.INFO), (True, 'fail', policy.INFO)])
+def test_result_line_as_c_wrote_it(cached, result, level):
+    mail = policy.Mail('<A@x.example>', 'a@x.example', 'mailfrom', 'helo.example')
+    assert policy.spf_result_log(result, cached, CONN, mail) == (
+        level, 'SPF %s%s: ip=%s, fqdn=%s, helo=helo.example, from=<A@x.example>'
+        % (result, ' (cached)' if cached else '', CONN.spf_ip, CONN.hostname))
+
+
+def test_nat_line_as_c_wrote_it():
+    # C printed inet_addr's value as a long on a little-endian host, then the dotted quad
+    assert policy.nat_log('10.0.0.1', '192.0.2.1') == (
+        'Found  NAT IP address. Original: 10.0.0.1 . Final 16908480 (192.0.2.1)')
+    assert policy.nat_log('2001:db8::9', '2001:db8::1') == (
+        'Found  NAT IP address. Original: 2001:db8::9 . Final (2001:db8::1)')
 
 
 def test_on_connect_order_whitelist_then_nat_then_fixed():
