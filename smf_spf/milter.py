@@ -76,8 +76,8 @@ class SpfMilter(Milter.Base):
         self.decision_queue_id = None
 
     def _queue_id(self):
-        """The MTA's queue ID (macro i), once it has one; Postfix has one at MAIL FROM only
-        with smtpd_delay_open_until_valid_rcpt = no, else from a later stage on."""
+        """The MTA's queue ID (macro i), once it has one: sendmail at MAIL FROM, Postfix
+        only once its queue file is open (a later RCPT TO, or end of message)."""
         try:
             return self.getsymval('i') or None
         except Exception:
@@ -90,6 +90,16 @@ class SpfMilter(Milter.Base):
         prefix = '%s: ' % queue_id if queue_id else ''
         for level, message in logs:
             log.log(LEVELS.get(level, logging.INFO), '%s%s', prefix, message)
+
+    def _tie_queue_id(self):
+        """The queue ID, once known; the first time it is, for a decision logged without
+        it, one line ties the two together."""
+        queue_id = self._queue_id()
+        if queue_id and self.mail is not None and not self.decision_queue_id:
+            self._log_all(((policy.INFO, policy.late_queue_id_log(self.result, self.mail)),),
+                          queue_id)
+            self.decision_queue_id = queue_id
+        return queue_id
 
     def _answer(self, verdict, queue_id=None):
         self._log_all(verdict.logs, queue_id)
@@ -143,7 +153,8 @@ class SpfMilter(Milter.Base):
                                              self.result, to)
         if quarantine:
             self.quarantined.append(to)
-        return self._answer(verdict, self._queue_id())
+        queue_id = self._tie_queue_id()
+        return self._answer(verdict, queue_id)
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
@@ -153,11 +164,7 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
-        queue_id = self._queue_id()
-        if queue_id and self.mail is not None and not self.decision_queue_id:
-            # the decision was logged before the MTA had a queue ID: tie the two together
-            self._log_all(((policy.INFO, policy.late_queue_id_log(self.result, self.mail)),),
-                          queue_id)
+        self._tie_queue_id()
         edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
                               self.subject, self.quarantined)
         quarantine_box_added = True

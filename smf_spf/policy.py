@@ -231,8 +231,8 @@ def after_spf(config, connection, mail, result, explanation=''):
 
 
 def late_queue_id_log(result, mail):
-    """At end of message, for a decision logged before the MTA had a queue ID; worded
-    so that it never matches an `SPF <result>: ... ip=` pattern a second time."""
+    """For a decision logged before the MTA had a queue ID, once it has one; worded so
+    that it never matches an `SPF <result>: ... ip=` pattern a second time."""
     return 'SPF result %s for from=%s (decided at MAIL FROM, before the queue ID)' % (
         result, mail.raw_from)
 
