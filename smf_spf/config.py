@@ -190,14 +190,18 @@ def _c_address(key, text, notes):
 
 
 def parse_whitelist_ip(value, notes):
-    """`ADDRESS[/MASK] [words]` as smf-spf read it: the first word is the address, the
-    mask is C's atoi of the text after `/`, a mask over the maximum is clamped.
+    """`ADDRESS[/MASK] [words]` as smf-spf read it: the first word is the address (with a
+    mask only when that word holds the `/`), the mask is C's atoi of the text after `/`
+    (2.5.1 read it so), a mask over the maximum is clamped.
     The CidrSet text, e.g. '10.0.0.0/8'; remarks appended to notes as (severity, text)."""
-    slash = value.find('/')
-    address_text = _first_word('WhitelistIP', value if slash < 0 else value[:slash] or '/',
-                               notes)
-    if slash >= 0 and address_text == '/':
-        raise _Invalid('%r: no address before /' % value)
+    first = value.split()[0]
+    slash = value.find('/') if '/' in first else -1
+    if slash < 0:
+        address_text = _first_word('WhitelistIP', value, notes)
+    else:
+        address_text = first.partition('/')[0]
+        if not address_text:
+            raise _Invalid('%r: no address before /' % value)
     address = _c_address('WhitelistIP', address_text, notes)
     maximum = 128 if ':' in address else 32
     if ':' in address:

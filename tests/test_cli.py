@@ -229,7 +229,7 @@ def _pids_with_argument(argument):
 
 
 @pytest.mark.parametrize('sample', ['howto-2.0.4.conf', 'sample-2.5.conf',
-                                    'nat-invalid-lines.conf'])
+                                    'nat-invalid-lines.conf', 'odd-lines-2.x.conf'])
 def test_field_configs_start_the_daemon(tmp_path, sample):
     """Configs from the field start and serve; their bad lines are logged, not fatal.
     Only Socket, User and LogTo are replaced (the last line of a key wins), since the
@@ -289,3 +289,14 @@ def test_daemon_serves_on_a_bare_socket_path(tmp_path):
     path = write(tmp_path, 'Socket ' + sock, 'User %s' % ME, 'Syslog none')
     assert serve_until_sigterm(path, lambda: os.path.exists(sock)) == 0
 
+
+
+def test_check_of_the_odd_field_config_lists_its_compat_lines(tmp_path):
+    with io.open(os.path.join(DATA, 'odd-lines-2.x.conf'), encoding='utf-8') as original:
+        text = original.read()
+    path = write(tmp_path, text, 'User %s' % ME)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0 and done.stdout.endswith(': OK\n')
+    section = done.stderr.split('compatibility: these lines do not act as in smf-spf 2.x:\n')[1]
+    assert [line.split(': ')[0] for line in section.splitlines()] == [
+        '%s:%d' % (path, n) for n in (4, 6, 7, 11)]

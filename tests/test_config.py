@@ -331,3 +331,29 @@ def test_compat_lines_are_not_errors():
 def test_howto_config_has_nothing_that_differs_from_c():
     loaded = config.load(os.path.join(DATA, 'howto-2.0.4.conf'))
     assert loaded.compat == ()
+
+
+def test_odd_field_config_decides_as_c_did():
+    loaded = config.load(os.path.join(DATA, 'odd-lines-2.x.conf'))
+    c = loaded.config
+    assert loaded.errors == []
+    for address in ('127.0.0.1', '10.1.2.3', '192.168.1.10', '192.168.2.0', '172.16.5.1'):
+        assert address in c.whitelist_ip, address
+    for address in ('192.168.1.11', '192.168.2.1', '172.16.5.2', '11.0.0.1'):
+        assert address not in c.whitelist_ip, address
+    assert c.client_ip_nat == {'10.9.9.9': '198.51.100.9'}
+    assert c.refuse_fail is False and c.refuse_spf_none is True and c.tag == '[SPF:FAIL]'
+    assert c.socket.address == '0.0.0.0' and c.socket.port == 10011
+    warned = dict((p.line, p.reason) for p in loaded.problems)
+    assert sorted(warned) == [3, 5, 10, 13, 14]
+    assert 'line 8 (off) takes effect' in warned[10]
+    assert 'line 13 ([SPF:FAIL]) takes effect' in warned[13]
+    assert 'every interface' in warned[14]
+    assert [p.line for p in loaded.compat] == [4, 6, 7, 11]
+
+
+def test_words_after_an_address_and_before_a_mask_leave_a_host_entry():
+    loaded = parse('WhitelistIP 172.16.5.1 /24')
+    assert '172.16.5.1' in loaded.config.whitelist_ip
+    assert '172.16.5.2' not in loaded.config.whitelist_ip
+    assert [p.line for p in loaded.compat] == [1]
