@@ -8,6 +8,7 @@ Only an unusable Socket is fatal here; the process checks User and LogTo.
 """
 
 import re
+import socket
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
 from smf_spf.cidr import CidrSet
@@ -172,7 +173,7 @@ def _first_word(key, value, notes):
     whole line, and then refused an address followed by words.  We take the first word."""
     words = value.split()
     if len(words) > 1:
-        notes.append((COMPAT, '%s: text after %r ignored (%r): smf-spf 2.0.x to 2.5.0 read '
+        notes.append((COMPAT, '%s: text after %r ignored (%r): smf-spf up to 2.5.0 read '
                               'only the first word as well; 2.5.1 and later ignored the whole '
                               'line' % (key, words[0], ' '.join(words[1:]))))
     return words[0]
@@ -274,7 +275,6 @@ def _socket_port(value, text, notes):
             notes.append((WARNING, 'Socket %s: port %r read as %d, as libmilter reads it'
                                    % (value, text, port)))
     else:
-        import socket
         try:
             port = socket.getservbyname(text, 'tcp')
         except (OSError, socket.error):
@@ -511,6 +511,7 @@ def parse_lines(lines, path):
     values['whitelist_from'] = SubstringMatcher([v for _, v in lists['whitelistfrom']])
     values['whitelist_to'] = SubstringMatcher([v for _, v in lists['whitelistto']])
     nat = {}
+    nat_lines = {}
     for line_no, value in lists['clientipnat']:
         notes = []
         try:
@@ -520,7 +521,13 @@ def parse_lines(lines, path):
             continue
         finally:
             report_all(line_no, notes)
+        if nat.get(source, target) != target:
+            report(line_no, WARNING, 'ClientIPNAT %s is set more than once with different '
+                   'destinations (line %d: %s, line %d: %s); line %d takes effect: the last '
+                   'line counts, as in smf-spf' % (source, nat_lines[source], nat[source],
+                                                    line_no, target, line_no))
         nat[source] = target
+        nat_lines[source] = line_no
     values['client_ip_nat'] = nat
     problems.sort(key=lambda problem: problem.line)
     compat.sort(key=lambda problem: problem.line)

@@ -357,3 +357,12 @@ def test_words_after_an_address_and_before_a_mask_leave_a_host_entry():
     assert '172.16.5.1' in loaded.config.whitelist_ip
     assert '172.16.5.2' not in loaded.config.whitelist_ip
     assert [p.line for p in loaded.compat] == [1]
+
+
+def test_nat_source_twice_last_wins_with_a_warning():
+    loaded = parse('ClientIPNAT 10.0.0.1:192.0.2.1', 'ClientIPNAT 10.0.0.1:192.0.2.2',
+                   'ClientIPNAT 10.0.0.3:192.0.2.3', 'ClientIPNAT 10.0.0.3:192.0.2.3')
+    assert loaded.config.client_ip_nat == {'10.0.0.1': '192.0.2.2', '10.0.0.3': '192.0.2.3'}
+    warning, = loaded.problems
+    assert (warning.line, warning.severity) == (2, WARNING)
+    assert 'line 1: 192.0.2.1, line 2: 192.0.2.2' in warning.reason
