@@ -471,6 +471,9 @@ def parse_lines(lines, path):
                    '%s %s, line ignored' % (key, exc))
             continue
         report_all(line_no, notes)
+        if parser in (str, _template) and len(value.split()) > 1:
+            report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
+                   '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))
         settings.setdefault(field, []).append(_Setting(line_no, key, value, parsed))
         if lowered == 'spftimeout' and parsed >= MTA_COMMAND_TIMEOUT:
             report(line_no, WARNING, 'SPFTimeout %s is not below the MTA\'s 30 s milter '

@@ -48,7 +48,10 @@ def test_sample_25_config_sets_every_key():
     assert [(p.line, p.severity) for p in loaded.problems] == [(31, WARNING)]
     assert 'line 30: 1D, line 31: 60m' in loaded.problems[0].reason
     assert 'line 31 (60m) takes effect' in loaded.problems[0].reason
-    assert loaded.compat == ()       # RefuseSPFNone counts there: SPFBestGuess is off
+    # RefuseSPFNone counts there (SPFBestGuess is off); only the multi-word RejectReason
+    # acted otherwise in smf-spf up to 2.5.0, which used its first word
+    assert [(p.line, p.severity) for p in loaded.compat] == [(15, config.COMPAT)]
+    assert "'Rejected:'" in loaded.compat[0].reason
     c = loaded.config
     assert c.whitelist_ptr.matches('mx.EXAMPLE.net') and c.whitelist_ptr.matches('a.example.com')
     assert c.whitelist_from.matches('friend@x.tld') and c.whitelist_to.matches('postmaster@x')
@@ -366,3 +369,12 @@ def test_nat_source_twice_last_wins_with_a_warning():
     warning, = loaded.problems
     assert (warning.line, warning.severity) == (2, WARNING)
     assert 'line 1: 192.0.2.1, line 2: 192.0.2.2' in warning.reason
+
+
+@pytest.mark.parametrize('line', ['Tag [SPF: fail]', 'QuarantineBox spam box',
+                                  'RejectReason Go away %s', 'AuthservID mx example'])
+def test_multi_word_values_are_whole_with_a_compat_remark(line):
+    loaded = parse(line)
+    assert loaded.problems == ()
+    remark, = loaded.compat
+    assert remark.line == 1 and 'up to 2.5.0 used only the first word' in remark.reason
