@@ -114,3 +114,22 @@ def test_cache_key_uses_evaluated_ip_and_domain():
 def test_eom_tags_only_fail_and_softfail(result, tagged):
     edits = policy.on_eom(conf('AddHeader off'), CONN, MAIL, result, 'Hi', [])
     assert (edits == [policy.Edit('chgheader', 'Subject', '[SPF:fail] Hi', 1)]) is tagged
+
+
+def test_readme_log_table_names_every_line_we_write():
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sources = ''
+    for name in ('policy.py', 'milter.py'):
+        with open(os.path.join(root, 'smf_spf', name), encoding='utf-8') as handle:
+            sources += handle.read()
+    with open(os.path.join(root, 'README.md'), encoding='utf-8') as handle:
+        readme = handle.read()
+    table = readme.split('## Log lines', 1)[1].split('\n## ', 1)[0]
+    # the fixed start of every decision line the policy and the adapter write
+    starts = set(re.findall(r"'((?:SPF [a-z]+ ?:?|Found  NAT|unknown sender)[^%']*)", sources))
+    starts |= {policy.REFUSED}
+    assert starts
+    for start in starts:
+        assert start.strip() in table, start
