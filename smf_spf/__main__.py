@@ -61,11 +61,18 @@ def socket_problem(spec):
         if not os.path.isdir(directory):
             return 'socket directory %s does not exist' % directory
         return None
-    family = socket.AF_INET6 if spec.family == 'inet6' else socket.AF_INET
+    # a host name is resolved as libmilter does: inet6 may find an IPv4 address
+    family = socket.AF_UNSPEC if spec.family == 'inet6' else socket.AF_INET
+    try:
+        found = socket.getaddrinfo(spec.address, spec.port, family, socket.SOCK_STREAM)
+    except (OSError, socket.error) as exc:
+        return 'cannot bind %s: host %s: %s' % (spec.text, spec.address, exc)
+    found.sort(key=lambda info: info[0] != socket.AF_INET6)
+    family, _, _, _, address = found[0]
     probe = socket.socket(family, socket.SOCK_STREAM)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((spec.address, spec.port))
+        probe.bind(address)
     except (OSError, socket.error) as exc:
         return 'cannot bind %s: %s' % (spec.text, exc)
     finally:
@@ -93,6 +100,10 @@ def check_config(path, explicit):
         failed = failed or os.getuid() == 0
     for line in problems:
         sys.stderr.write(line + '\n')
+    if loaded.compat:
+        sys.stderr.write('compatibility: these lines do not act as in smf-spf 2.x:\n')
+        for problem in loaded.compat:
+            sys.stderr.write(str(problem) + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
 
@@ -195,6 +206,8 @@ def run(argv, ident):
     log = setup_logging(ident, conf.syslog, log_stream)
     for problem in loaded.problems:
         log.log(40 if problem.severity != configuration.WARNING else 30, '[CONFIG] %s', problem)
+    for problem in loaded.compat:
+        log.warning('[CONFIG] %s', problem)
     entry = None
     if os.getuid() == 0:
         missing, entry = user_problem(conf.user)

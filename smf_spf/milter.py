@@ -81,14 +81,36 @@ class SpfMilter(Milter.Base):
         self.result = None
         self.subject = None
         self.quarantined = []
+        self.decision_queue_id = None
 
-    def _log_all(self, logs):
+    def _queue_id(self):
+        """The MTA's queue ID (macro i), once it has one: sendmail at MAIL FROM, Postfix
+        only once its queue file is open (a later RCPT TO, or end of message)."""
+        try:
+            return self.getsymval('i') or None
+        except Exception:
+            return None
+
+    def _log_all(self, logs, queue_id=None):
+        """Log lines, prefixed `QUEUEID: ` as other milters do, so that grepping the ID
+        shows our decision beside the MTA's own lines."""
         log = self.services.log
+        prefix = '%s: ' % queue_id if queue_id else ''
         for level, message in logs:
-            log.log(LEVELS.get(level, logging.INFO), '%s', message)
+            log.log(LEVELS.get(level, logging.INFO), '%s%s', prefix, message)
 
-    def _answer(self, verdict):
-        self._log_all(verdict.logs)
+    def _tie_queue_id(self):
+        """The queue ID, once known; the first time it is, for a decision logged without
+        it, one line ties the two together."""
+        queue_id = self._queue_id()
+        if queue_id and self.mail is not None and not self.decision_queue_id:
+            self._log_all(((policy.INFO, policy.late_queue_id_log(self.result, self.mail)),),
+                          queue_id)
+            self.decision_queue_id = queue_id
+        return queue_id
+
+    def _answer(self, verdict, queue_id=None):
+        self._log_all(verdict.logs, queue_id)
         if verdict.code is not None:
             try:
                 self.setreply(verdict.code, verdict.xcode, reply_text(verdict.text))
@@ -118,22 +140,25 @@ class SpfMilter(Milter.Base):
     def envfrom(self, mailfrom, *params):
         self._reset_message()
         config = self.services.config
+        queue_id = self._queue_id()
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
         if mail is None:
-            return self._answer(verdict)
+            return self._answer(verdict, queue_id)
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
             mail.helo)
-        self._log_all((policy.spf_result_log(checked.result, cached, self.connection, mail),))
+        logs = [policy.spf_result_log(checked.result, cached, self.connection, mail)]
         if checked.best_guess is not None:
-            self.services.log.info('SPF best guess %s (not used): ip=%s, from=%s',
-                                   checked.best_guess, self.connection.spf_ip, mailfrom)
+            logs.append((policy.INFO, 'SPF best guess %s (not used): ip=%s, from=%s'
+                         % (checked.best_guess, self.connection.spf_ip, mailfrom)))
+        self._log_all(logs, queue_id)
         self.mail = mail
         self.result = checked.result
+        self.decision_queue_id = queue_id
         return self._answer(policy.after_spf(config, self.connection, mail, checked.result,
-                                             checked.explanation))
+                                             checked.explanation), queue_id)
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
@@ -141,7 +166,8 @@ class SpfMilter(Milter.Base):
                                              self.result, to)
         if quarantine:
             self.quarantined.append(to)
-        return self._answer(verdict)
+        queue_id = self._tie_queue_id()
+        return self._answer(verdict, queue_id)
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
@@ -151,6 +177,7 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
+        self._tie_queue_id()
         edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
                               self.subject, self.quarantined)
         quarantine_box_added = True

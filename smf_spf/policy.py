@@ -23,6 +23,9 @@ MAX_LOCAL_PART = 64
 UNDEFINED_HELO = 'undefined'
 DEFAULT_MTA_NAME = 'localhost'
 RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
+# a refusal's own log prefix: `SPF <result>:` lines stay one per decision, as C wrote them,
+# so a pattern such as `SPF fail: .*ip=` counts each message once
+REFUSED = 'SPF refused:'
 
 
 class Verdict(NamedTuple):
@@ -89,13 +92,20 @@ def on_connect(config, client_ip, hostname, mta_name):
     logs = ()
     spf_ip = config.client_ip_nat.get(address)
     if spf_ip is not None:
-        logs = ((INFO, 'Found NAT IP address. Original: %s . Final %s' % (address, spf_ip)),)
+        logs = ((INFO, nat_log(address, spf_ip)),)
     elif config.fixed_client_ip:
         spf_ip = config.fixed_client_ip
     else:
         spf_ip = address
     connection = Connection(address, spf_ip, hostname, mta_name or DEFAULT_MTA_NAME)
     return Verdict(CONTINUE, logs=logs), connection
+
+
+def nat_log(address, spf_ip):
+    """C's line, two spaces and all; its number is the in_addr as a little-endian long."""
+    parsed = parse_ip(spf_ip)
+    number = '%d ' % int.from_bytes(parsed.packed, 'little') if parsed.version == 4 else ''
+    return 'Found  NAT IP address. Original: %s . Final %s(%s)' % (address, number, spf_ip)
 
 
 # -- addresses ------------------------------------------------------------------
@@ -167,7 +177,7 @@ def _syntax_reject(config, status, role, raw):
     else:
         code, xcode = '550', '5.' + status
     return _reply(REJECT if code == '550' else TEMPFAIL, code, xcode, text,
-                  (NOTICE, '%s %s %s: %s' % (code, xcode, text, raw)))
+                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, raw)))
 
 
 def cache_key(connection, mail):
@@ -185,39 +195,52 @@ def _refuse(config, connection, mail, code_suffix, rule):
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
     return _reply(action, code, xcode, text,
-                  (NOTICE, 'SPF fail: %s %s by %s, ip=%s, from=%s'
-                   % (code, xcode, rule, connection.spf_ip, mail.raw_from)))
+                  (NOTICE, '%s %s %s by %s (SPF fail), ip=%s, from=%s'
+                   % (REFUSED, code, xcode, rule, connection.spf_ip, mail.raw_from)))
 
 
 def spf_result_log(result, cached, connection, mail):
-    return (NOTICE, 'SPF %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
+    """The one `SPF <result>: ...` line per decision, at C's levels: info for a cache hit
+    and for none, notice for a fresh result."""
+    level = INFO if cached or result == 'none' else NOTICE
+    return (level, 'SPF %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
             % (result, ' (cached)' if cached else '', connection.spf_ip, connection.hostname,
                mail.helo, mail.raw_from))
 
 
 def after_spf(config, connection, mail, result, explanation=''):
-    """Verdict at MAIL FROM once the SPF result is known (fresh or cached)."""
-    if result == 'none':
+    """Verdict at MAIL FROM once the SPF result is known (fresh or cached).
+
+    With SPFBestGuess on, `none` is never refused: in C the best-guess result stood in
+    for it before the RefuseSPFNone checks (the guess itself decides nothing here)."""
+    if result == 'none' and not config.spf_best_guess:
         if config.refuse_spf_none and mail.identity == 'mailfrom':
             text = 'Sorry %s, we only accept mail from SPF enabled domains.' % mail.sender
             return _reply(REJECT, '550', '5.7.1', text,
-                          (NOTICE, 'SPF none: 550 5.7.1 by RefuseSPFNone, from=%s'
-                           % mail.raw_from))
+                          (NOTICE, '%s 550 5.7.1 by RefuseSPFNone (SPF none), from=%s'
+                           % (REFUSED, mail.raw_from)))
         if config.refuse_spf_none_helo and mail.identity == 'helo':
             text = ('Sorry %s, we only accept empty senders from enabled servers '
                     '(HELO identity)' % mail.sender)
             return _reply(REJECT, '550', '5.7.1', text,
-                          (NOTICE, 'SPF none: 550 5.7.1 by RefuseSPFNoneHelo, from=%s, helo=%s'
-                           % (mail.raw_from, mail.helo)))
+                          (NOTICE, '%s 550 5.7.1 by RefuseSPFNoneHelo (SPF none), from=%s, '
+                           'helo=%s' % (REFUSED, mail.raw_from, mail.helo)))
     if result == 'temperror' and not config.accept_temp_error:
         text = 'Found a problem processing SFP for %s. Error: %s' % (
             mail.sender, explanation or '(no reason)')
         return _reply(TEMPFAIL, '451', '4.4.3', text,
-                      (NOTICE, 'SPF temperror: 451 4.4.3 (AcceptTempError off), from=%s: %s'
-                       % (mail.raw_from, explanation)))
+                      (NOTICE, '%s 451 4.4.3 by AcceptTempError off (SPF temperror), from=%s: %s'
+                       % (REFUSED, mail.raw_from, explanation)))
     if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
         return _refuse(config, connection, mail, '7.23', 'RefuseFail')
     return Verdict(CONTINUE)
+
+
+def late_queue_id_log(result, mail):
+    """For a decision logged before the MTA had a queue ID, once it has one; worded so
+    that it never matches an `SPF <result>: ... ip=` pattern a second time."""
+    return 'SPF result %s for from=%s (decided at MAIL FROM, before the queue ID)' % (
+        result, mail.raw_from)
 
 
 # -- RCPT TO --------------------------------------------------------------------

@@ -14,6 +14,10 @@ import spf
 
 log = logging.getLogger('smf-spf')
 
+# dnspython 2 deprecates query(), which pyspf calls (1.16 has only query()).  Filtered once,
+# here: catch_warnings() in the worker threads would swap the process-wide filter list.
+warnings.filterwarnings('ignore', message=r'please use dns\.resolver\.', category=DeprecationWarning)
+
 # what C evaluates for a domain without a record (logged only, never decides)
 BEST_GUESS_RECORD = 'v=spf1 a/24 mx/24 ptr ?all'
 
@@ -57,15 +61,12 @@ class SpfChecker(object):
     def check(self, ip, sender, helo):
         """SpfResult for the identity `sender` (postmaster@helo for empty senders)."""
         try:
-            with warnings.catch_warnings():
-                # dnspython 2 deprecates query() in favour of resolve(); 1.16 has only query()
-                warnings.simplefilter('ignore', DeprecationWarning)
-                query = spf.query(ip, sender, helo, receiver=self.receiver,
-                                  timeout=self.timeout, querytime=self.timeout)
-                result, _code, explanation = query.check()
-                guess = None
-                if result == 'none' and self.best_guess:
-                    guess = query.best_guess(BEST_GUESS_RECORD)[0]
+            query = spf.query(ip, sender, helo, receiver=self.receiver,
+                              timeout=self.timeout, querytime=self.timeout)
+            result, _code, explanation = query.check()
+            guess = None
+            if result == 'none' and self.best_guess:
+                guess = query.best_guess(BEST_GUESS_RECORD)[0]
         except Exception as exc:  # pyspf raising on odd input must not cost a message
             log.warning('SPF check failed for ip=%s, sender=%s, helo=%s: %s: %s',
                         ip, sender, helo, type(exc).__name__, exc)

@@ -54,13 +54,31 @@ def test_check_valid_config(tmp_path):
 
 
 def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
-    path = write(tmp_path, 'User %s' % ME, 'TTL soon', 'Frob on', 'WhitelistIP 1.2.3.4/40')
+    path = write(tmp_path, 'User %s' % ME, 'TTL soon', 'Frob on', 'WhitelistIP 1.2.3.400/8')
     done = run('-t', '-c', path)
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert lines[0].startswith('%s:2: error: TTL ' % path)
     assert lines[1].startswith('%s:3: warning: unknown key' % path)
     assert lines[2].startswith('%s:4: error: WhitelistIP ' % path)
+
+
+def test_check_lists_lines_that_differ_from_c_after_the_problems(tmp_path):
+    path = write(tmp_path, 'User %s' % ME, 'RefuseFail off', 'WhitelistIP 192.168.1.10 printer',
+                 'RefuseSPFNone on', 'RefuseFail on', 'Socket inet:10011')
+    done = run('-t', '-c', path)
+    assert done.returncode == 0, done.stderr      # nothing here is an error
+    assert done.stdout.endswith(': OK\n')
+    lines = done.stderr.splitlines()
+    heading = lines.index('compatibility: these lines do not act as in smf-spf 2.x:')
+    problems, compat = lines[:heading], lines[heading + 1:]
+    assert [line.split(': ')[0:2] for line in problems] == [
+        ['%s:5' % path, 'warning'], ['%s:6' % path, 'warning']]
+    assert 'line 2 (off) takes effect' in problems[0]
+    assert 'every interface' in problems[1]
+    assert [line.split(': ')[0:2] for line in compat] == [
+        ['%s:3' % path, 'compat'], ['%s:4' % path, 'compat']]
+    assert 'SPFBestGuess off' in compat[1]
 
 
 def test_check_accepts_the_howto_config(tmp_path):
@@ -137,7 +155,7 @@ def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
         modes.append(stat.S_IMODE(os.stat(str(sock)).st_mode))
         return True
     assert serve_until_sigterm(path, serving) == 0
-    assert modes[0] & 0o060 == 0o060 and modes[0] & 0o007 == 0   # group may connect, others not
+    assert modes[0] == 0o770     # 0777 less the umask 007: owner and group may connect, others not
     text = log.read_text(encoding='utf-8')
     assert 'smf-spf.conf:5: error: ClientIPNAT' in text
     assert 'stopping smf-spf' in text
@@ -211,7 +229,7 @@ def _pids_with_argument(argument):
 
 
 @pytest.mark.parametrize('sample', ['howto-2.0.4.conf', 'sample-2.5.conf',
-                                    'nat-invalid-lines.conf'])
+                                    'nat-invalid-lines.conf', 'odd-lines-2.x.conf'])
 def test_field_configs_start_the_daemon(tmp_path, sample):
     """Configs from the field start and serve; their bad lines are logged, not fatal.
     Only Socket, User and LogTo are replaced (the last line of a key wins), since the
@@ -230,3 +248,55 @@ def test_field_configs_start_the_daemon(tmp_path, sample):
     assert 'starting smf-spf' in logged and 'stopping smf-spf' in logged
     if sample == 'nat-invalid-lines.conf':
         assert logged.count('error: ClientIPNAT') == 4
+
+
+def test_start_up_log_names_repeated_keys_and_compat_lines(tmp_path):
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    log = tmp_path / 'log'
+    path = write(tmp_path, 'RefuseFail off', 'RefuseFail on', 'RefuseSPFNone on',
+                 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME, 'LogTo %s' % log,
+                 'Syslog none')
+    assert serve_until_sigterm(path, lambda: _port_open(port)) == 0
+    logged = log.read_text(encoding='utf-8')
+    assert '[CONFIG] %s:2: warning: RefuseFail is set more than once' % path in logged
+    assert '[CONFIG] %s:3: compat: RefuseSPFNone on has no effect' % path in logged
+
+
+@pytest.mark.parametrize('form', ['inet:{port}@localhost', 'inet:{port}@[127.0.0.1]',
+                                  'inet6:{port}@[::1]'])
+def test_daemon_serves_on_libmilter_socket_forms(tmp_path, form):
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    path = write(tmp_path, 'Socket ' + form.format(port=port), 'User %s' % ME, 'Syslog none')
+    host = '::1' if form.startswith('inet6') else '127.0.0.1'
+
+    def listening():
+        try:
+            socket.create_connection((host, port), 0.5).close()
+            return True
+        except OSError:
+            return False
+    assert serve_until_sigterm(path, listening) == 0
+
+
+def test_daemon_serves_on_a_bare_socket_path(tmp_path):
+    sock = str(tmp_path / 'bare.sock')
+    path = write(tmp_path, 'Socket ' + sock, 'User %s' % ME, 'Syslog none')
+    assert serve_until_sigterm(path, lambda: os.path.exists(sock)) == 0
+
+
+
+def test_check_of_the_odd_field_config_lists_its_compat_lines(tmp_path):
+    with io.open(os.path.join(DATA, 'odd-lines-2.x.conf'), encoding='utf-8') as original:
+        text = original.read()
+    path = write(tmp_path, text, 'User %s' % ME)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0 and done.stdout.endswith(': OK\n')
+    section = done.stderr.split('compatibility: these lines do not act as in smf-spf 2.x:\n')[1]
+    assert [line.split(': ')[0] for line in section.splitlines()] == [
+        '%s:%d' % (path, n) for n in (4, 6, 7, 11)]

@@ -255,7 +255,7 @@ def test_whitelist_from_substring_accepts():
 
 
 def test_refuse_spf_none():
-    h = Harness('RefuseSPFNone on')
+    h = Harness('RefuseSPFNone on', 'SPFBestGuess off')
     h.connect()
     assert h.mail('<a@nospf.example>') == Milter.REJECT
     assert h.reply == ('550', '5.7.1',
@@ -263,7 +263,7 @@ def test_refuse_spf_none():
 
 
 def test_refuse_spf_none_helo():
-    h = Harness('RefuseSPFNoneHelo on')
+    h = Harness('RefuseSPFNoneHelo on', 'SPFBestGuess off')
     h.connect(helo='bare.example')
     assert h.mail('<>') == Milter.REJECT
     assert h.reply == ('550', '5.7.1', 'Sorry postmaster@bare.example, we only accept empty '
@@ -271,8 +271,21 @@ def test_refuse_spf_none_helo():
 
 
 def test_refuse_spf_none_does_not_apply_to_empty_senders():
-    h = Harness('RefuseSPFNone on')
+    h = Harness('RefuseSPFNone on', 'SPFBestGuess off')
     h.connect()
+    assert h.mail('<>') == Milter.CONTINUE
+
+
+def test_refuse_spf_none_has_no_effect_under_the_best_guess_as_in_c():
+    h = Harness('RefuseSPFNone on', 'RefuseSPFNoneHelo on',
+                nospf_example=SpfResult('none', '', 'pass'))
+    h.connect(helo='nospf.example')
+    assert h.mail('<a@nospf.example>') == Milter.CONTINUE
+    assert h.rcpt('<b@receiver.test>') == Milter.CONTINUE
+    assert h.eom() == Milter.CONTINUE
+    # the guessed pass decides nothing and never reaches the header
+    assert ('insheader', AR, 'mx.receiver.test; spf=none smtp.mailfrom=a@nospf.example '
+            'smtp.helo=nospf.example') in h.ctx.edits
     assert h.mail('<>') == Milter.CONTINUE
 
 
@@ -294,6 +307,59 @@ def test_cache_hit_is_logged_and_decides_the_same():
     assert h.mail('<b@sender.example>') == Milter.REJECT
     assert len(h.checker.calls) == 1
     assert h.logs[-2].startswith('SPF fail (cached): ip=192.0.2.1')
+    assert h.logs[-1].startswith('SPF refused: 550 5.7.23 by RefuseFail (SPF fail), ip=')
+
+
+def test_one_spf_fail_line_per_refused_message():
+    # a fail2ban-style pattern counts each refused message once
+    import re
+    h = Harness(sender_example='fail')
+    h.connect()
+    h.mail('<a@sender.example>')
+    assert len([l for l in h.logs if re.search(r'SPF fail: .*ip=', l)]) == 1
+
+
+QUEUE_ID = '4F2A1C0B3D'
+
+
+def test_decision_lines_carry_the_queue_id_given_at_mail_from():
+    # sendmail has its queue ID at MAIL FROM
+    h = Harness(sender_example='fail')
+    h.connect()
+    h.macro('i', QUEUE_ID)
+    assert h.mail('<a@sender.example>') == Milter.REJECT
+    assert h.logs[0].startswith(QUEUE_ID + ': SPF fail: ip=192.0.2.1, ')
+    assert h.logs[1].startswith(QUEUE_ID + ': SPF refused: 550 5.7.23 ')
+    assert len(h.logs) == 2
+
+
+@pytest.mark.parametrize('given_at', ['rcpt', 'eom'])
+def test_queue_id_given_later_ties_the_decision_once(given_at):
+    # Postfix opens its queue file after MAIL FROM: the ID comes at a later RCPT or at EOM
+    h = Harness(sender_example='softfail')
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.CONTINUE
+    assert h.logs[-1].startswith('SPF softfail: ip=192.0.2.1, ')
+    h.rcpt('<b@receiver.test>')
+    if given_at == 'rcpt':
+        h.macro('i', QUEUE_ID)
+    h.rcpt('<c@receiver.test>')
+    h.macro('i', QUEUE_ID)
+    h.eom()
+    tie = (QUEUE_ID + ': SPF result softfail for from=<a@sender.example> '
+           '(decided at MAIL FROM, before the queue ID)')
+    assert h.logs.count(tie) == 1
+    assert not any(l.startswith(QUEUE_ID + ': SPF softfail:') for l in h.logs)
+
+
+def test_no_queue_id_no_prefix_and_no_late_line():
+    h = Harness(sender_example='pass')
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert [l for l in h.logs if l.startswith('SPF')] == [h.logs[0]]
+    assert ':' not in h.logs[0].split(' ')[0]
 
 
 def test_cache_key_is_client_ip_and_domain():
@@ -341,7 +407,9 @@ def test_client_ip_nat(line, client, evaluated):
     h.connect(ip=client)
     h.mail('<a@sender.example>')
     assert h.checker.calls[0][0] == evaluated
-    assert any(l.startswith('Found NAT IP address. Original:') for l in h.logs)
+    assert ('Found  NAT IP address. Original: %s . ' % client.replace('::ffff:', '')
+            ) in h.logs[0]
+    assert h.logs[0].endswith('(%s)' % evaluated)
 
 
 # -- RCPT TO ----------------------------------------------------------------------

@@ -97,3 +97,31 @@ def test_cached_checker_stores_and_skips_temperror():
         assert first == (SpfResult(result), False)
         assert second[1] is (expected_calls == 1)
         assert inner.calls == expected_calls
+
+
+def test_check_leaves_the_process_wide_warning_filters_alone(stub_dns, monkeypatch):
+    """catch_warnings() in a worker thread swaps warnings.filters for every thread; the
+    dnspython deprecation is filtered once, when spfcheck is imported."""
+    import warnings
+    filters = warnings.filters
+    during = []
+    real_query = spf.query
+
+    def watched(*args, **kwargs):
+        during.append(warnings.filters is filters)
+        return real_query(*args, **kwargs)
+    monkeypatch.setattr(spf, 'query', watched)
+    SpfChecker(5).check('192.0.2.9', 'a@pass.test', 'helo.test')
+    assert during == [True]
+
+
+def test_dnspython_query_deprecation_is_filtered_once_at_import():
+    import subprocess
+    import sys
+    code = ('import warnings, smf_spf.spfcheck\n'
+            'warnings.warn("please use dns.resolver.resolve() instead", DeprecationWarning)\n'
+            'warnings.warn("other", DeprecationWarning)\n')
+    done = subprocess.run([sys.executable, '-W', 'always::DeprecationWarning', '-c', code],
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert done.returncode == 0
+    assert 'please use dns' not in done.stderr and 'other' in done.stderr

@@ -118,3 +118,45 @@ def test_dns_failure_is_temperror_not_none(mail_path):
     message = sink.wait_for(send(postfix, 'x@unserved.example'))
     assert 'spf=temperror smtp.mailfrom=x@unserved.example' in message
     milter.wait_for_log('SPF temperror: ip=127.0.0.1')
+
+
+def _queue_id(postfix, marker):
+    """The queue ID Postfix's cleanup logged for the message with this Message-ID."""
+    import re
+    import time
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        found = re.search(r'([0-9A-F]{6,}): message-id=<%s@e2e.test>' % marker, postfix.log())
+        if found:
+            return found.group(1)
+        time.sleep(0.1)
+    raise AssertionError('no queue ID for %s in:\n%s' % (marker, postfix.log()))
+
+
+def test_queue_id_ties_the_decision_to_postfix_lines(mail_path):
+    """Postfix has no queue ID at MAIL FROM (its queue file is opened later): the decision
+    line goes out without one, and the first stage that has it names it."""
+    postfix, milter, sink = mail_path
+    marker = send(postfix, 'qid@pass.e2e.test')
+    sink.wait_for(marker)
+    queue_id = _queue_id(postfix, marker)
+    milter.wait_for_log('%s: SPF result pass for from=<qid@pass.e2e.test> (decided at MAIL FROM'
+                        % queue_id)
+    import re
+    # logged at MAIL FROM without a queue ID (pass.e2e.test may be in the cache by now)
+    assert re.search(r'smf-spf\[\d+\]: SPF pass( \(cached\))?: ip=127\.0\.0\.1, '
+                     r'fqdn=\[127\.0\.0\.1\], helo=client\.e2e\.test, '
+                     r'from=<qid@pass\.e2e\.test>', milter.log())
+
+
+def test_refused_fail_logs_one_spf_fail_line(mail_path):
+    import re
+    postfix, milter, _ = mail_path
+    with pytest.raises(smtplib.SMTPSenderRefused):
+        send(postfix, 'once@fail.e2e.test')
+    milter.wait_for_log('SPF refused: 550 5.7.23 by RefuseFail (SPF fail), ip=127.0.0.1, '
+                        'from=<once@fail.e2e.test>')
+    lines = [l for l in milter.log().splitlines() if 'from=<once@fail.e2e.test>' in l]
+    assert len([l for l in lines if re.search(r'SPF fail( \(cached\))?: .*ip=', l)]) == 1
+    # Postfix has no queue ID for mail refused at MAIL FROM (it logs NOQUEUE)
+    assert 'NOQUEUE: milter-reject: MAIL from unknown[127.0.0.1]' in postfix.log()
