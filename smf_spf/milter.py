@@ -9,7 +9,7 @@ import socket
 
 import Milter
 
-from smf_spf import policy
+from smf_spf import headers, policy
 from smf_spf.logsetup import LEVELS, logger
 
 _ACTIONS = {
@@ -29,12 +29,6 @@ class Services(object):
         self.config = config
         self.spf = spf
         self.log = log or logger()
-
-
-def reply_text(text):
-    """Text libmilter's setreply accepts: one line, `%` doubled, valid UTF-8."""
-    text = text.replace('\r', ' ').replace('\n', ' ').replace('%', '%%')
-    return text.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
 
 
 def _client_ip(family, hostaddr):
@@ -73,6 +67,7 @@ class SpfMilter(Milter.Base):
         self.result = None
         self.subject = None
         self.quarantined = []
+        self.auth_results = []      # incoming Authentication-Results values, in order
 
     def _log_all(self, logs):
         log = self.services.log
@@ -83,7 +78,8 @@ class SpfMilter(Milter.Base):
         self._log_all(verdict.logs)
         if verdict.code is not None:
             try:
-                self.setreply(verdict.code, verdict.xcode, reply_text(verdict.text))
+                self.setreply(verdict.code, verdict.xcode,
+                              headers.reply_text(verdict.code, verdict.xcode, verdict.text))
             except Exception as exc:
                 self.services.log.warning('cannot set reply %s %s: %s',
                                           verdict.code, verdict.xcode, exc)
@@ -124,6 +120,8 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
+        if self.mail is None:       # a message we do not check, kept only for EOM
+            return Milter.CONTINUE
         verdict, quarantine = policy.on_rcpt(self.services.config, self.connection, self.mail,
                                              self.result, to)
         if quarantine:
@@ -132,29 +130,38 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
-        if self.subject is None and name.lower() == 'subject':
+        lowered = name.lower()
+        if self.subject is None and lowered == 'subject':
             self.subject = value
+        elif lowered == 'authentication-results':
+            self.auth_results.append(value)
         return Milter.CONTINUE
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
         edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
-                              self.subject, self.quarantined)
+                              self.subject, self.quarantined, self.auth_results)
         quarantine_box_added = True
         for edit in edits:
-            if edit.operation == 'delrcpt' and not quarantine_box_added:
-                self.services.log.warning('quarantine box not added: %s keeps the message',
-                                          edit.value)
+            if edit.needs_quarantine_box and not quarantine_box_added:
+                if edit.operation == 'delrcpt':
+                    self.services.log.warning('quarantine box not added: %s keeps the message',
+                                              edit.value)
                 continue
             applied = self._apply(edit)
             if edit.operation == 'addrcpt':
                 quarantine_box_added = applied
+            elif edit.operation == 'delheader' and applied:
+                self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
+                                       edit.name, edit.index, edit.value)
         self._reset_message()
         return Milter.CONTINUE
 
     def _apply(self, edit):
         try:
-            if edit.operation == 'insheader':
+            if edit.operation == 'delheader':
+                self.chgheader(edit.name, edit.index, '')
+            elif edit.operation == 'insheader':
                 self.addheader(edit.name, edit.value, edit.index)
             elif edit.operation == 'addheader':
                 self.addheader(edit.name, edit.value)
