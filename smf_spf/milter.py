@@ -171,7 +171,7 @@ class SpfMilter(Milter.Base):
                 self.delrcpt(edit.value)
             elif edit.operation == 'addrcpt':
                 self.addrcpt(edit.value)
-        except (UnicodeError, Milter.error) as exc:
+        except (UnicodeError, Milter.error, Milter.DisabledAction) as exc:
             self.services.log.warning('cannot %s %s: %s; message left as it is there',
                                       edit.operation, edit.name or edit.value, exc)
             return False
