@@ -6,6 +6,8 @@ the shared parts (config, cache, SPF checker) are read-only or lock-protected.
 
 import logging
 import socket
+import sys
+import threading
 
 import Milter
 
@@ -20,6 +22,34 @@ _ACTIONS = {
 }
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
+
+
+class _Undecoded(object):
+    """Values pymilter could not decode. Its C part builds each callback's arguments as
+    strict UTF-8 (pymilter 1.0.4: header values, MAIL FROM, RCPT TO; every version: HELO),
+    so a value that is not UTF-8 never reaches Python: pymilter prints the error through
+    sys.excepthook and answers the MTA with its exception policy instead."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def install(self, log):
+        """Count (and log) them; __main__ also sets the exception policy to CONTINUE."""
+        previous = sys.excepthook
+
+        def hook(exc_type, exc, tb):
+            if exc_type is not None and issubclass(exc_type, UnicodeDecodeError):
+                with self.lock:
+                    self.count += 1
+                log.warning('pymilter could not pass on a value that is not UTF-8 (%r); '
+                            'that callback was skipped', bytes(exc.object[:80]))
+                return
+            previous(exc_type, exc, tb)
+        sys.excepthook = hook
+
+
+UNDECODED = _Undecoded()
 
 
 class Services(object):
@@ -60,6 +90,7 @@ class SpfMilter(Milter.Base):
         self.services = services
         self.connection = None
         self.helo = None
+        self.last_verdict = None
         self._reset_message()
 
     def _reset_message(self):
@@ -68,6 +99,9 @@ class SpfMilter(Milter.Base):
         self.subject = None
         self.quarantined = []
         self.auth_results = []      # incoming Authentication-Results values, in order
+        self.mail_seen = False      # envfrom ran for this message
+        self.mail_refusal = None    # a refusal of a MAIL FROM only RCPT TO could read
+        self.undecoded_at_mail = UNDECODED.count
 
     def _log_all(self, logs):
         log = self.services.log
@@ -75,6 +109,7 @@ class SpfMilter(Milter.Base):
             log.log(LEVELS.get(level, logging.INFO), '%s', message)
 
     def _answer(self, verdict):
+        self.last_verdict = verdict
         self._log_all(verdict.logs)
         if verdict.code is not None:
             try:
@@ -100,6 +135,7 @@ class SpfMilter(Milter.Base):
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
         self._reset_message()
+        self.mail_seen = True
         config = self.services.config
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),
@@ -120,6 +156,12 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
+        if not self.mail_seen:
+            action = self._late_envfrom()
+            if action != Milter.CONTINUE:
+                return action
+        elif self.mail_refusal is not None:
+            return self._answer(self.mail_refusal._replace(logs=()))
         if self.mail is None:       # a message we do not check, kept only for EOM
             return Milter.CONTINUE
         verdict, quarantine = policy.on_rcpt(self.services.config, self.connection, self.mail,
@@ -127,6 +169,23 @@ class SpfMilter(Milter.Base):
         if quarantine:
             self.quarantined.append(to)
         return self._answer(verdict)
+
+    def _late_envfrom(self):
+        """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
+        the {mail_addr} macro, losslessly, and decide now, for this and every later RCPT."""
+        try:
+            address = self.getsymval('{mail_addr}')
+        except UnicodeDecodeError as exc:
+            address = bytes(exc.object).decode('utf-8', 'surrogateescape')
+        if address is None:
+            self._reset_message()
+            self.mail_seen = True
+            action = self._answer(policy.unreadable_sender())
+        else:
+            action = self.envfrom('<%s>' % address)
+        if action in (Milter.REJECT, Milter.TEMPFAIL):
+            self.mail_refusal = self.last_verdict
+        return action
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
@@ -139,8 +198,14 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
+        headers_unseen = UNDECODED.count != self.undecoded_at_mail
+        if headers_unseen:
+            self.services.log.warning('a value since MAIL FROM was not UTF-8 and pymilter did '
+                                      'not pass it on: a Subject or forged '
+                                      'Authentication-Results in it stays as it is')
         edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
-                              self.subject, self.quarantined, self.auth_results)
+                              self.subject, self.quarantined, self.auth_results,
+                              headers_unseen)
         quarantine_box_added = True
         for edit in edits:
             if edit.needs_quarantine_box and not quarantine_box_added:

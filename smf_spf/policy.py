@@ -163,6 +163,13 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
     return Verdict(CONTINUE), mail
 
 
+def unreadable_sender():
+    """MAIL FROM that neither the callback nor the {mail_addr} macro let us read."""
+    return _reply(TEMPFAIL, '451', '4.3.0', 'Sender address could not be read',
+                  (NOTICE, 'MAIL FROM could not be read (not UTF-8, no {mail_addr}): '
+                   '451 4.3.0'))
+
+
 def _syntax_reject(config, status, role, raw):
     text = '%s address does not conform to RFC-2821 syntax' % role
     if config.soft_fail:
@@ -267,16 +274,20 @@ def forged_auth_results(config, connection, values):
     return tuple(reversed(found))
 
 
-def on_eom(config, connection, mail, result, subject, quarantined, auth_results=()):
+def on_eom(config, connection, mail, result, subject, quarantined, auth_results=(),
+           headers_unseen=False):
     """The edits to make, in order: forged Authentication-Results removed, Subject tag,
-    headers, quarantine. No mail: a message we did not check; only the removal applies."""
+    headers, quarantine. No mail: a message we did not check; only the removal applies.
+    headers_unseen: a header may have been withheld (by pymilter), so a Subject not seen
+    may still be there; none is added then (two Subject fields are worse than no tag)."""
     edits = [Edit('delheader', AUTHENTICATION_RESULTS, claimed, index)
              for index, claimed in forged_auth_results(config, connection, auth_results)]
     if mail is None:
         return edits
     if config.tag_subject and result in ('fail', 'softfail'):
         if subject is None:
-            edits.append(Edit('addheader', 'Subject', config.tag))
+            if not headers_unseen:
+                edits.append(Edit('addheader', 'Subject', config.tag))
         else:
             edits.append(Edit('chgheader', 'Subject', headers.tagged_subject(config.tag, subject),
                               1))

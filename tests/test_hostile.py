@@ -241,3 +241,76 @@ def test_reply_with_a_long_sender_fits_one_line():
     h.mail('<%s>' % sender)
     code, xcode, text = h.reply
     assert len('%s %s %s\r\n' % (code, xcode, text.replace('%%', '%'))) <= 512
+
+
+# -- values pymilter cannot decode (1.0.4: MAIL FROM and header values) ----------------
+
+class StrictMacroCtx(testctx.TestCtx):
+    """getsymval as pymilter 1.0.4's C module behaves for a value that is not UTF-8."""
+
+    def getsymval(self, name):
+        value = testctx.TestCtx.getsymval(self, name)
+        if isinstance(value, bytes):
+            value.decode('utf-8')            # raises UnicodeDecodeError, as C's "s" does
+        return value
+
+
+def _connect_strict(h, mail_addr):
+    h.ctx = StrictMacroCtx()
+    h.ctx._setsymval('j', 'mx.receiver.test')
+    h.ctx._connect('mx.sender.example', 'mx.sender.example', '192.0.2.1')
+    if mail_addr is not None:
+        h.ctx._setsymval('{mail_addr}', mail_addr)
+
+
+def test_mail_from_pymilter_skipped_is_decided_at_every_rcpt():
+    h = Harness(sender_example='fail')
+    _connect_strict(h, b'caf\xe9@sender.example')       # envfrom never ran
+    assert h.rcpt('<b@receiver.test>') == Milter.REJECT
+    assert h.reply[:2] == ('550', '5.7.23')
+    assert h.rcpt('<c@receiver.test>') == Milter.REJECT
+    assert h.reply[:2] == ('550', '5.7.23')
+    assert len(h.checker.calls) == 1
+    assert h.checker.calls[0][1] == 'caf\udce9@sender.example'
+
+
+def test_mail_from_pymilter_skipped_still_gets_authentication_results():
+    h = Harness(sender_example='softfail')
+    _connect_strict(h, b'caf\xe9@sender.example')
+    assert h.rcpt('<b@receiver.test>') == Milter.CONTINUE
+    h.ctx._msg = email.message_from_string('Subject: x\n\n')
+    h.eom()
+    assert h.ctx._msg.get_all(AR) == ['mx.receiver.test; spf=softfail '
+                                      'smtp.mailfrom=@sender.example smtp.helo=mx.sender.example']
+
+
+def test_unreadable_mail_from_is_deferred_not_passed_unchecked():
+    h = Harness(sender_example='fail')
+    _connect_strict(h, None)
+    assert h.rcpt('<b@receiver.test>') == Milter.TEMPFAIL
+    assert h.reply == ('451', '4.3.0', 'Sender address could not be read')
+    assert h.rcpt('<c@receiver.test>') == Milter.TEMPFAIL
+
+
+def test_undecodable_value_is_counted_and_no_second_subject_added(monkeypatch):
+    import sys
+    from smf_spf import milter
+    seen = []
+    monkeypatch.setattr(sys, 'excepthook', lambda *args: seen.append(args))
+    undecoded = milter._Undecoded()
+    monkeypatch.setattr(milter, 'UNDECODED', undecoded)
+    h = Harness('RefuseFail off', sender_example='softfail')
+    undecoded.install(h.log)
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    try:
+        b'Subject \xe9'.decode('utf-8')
+    except UnicodeDecodeError:
+        sys.excepthook(*sys.exc_info())          # what pymilter's PyErr_Print calls
+    sys.excepthook(ValueError, ValueError('x'), None)
+    assert undecoded.count == 1 and [s[0] for s in seen] == [ValueError]
+    h.ctx._msg = email.message_from_string('From: x\n\n')
+    h.eom()
+    assert h.ctx._msg.get_all('Subject') is None
+    assert any('was not UTF-8 and pymilter did not pass it on' in line for line in h.logs)
