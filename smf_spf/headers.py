@@ -134,6 +134,8 @@ def authentication_results(authserv_id, result, sender, helo):
 
 
 _CFWS = re.compile(r'(?:[ \t\r\n]+|\((?:[^()\\]|\\.)*\))*')
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_TOKEN_PREFIX = re.compile(r'[^ \t\r\n()<>@,;:\\"/\[\]?=]+')
 
 
 def _skip_cfws(text, position):
@@ -165,11 +167,11 @@ def authserv_ids_claimed(value):
     position = _skip_cfws(value, 0)
     claimed = set()
     if value[position:position + 1] == '"':
-        match = re.compile(r'"((?:[^"\\]|\\.)*)"').match(value, position)
+        match = _QUOTED.match(value, position)
         if match:
             claimed.add(re.sub(r'\\(.)', r'\1', match.group(1)))
     else:
-        match = re.compile(r'[^ \t\r\n()<>@,;:\\"/\[\]?=]+').match(value, position)
+        match = _TOKEN_PREFIX.match(value, position)
         if match:
             claimed.add(match.group(0))
     loose = re.split(r'[;\s]', value[position:].lstrip(), 1)[0]

@@ -280,6 +280,8 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
     headers, quarantine. No mail: a message we did not check; only the removal applies.
     headers_unseen: a header may have been withheld (by pymilter), so a Subject not seen
     may still be there; none is added then (two Subject fields are worse than no tag)."""
+    # deletions go first: Postfix counts a header a milter inserted in the same EOM when
+    # it resolves a later chgheader index (index 1 after our insert at 0 is ours)
     edits = [Edit('delheader', AUTHENTICATION_RESULTS, claimed, index)
              for index, claimed in forged_auth_results(config, connection, auth_results)]
     if mail is None:

@@ -137,7 +137,7 @@ def test_forged_authentication_results_are_removed_foreign_ones_stay(hostile_pat
     forged = ['Authentication-Results: mx.receiver.test; spf=pass '
               'smtp.mailfrom=ceo@bank.example',
               'Authentication-Results: other.example; dkim=pass header.d=other.example',
-              'Authentication-Results: (sneaky) MX.Receiver.TEST; dkim=pass',
+              'authentication-results: (sneaky) MX.Receiver.TEST; dkim=pass',
               'Authentication-Results: mx2.receiver.test; dmarc=pass',
               'X-Between: kept']
     marker = send_raw(postfix, '<alice@pass.e2e.test>', headers=forged)
