@@ -90,7 +90,6 @@ class SpfMilter(Milter.Base):
         self.services = services
         self.connection = None
         self.helo = None
-        self.last_verdict = None
         self._reset_message()
 
     def _reset_message(self):
@@ -99,8 +98,7 @@ class SpfMilter(Milter.Base):
         self.subject = None
         self.quarantined = []
         self.auth_results = []      # incoming Authentication-Results values, in order
-        self.mail_seen = False      # envfrom ran for this message
-        self.mail_refusal = None    # a refusal of a MAIL FROM only RCPT TO could read
+        self.mail_seen = False      # envfrom ran for this message and did not refuse it
         self.undecoded_at_mail = UNDECODED.count
 
     def _log_all(self, logs):
@@ -109,7 +107,6 @@ class SpfMilter(Milter.Base):
             log.log(LEVELS.get(level, logging.INFO), '%s', message)
 
     def _answer(self, verdict):
-        self.last_verdict = verdict
         self._log_all(verdict.logs)
         if verdict.code is not None:
             try:
@@ -132,6 +129,11 @@ class SpfMilter(Milter.Base):
         self.helo = heloname
         return Milter.CONTINUE
 
+    def _answer_mail(self, verdict):
+        # after a refusal the next RCPT TO belongs to a MAIL FROM this callback never saw
+        self.mail_seen = verdict.action not in (policy.REJECT, policy.TEMPFAIL)
+        return self._answer(verdict)
+
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
         self._reset_message()
@@ -141,7 +143,7 @@ class SpfMilter(Milter.Base):
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
         if mail is None:
-            return self._answer(verdict)
+            return self._answer_mail(verdict)
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
             mail.helo)
@@ -151,8 +153,8 @@ class SpfMilter(Milter.Base):
                                    checked.best_guess, self.connection.spf_ip, mailfrom)
         self.mail = mail
         self.result = checked.result
-        return self._answer(policy.after_spf(config, self.connection, mail, checked.result,
-                                             checked.explanation))
+        return self._answer_mail(policy.after_spf(config, self.connection, mail,
+                                                  checked.result, checked.explanation))
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
@@ -160,8 +162,6 @@ class SpfMilter(Milter.Base):
             action = self._late_envfrom()
             if action != Milter.CONTINUE:
                 return action
-        elif self.mail_refusal is not None:
-            return self._answer(self.mail_refusal._replace(logs=()))
         if self.mail is None:       # a message we do not check, kept only for EOM
             return Milter.CONTINUE
         verdict, quarantine = policy.on_rcpt(self.services.config, self.connection, self.mail,
@@ -172,20 +172,15 @@ class SpfMilter(Milter.Base):
 
     def _late_envfrom(self):
         """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
-        the {mail_addr} macro, losslessly, and decide now, for this and every later RCPT."""
+        the {mail_addr} macro, losslessly, and decide now (again at each RCPT if refused)."""
         try:
             address = self.getsymval('{mail_addr}')
         except UnicodeDecodeError as exc:
             address = bytes(exc.object).decode('utf-8', 'surrogateescape')
         if address is None:
             self._reset_message()
-            self.mail_seen = True
-            action = self._answer(policy.unreadable_sender())
-        else:
-            action = self.envfrom('<%s>' % address)
-        if action in (Milter.REJECT, Milter.TEMPFAIL):
-            self.mail_refusal = self.last_verdict
-        return action
+            return self._answer_mail(policy.unreadable_sender())
+        return self.envfrom('<%s>' % address)
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
@@ -199,10 +194,9 @@ class SpfMilter(Milter.Base):
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
         headers_unseen = UNDECODED.count != self.undecoded_at_mail
-        if headers_unseen:
-            self.services.log.warning('a value since MAIL FROM was not UTF-8 and pymilter did '
-                                      'not pass it on: a Subject or forged '
-                                      'Authentication-Results in it stays as it is')
+        if headers_unseen and self.subject is None and self.mail is not None:
+            self.services.log.info('no Subject seen, but a header pymilter could not decode '
+                                   'may be it: none added')
         edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
                               self.subject, self.quarantined, self.auth_results,
                               headers_unseen)

@@ -270,7 +270,7 @@ def test_mail_from_pymilter_skipped_is_decided_at_every_rcpt():
     assert h.reply[:2] == ('550', '5.7.23')
     assert h.rcpt('<c@receiver.test>') == Milter.REJECT
     assert h.reply[:2] == ('550', '5.7.23')
-    assert len(h.checker.calls) == 1
+    assert len(h.checker.calls) == 1          # the second one from the cache
     assert h.checker.calls[0][1] == 'caf\udce9@sender.example'
 
 
@@ -313,4 +313,14 @@ def test_undecodable_value_is_counted_and_no_second_subject_added(monkeypatch):
     h.ctx._msg = email.message_from_string('From: x\n\n')
     h.eom()
     assert h.ctx._msg.get_all('Subject') is None
-    assert any('was not UTF-8 and pymilter did not pass it on' in line for line in h.logs)
+    assert 'no Subject seen, but a header pymilter could not decode may be it: none added' \
+        in h.logs
+
+
+def test_mail_from_skipped_after_a_refused_one_is_still_checked():
+    """A refused MAIL FROM, then one pymilter cannot decode: its RCPT must not pass unchecked."""
+    h = Harness(sender_example='fail', other_example='pass')
+    _connect_strict(h, b'caf\xe9@sender.example')
+    assert h.mail('<x@other.example') == Milter.REJECT     # syntax: no closing bracket
+    assert h.rcpt('<b@receiver.test>') == Milter.REJECT    # the 8-bit one, read at RCPT
+    assert h.reply[:2] == ('550', '5.7.23')

@@ -194,3 +194,16 @@ def test_eight_bit_mail_from_still_gets_authentication_results(hostile_path):
     assert len(mine) == 1
     assert spf_resinfos(mine[0]) == [
         ('softfail', {'mailfrom': '@softfail.e2e.test', 'helo': 'client.e2e.test'})]
+
+
+def test_eight_bit_mail_from_of_a_failing_domain_is_refused(hostile_path):
+    """Never a bypass: pymilter 1.0.5 passes the bytes to MAIL FROM; 1.0.4 skips that
+    callback, and the milter decides at RCPT TO from the {mail_addr} macro."""
+    postfix, milter, sink = hostile_path
+    with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused)) as info:
+        send_raw(postfix, b'<caf\xe9@fail.e2e.test>')
+    if isinstance(info.value, smtplib.SMTPSenderRefused):
+        code, reply = info.value.smtp_code, info.value.smtp_error
+    else:
+        code, reply = list(info.value.recipients.values())[0]
+    assert code == 550 and reply.startswith(b'5.7.23 ')
