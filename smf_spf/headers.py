@@ -247,16 +247,28 @@ def received_spf(result, receiver, sender, ip, identity, raw_from, helo):
 _ENCODED_WORD_OCTETS = 42     # 56 base64 characters: with its 19 others, 75 at most
 
 
+def _unknown_8bit_words(text):
+    """RFC 2047 encoded-words (charset `unknown-8bit`, RFC 1428) carrying text's bytes,
+    surrogate-escaped ones included, folded one word a line."""
+    raw = text.encode('utf-8', 'surrogateescape')
+    return '\n\t'.join('=?unknown-8bit?b?%s?=' % base64.b64encode(
+        raw[i:i + _ENCODED_WORD_OCTETS]).decode('ascii')
+        for i in range(0, len(raw), _ENCODED_WORD_OCTETS))
+
+
 def tagged_subject(tag, subject):
     """`<tag> <subject>`. A Subject with bytes that are not UTF-8 (surrogate-escaped, as
-    pymilter decodes it) cannot be handed back as they are, so those bytes travel as
-    RFC 2047 encoded-words in the `unknown-8bit` charset (RFC 1428): nothing is lost."""
+    pymilter decodes it) cannot be handed back as they are, so its bytes travel as
+    encoded-words: nothing is lost."""
     if _SURROGATE.search(subject) is None:
         return '%s %s' % (tag, subject)
-    raw = subject.encode('utf-8', 'surrogateescape')
-    words = ['=?unknown-8bit?b?%s?=' % base64.b64encode(raw[i:i + _ENCODED_WORD_OCTETS])
-             .decode('ascii') for i in range(0, len(raw), _ENCODED_WORD_OCTETS)]
-    return '%s %s' % (tag, '\n\t'.join(words))
+    return '%s %s' % (tag, _unknown_8bit_words(subject))
+
+
+def original_recipient(rcpt):
+    """X-SPF-Original-To value: the RCPT TO as given, or its bytes as encoded-words when
+    it holds anything a header cannot carry."""
+    return rcpt if representable(rcpt) else _unknown_8bit_words(rcpt)
 
 
 # -- SMTP replies (RFC 5321 sections 4.2 and 4.5.3.1.5) ---------------------------

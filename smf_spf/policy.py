@@ -304,7 +304,7 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
         # the quarantine box first: a recipient is only removed once it is there
         edits.append(Edit('addrcpt', value=config.quarantine_box))
         for rcpt in quarantined:
-            edits.append(Edit('addheader', 'X-SPF-Original-To', rcpt,
-                              needs_quarantine_box=True))
+            edits.append(Edit('addheader', 'X-SPF-Original-To',
+                              headers.original_recipient(rcpt), needs_quarantine_box=True))
             edits.append(Edit('delrcpt', value=rcpt, needs_quarantine_box=True))
     return edits

@@ -17,8 +17,7 @@ from smf_spf import headers
 from smf_spf.policy import RESULTS
 
 AUTHSERV_ID = 'mx.receiver.test'
-settings.register_profile('emitter', max_examples=300, deadline=None)
-settings.load_profile('emitter')
+EMITTER = settings(max_examples=300, deadline=None)
 
 # -- strategies -------------------------------------------------------------------
 
@@ -71,6 +70,7 @@ def _strip_quotes(local):
 
 # -- Authentication-Results -----------------------------------------------------------
 
+@EMITTER
 @given(result=st.sampled_from(RESULTS), sender=sender, helo=helo)
 def test_authres_reads_one_spf_resinfo_with_the_true_result_and_sender(result, sender, helo):
     value = headers.authentication_results(AUTHSERV_ID, result, sender, helo)
@@ -106,6 +106,7 @@ def test_authres_reads_one_spf_resinfo_with_the_true_result_and_sender(result, s
             helo.startswith('[') and _unescape(props[('smtp', 'mailfrom')]) == sender)
 
 
+@EMITTER
 @given(host=host_name)
 def test_every_host_name_is_a_helo_name(host):
     assert headers.is_helo_name(host)
@@ -157,12 +158,14 @@ def test_authserv_ids_claimed(value, claimed):
     assert headers.authserv_ids_claimed(value) == claimed
 
 
+@EMITTER
 @given(result=st.sampled_from(RESULTS), sender=sender, helo=helo)
 def test_our_own_field_claims_our_id(result, sender, helo):
     value = headers.authentication_results(AUTHSERV_ID, result, sender, helo)
     assert AUTHSERV_ID in headers.authserv_ids_claimed(value)
 
 
+@EMITTER
 @given(raw_text)
 def test_authserv_ids_claimed_never_raises(value):
     headers.authserv_ids_claimed(value)
@@ -271,6 +274,7 @@ class ReceivedSpf(object):
         return result, comment, pairs
 
 
+@EMITTER
 @given(result=st.sampled_from(RESULTS), local=local_part, domain=st.one_of(host_name, raw_text),
        helo=helo, ip=st.one_of(st.ip_addresses().map(str), raw_text))
 def test_received_spf_parses_to_exactly_the_true_pairs(result, local, domain, helo, ip):
@@ -331,6 +335,7 @@ def _decode_words(value, tag):
     return raw
 
 
+@EMITTER
 @given(st.binary(min_size=1))
 def test_tagged_subject_keeps_every_byte(raw):
     subject = raw.decode('utf-8', 'surrogateescape')
@@ -349,6 +354,7 @@ def test_tagged_subject_keeps_every_byte(raw):
 _TEXTSTRING = re.compile(r'[\t\x20-\x7e]+\Z')
 
 
+@EMITTER
 @given(code=st.sampled_from([('550', '5.7.23'), ('451', '4.4.3'), ('450', '4.1.7')]),
        text=st.one_of(raw_text, st.text(min_size=600)))
 def test_reply_is_one_rfc5321_line_within_512_octets(code, text):
@@ -377,3 +383,17 @@ def test_reply_keeps_ordinary_text():
 def test_temperror_reasons_come_from_a_fixed_set(explanation, reason):
     assert headers.temperror_reason(explanation) == reason
     assert reason in headers.TEMPERROR_REASONS
+
+
+@EMITTER
+@given(raw_text)
+def test_original_recipient_is_written_or_encoded_never_lost(rcpt):
+    value = headers.original_recipient(rcpt)
+    value.encode('utf-8')
+    if value != rcpt:
+        raw = b''
+        for word in value.split('\n\t'):
+            raw += base64.b64decode(re.match(r'=\?unknown-8bit\?b\?(.*)\?=\Z', word).group(1))
+        assert raw == rcpt.encode('utf-8', 'surrogateescape')
+    else:
+        assert headers.representable(rcpt)
