@@ -49,8 +49,13 @@ def send_raw(postfix, mail_from, helo='client.e2e.test', headers=(), subject=Non
     lines += [b'From: <x@e2e.test>', b'To: <' + rcpt.encode('ascii') + b'>',
               b'Subject: ' + subject, b'Message-ID: <' + marker.encode('ascii') + b'@e2e.test>',
               b'', b'test ' + marker.encode('ascii'), b'']
-    client = smtplib.SMTP('127.0.0.1', postfix.port, local_hostname=helo, timeout=60)
+    client = smtplib.SMTP('127.0.0.1', postfix.port,
+                          local_hostname=helo if isinstance(helo, str) else 'unused', timeout=60)
     try:
+        if isinstance(helo, bytes):
+            client.send(b'EHLO ' + helo + b'\r\n')
+            code, client.helo_resp = client.getreply()
+            assert code == 250
         client.ehlo_or_helo_if_needed()
         if isinstance(mail_from, str):
             mail_from = mail_from.encode('ascii')
@@ -207,3 +212,15 @@ def test_eight_bit_mail_from_of_a_failing_domain_is_refused(hostile_path):
     else:
         code, reply = list(info.value.recipients.values())[0]
     assert code == 550 and reply.startswith(b'5.7.23 ')
+
+
+def test_eight_bit_helo_no_longer_defers_the_session(hostile_path):
+    """pymilter (every version) decodes HELO as strict UTF-8 in C and answered 451 4.3.0
+    for the whole session; now only the HELO callback is skipped (C's `undefined` HELO)."""
+    postfix, milter, sink = hostile_path
+    marker = send_raw(postfix, '<alice@pass.e2e.test>', helo=b'caf\xe9.example')
+    message = sink.wait_for(marker)
+    mine = our_results(message)
+    assert spf_resinfos(mine[0]) == [('pass', {'mailfrom': 'alice@pass.e2e.test',
+                                               'helo': 'undefined'})]
+    milter.wait_for_log('pymilter could not pass on a value that is not UTF-8')
