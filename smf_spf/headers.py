@@ -1,5 +1,6 @@
 """Every byte the milter hands to another program: Authentication-Results (RFC 8601),
-Received-SPF (RFC 7208 section 9.1), the tagged Subject, and SMTP reply texts (RFC 5321).
+Received-SPF (RFC 7208 section 9.1), the tagged Subject, X-SPF-Original-To, and SMTP reply
+texts (RFC 5321).
 
 Values come from the SMTP client (HELO, MAIL FROM) and may hold anything the MTA lets
 through, so every value is written the way the receiving grammar allows: as it is when it
@@ -63,7 +64,7 @@ def is_address_literal(text):
 
 
 def is_helo_name(helo):
-    """A domain name or an address literal: what smtp.helo and helo= may name."""
+    """A domain name or an address literal: what smtp.helo may name."""
     if _HOST_NAME.match(helo) is not None and len(helo) <= 254:
         return True
     return is_address_literal(helo)
