@@ -161,7 +161,7 @@ def build_services(conf, log):
 def serve(services, ident, foreground):
     import Milter
     from smf_spf.listener import nodelay_once_listening
-    from smf_spf.milter import FLAGS, SpfMilter
+    from smf_spf.milter import FLAGS, UNDECODED, SpfMilter
     conf, log = services.config, services.log
     if not foreground:
         daemonize()
@@ -169,6 +169,10 @@ def serve(services, ident, foreground):
     os.umask(0o007)
     Milter.factory = lambda: SpfMilter(services)
     Milter.set_flags(FLAGS)
+    # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
+    # deferring the whole message with 451 4.3.0; see milter.UNDECODED
+    Milter.set_exception_policy(Milter.CONTINUE)
+    UNDECODED.install(log)
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
     try:

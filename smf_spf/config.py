@@ -73,6 +73,8 @@ class Config(NamedTuple):
     add_header: bool = True
     add_received_header: bool = False
     authserv_id: Optional[str] = None
+    remove_forged_auth_results: bool = True
+    authserv_id_aliases: Tuple[str, ...] = ()
     quarantine: bool = False
     quarantine_box: str = 'postmaster'
     ttl: int = 3600
@@ -362,6 +364,7 @@ _SCALARS = {
     'addheader': ('add_header', _boolean),
     'addreceivedheader': ('add_received_header', _boolean),
     'authservid': ('authserv_id', str),
+    'removeforgedauthresults': ('remove_forged_auth_results', _boolean),
     'quarantine': ('quarantine', _boolean),
     'quarantinebox': ('quarantine_box', str),
     'ttl': ('ttl', parse_ttl),
@@ -374,7 +377,8 @@ _SCALARS = {
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
 }
-_LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat')
+_LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat',
+          'authservidalias')
 
 
 def _syslog(value):
@@ -531,6 +535,9 @@ def parse_lines(lines, path):
         nat[source] = target
         nat_lines[source] = line_no
     values['client_ip_nat'] = nat
+    values['authserv_id_aliases'] = tuple(
+        alias for _, value in lists['authservidalias'] for alias in re.split(r'[\s,]+', value)
+        if alias)
     problems.sort(key=lambda problem: problem.line)
     compat.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems), tuple(compat))

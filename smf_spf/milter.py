@@ -6,10 +6,12 @@ the shared parts (config, cache, SPF checker) are read-only or lock-protected.
 
 import logging
 import socket
+import sys
+import threading
 
 import Milter
 
-from smf_spf import policy
+from smf_spf import headers, policy
 from smf_spf.logsetup import LEVELS, logger
 
 _ACTIONS = {
@@ -22,6 +24,34 @@ _ACTIONS = {
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 
 
+class _Undecoded(object):
+    """Values pymilter could not decode. Its C part builds each callback's arguments as
+    strict UTF-8 (pymilter 1.0.4: header values, MAIL FROM, RCPT TO; every version: HELO),
+    so a value that is not UTF-8 never reaches Python: pymilter prints the error through
+    sys.excepthook and answers the MTA with its exception policy instead."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def install(self, log):
+        """Count (and log) them; __main__ also sets the exception policy to CONTINUE."""
+        previous = sys.excepthook
+
+        def hook(exc_type, exc, tb):
+            if exc_type is not None and issubclass(exc_type, UnicodeDecodeError):
+                with self.lock:
+                    self.count += 1
+                log.warning('pymilter could not pass on a value that is not UTF-8 (%r); '
+                            'that callback was skipped', bytes(exc.object[:80]))
+                return
+            previous(exc_type, exc, tb)
+        sys.excepthook = hook
+
+
+UNDECODED = _Undecoded()
+
+
 class Services(object):
     """What every connection shares: the config and the (cached) SPF checker."""
 
@@ -29,12 +59,6 @@ class Services(object):
         self.config = config
         self.spf = spf
         self.log = log or logger()
-
-
-def reply_text(text):
-    """Text libmilter's setreply accepts: one line, `%` doubled, valid UTF-8."""
-    text = text.replace('\r', ' ').replace('\n', ' ').replace('%', '%%')
-    return text.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
 
 
 def _client_ip(family, hostaddr):
@@ -82,6 +106,9 @@ class SpfMilter(Milter.Base):
         self.subject = None
         self.quarantined = []
         self.decision_queue_id = None
+        self.auth_results = []      # incoming Authentication-Results values, in order
+        self.mail_seen = False      # envfrom ran for this message and did not refuse it
+        self.undecoded_at_mail = UNDECODED.count
 
     def _queue_id(self):
         """The MTA's queue ID (macro i), once it has one: sendmail at MAIL FROM, Postfix
@@ -113,7 +140,8 @@ class SpfMilter(Milter.Base):
         self._log_all(verdict.logs, queue_id)
         if verdict.code is not None:
             try:
-                self.setreply(verdict.code, verdict.xcode, reply_text(verdict.text))
+                self.setreply(verdict.code, verdict.xcode,
+                              headers.reply_text(verdict.code, verdict.xcode, verdict.text))
             except Exception as exc:
                 self.services.log.warning('cannot set reply %s %s: %s',
                                           verdict.code, verdict.xcode, exc)
@@ -136,16 +164,22 @@ class SpfMilter(Milter.Base):
         # write (the first header) then waits for our delayed ACK, about 40 ms on TCP.
         return Milter.CONTINUE
 
+    def _answer_mail(self, verdict, queue_id=None):
+        # after a refusal the next RCPT TO belongs to a MAIL FROM this callback never saw
+        self.mail_seen = verdict.action not in (policy.REJECT, policy.TEMPFAIL)
+        return self._answer(verdict, queue_id)
+
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
         self._reset_message()
+        self.mail_seen = True
         config = self.services.config
         queue_id = self._queue_id()
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
         if mail is None:
-            return self._answer(verdict, queue_id)
+            return self._answer_mail(verdict, queue_id)
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
             mail.helo)
@@ -157,11 +191,18 @@ class SpfMilter(Milter.Base):
         self.mail = mail
         self.result = checked.result
         self.decision_queue_id = queue_id
-        return self._answer(policy.after_spf(config, self.connection, mail, checked.result,
-                                             checked.explanation), queue_id)
+        return self._answer_mail(policy.after_spf(config, self.connection, mail,
+                                                  checked.result, checked.explanation),
+                                 queue_id)
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
+        if not self.mail_seen:
+            action = self._late_envfrom()
+            if action != Milter.CONTINUE:
+                return action
+        if self.mail is None:       # a message we do not check, kept only for EOM
+            return Milter.CONTINUE
         verdict, quarantine = policy.on_rcpt(self.services.config, self.connection, self.mail,
                                              self.result, to)
         if quarantine:
@@ -169,32 +210,58 @@ class SpfMilter(Milter.Base):
         queue_id = self._tie_queue_id()
         return self._answer(verdict, queue_id)
 
+    def _late_envfrom(self):
+        """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
+        the {mail_addr} macro, losslessly, and decide now (again at each RCPT if refused)."""
+        try:
+            address = self.getsymval('{mail_addr}')
+        except UnicodeDecodeError as exc:
+            address = bytes(exc.object).decode('utf-8', 'surrogateescape')
+        if address is None:
+            self._reset_message()
+            return self._answer_mail(policy.unreadable_sender())
+        return self.envfrom('<%s>' % address)
+
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
-        if self.subject is None and name.lower() == 'subject':
+        lowered = name.lower()
+        if self.subject is None and lowered == 'subject':
             self.subject = value
+        elif lowered == 'authentication-results':
+            self.auth_results.append(value)
         return Milter.CONTINUE
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
         self._tie_queue_id()
+        headers_unseen = UNDECODED.count != self.undecoded_at_mail
+        if headers_unseen and self.subject is None and self.mail is not None:
+            self.services.log.info('no Subject seen, but a header pymilter could not decode '
+                                   'may be it: none added')
         edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
-                              self.subject, self.quarantined)
+                              self.subject, self.quarantined, self.auth_results,
+                              headers_unseen)
         quarantine_box_added = True
         for edit in edits:
-            if edit.operation == 'delrcpt' and not quarantine_box_added:
-                self.services.log.warning('quarantine box not added: %s keeps the message',
-                                          edit.value)
+            if edit.needs_quarantine_box and not quarantine_box_added:
+                if edit.operation == 'delrcpt':
+                    self.services.log.warning('quarantine box not added: %s keeps the message',
+                                              edit.value)
                 continue
             applied = self._apply(edit)
             if edit.operation == 'addrcpt':
                 quarantine_box_added = applied
+            elif edit.operation == 'delheader' and applied:
+                self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
+                                       edit.name, edit.index, edit.value)
         self._reset_message()
         return Milter.CONTINUE
 
     def _apply(self, edit):
         try:
-            if edit.operation == 'insheader':
+            if edit.operation == 'delheader':
+                self.chgheader(edit.name, edit.index, '')
+            elif edit.operation == 'insheader':
                 self.addheader(edit.name, edit.value, edit.index)
             elif edit.operation == 'addheader':
                 self.addheader(edit.name, edit.value)
@@ -204,7 +271,7 @@ class SpfMilter(Milter.Base):
                 self.delrcpt(edit.value)
             elif edit.operation == 'addrcpt':
                 self.addrcpt(edit.value)
-        except (UnicodeError, Milter.error) as exc:
+        except (UnicodeError, Milter.error, Milter.DisabledAction) as exc:
             self.services.log.warning('cannot %s %s: %s; message left as it is there',
                                       edit.operation, edit.name or edit.value, exc)
             return False

@@ -52,10 +52,11 @@ class Mail(NamedTuple):
 
 class Edit(NamedTuple):
     """One change to the message at end of message, in the order to apply."""
-    operation: str           # chgheader, addheader, insheader, delrcpt, addrcpt
+    operation: str           # delheader, chgheader, addheader, insheader, delrcpt, addrcpt
     name: Optional[str] = None
-    value: Optional[str] = None
+    value: Optional[str] = None   # for delheader: the authserv-id it claimed (for the log)
     index: int = 0
+    needs_quarantine_box: bool = False   # only once the quarantine box was added
 
 
 def _reply(action, code, xcode, text, *logs):
@@ -143,15 +144,23 @@ def sender_domain(sender):
 
 # -- MAIL FROM ------------------------------------------------------------------
 
+def skip_action(config):
+    """What a message we do not SPF-check gets: ACCEPT ends filtering (as C did), unless
+    forged Authentication-Results are to be removed at end of message."""
+    return CONTINUE if config.remove_forged_auth_results else ACCEPT
+
+
 def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
-    """(Verdict, Mail or None) before any DNS: CONTINUE with a Mail means check SPF."""
+    """(Verdict, Mail or None) before any DNS: CONTINUE with a Mail means check SPF;
+    no Mail means the message is not checked (its verdict may still continue to EOM)."""
     helo = helo or UNDEFINED_HELO
+    skip = skip_action(config)
     if verify == 'OK':
-        return _reply(ACCEPT, None, None, None,
+        return _reply(skip, None, None, None,
                       (INFO, 'SPF skip : verified TLS client, from=%s' % raw_from)), None
     if '<>' in raw_from:
         if config.skip_ndr:
-            return _reply(ACCEPT, None, None, None,
+            return _reply(skip, None, None, None,
                           (INFO, 'SPF skip : empty sender, helo=%s, ip=%s'
                            % (helo, connection.spf_ip))), None
         helo = ascii_lower(helo)
@@ -162,12 +171,19 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
             return _syntax_reject(config, '1.7', 'Sender', raw_from), None
         mail = Mail(raw_from, ascii_lower(address), 'mailfrom', helo)
     if config.skip_auth and auth_authen:
-        return _reply(ACCEPT, None, None, None,
+        return _reply(skip, None, None, None,
                       (INFO, 'SPF skip : username %s, from=%s' % (auth_authen, raw_from))), None
     if mail.identity == 'mailfrom' and config.whitelist_from.matches(mail.sender):
-        return _reply(ACCEPT, None, None, None,
+        return _reply(skip, None, None, None,
                       (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % raw_from)), None
     return Verdict(CONTINUE), mail
+
+
+def unreadable_sender():
+    """MAIL FROM that neither the callback nor the {mail_addr} macro let us read."""
+    return _reply(TEMPFAIL, '451', '4.3.0', 'Sender address could not be read',
+                  (NOTICE, 'MAIL FROM could not be read (not UTF-8, no {mail_addr}): '
+                   '451 4.3.0'))
 
 
 def _syntax_reject(config, status, role, raw):
@@ -227,7 +243,7 @@ def after_spf(config, connection, mail, result, explanation=''):
                            'helo=%s' % (REFUSED, mail.raw_from, mail.helo)))
     if result == 'temperror' and not config.accept_temp_error:
         text = 'Found a problem processing SFP for %s. Error: %s' % (
-            mail.sender, explanation or '(no reason)')
+            mail.sender, headers.temperror_reason(explanation))
         return _reply(TEMPFAIL, '451', '4.4.3', text,
                       (NOTICE, '%s 451 4.4.3 by AcceptTempError off (SPF temperror), from=%s: %s'
                        % (REFUSED, mail.raw_from, explanation)))
@@ -262,16 +278,52 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
 
 # -- end of message -------------------------------------------------------------
 
-def on_eom(config, connection, mail, result, subject, quarantined):
-    """The edits to make, in order: Subject tag, headers, quarantine."""
-    edits = []
+AUTHENTICATION_RESULTS = 'Authentication-Results'
+
+
+def our_authserv_ids(config, connection):
+    """The authserv-ids this host writes and answers for, lower-cased."""
+    ids = [config.authserv_id or connection.mta_name] + list(config.authserv_id_aliases)
+    return frozenset(ascii_lower(one) for one in ids)
+
+
+def forged_auth_results(config, connection, values):
+    """(index, authserv-id) of each incoming Authentication-Results value (in order of
+    arrival; index 1-based among them) that claims one of our authserv-ids, highest index
+    first, so deleting one never shifts the index of the next (RFC 8601 section 5)."""
+    if not config.remove_forged_auth_results:
+        return ()
+    ours = our_authserv_ids(config, connection)
+    found = []
+    for index, value in enumerate(values, 1):
+        for claimed in headers.authserv_ids_claimed(value):
+            if ascii_lower(claimed) in ours:
+                found.append((index, claimed))
+                break
+    return tuple(reversed(found))
+
+
+def on_eom(config, connection, mail, result, subject, quarantined, auth_results=(),
+           headers_unseen=False):
+    """The edits to make, in order: forged Authentication-Results removed, Subject tag,
+    headers, quarantine. No mail: a message we did not check; only the removal applies.
+    headers_unseen: a header may have been withheld (by pymilter), so a Subject not seen
+    may still be there; none is added then (two Subject fields are worse than no tag)."""
+    # deletions go first: Postfix counts a header a milter inserted in the same EOM when
+    # it resolves a later chgheader index (index 1 after our insert at 0 is ours)
+    edits = [Edit('delheader', AUTHENTICATION_RESULTS, claimed, index)
+             for index, claimed in forged_auth_results(config, connection, auth_results)]
+    if mail is None:
+        return edits
     if config.tag_subject and result in ('fail', 'softfail'):
         if subject is None:
-            edits.append(Edit('addheader', 'Subject', config.tag))
+            if not headers_unseen:
+                edits.append(Edit('addheader', 'Subject', config.tag))
         else:
-            edits.append(Edit('chgheader', 'Subject', '%s %s' % (config.tag, subject), 1))
+            edits.append(Edit('chgheader', 'Subject', headers.tagged_subject(config.tag, subject),
+                              1))
     if config.add_header:
-        edits.append(Edit('insheader', 'Authentication-Results', headers.authentication_results(
+        edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
             config.authserv_id or connection.mta_name, result, mail.sender, mail.helo), 0))
     if config.add_received_header:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
@@ -281,6 +333,7 @@ def on_eom(config, connection, mail, result, subject, quarantined):
         # the quarantine box first: a recipient is only removed once it is there
         edits.append(Edit('addrcpt', value=config.quarantine_box))
         for rcpt in quarantined:
-            edits.append(Edit('addheader', 'X-SPF-Original-To', rcpt))
-            edits.append(Edit('delrcpt', value=rcpt))
+            edits.append(Edit('addheader', 'X-SPF-Original-To',
+                              headers.original_recipient(rcpt), needs_quarantine_box=True))
+            edits.append(Edit('delrcpt', value=rcpt, needs_quarantine_box=True))
     return edits
