@@ -21,6 +21,9 @@ BEST_GUESS_RECORD = 'v=spf1 a/24 mx/24 ptr ?all'
 # macros on data the result cache key (client IP, sender domain) does not hold
 _UNKEYED_MACRO = re.compile(r'%\{[lsh]', re.IGNORECASE)
 MAX_DNS_NAME = 253
+# dnspython 2 sleeps 0.1 s after a round of unanswered tries before it notices that
+# the lookup's lifetime is over: each lookup ends this much before the deadline
+DNS_BACKOFF_ROOM = 0.1
 
 
 class SpfResult(NamedTuple):
@@ -138,7 +141,7 @@ class _DeadlineQuery(spf.query):
         return validated
 
     def dns(self, name, qtype, cnames=None, ignore_void=False):
-        remaining = self.deadline - time.monotonic()
+        remaining = self.deadline - time.monotonic() - DNS_BACKOFF_ROOM
         if remaining <= 0:
             raise spf.TempError('DNS Error: exceeded max query lookup time')
         self.querytime = self.timeout = remaining
