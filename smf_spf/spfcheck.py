@@ -184,10 +184,10 @@ class SpfChecker(object):
 
     def check(self, ip, sender, helo):
         """SpfResult for the identity `sender` (postmaster@helo for empty senders)."""
-        problem = malformed_domain(sender.rpartition('@')[2])
-        if problem is not None:
-            return SpfResult('none', 'malformed domain: %s' % problem)
         try:
+            problem = malformed_domain(sender.rpartition('@')[2])
+            if problem is not None:
+                return SpfResult('none', 'malformed domain: %s' % problem)
             with warnings.catch_warnings():
                 # dnspython 2 deprecates query() in favour of resolve(); 1.16 has only query()
                 warnings.simplefilter('ignore', DeprecationWarning)
