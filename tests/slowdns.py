@@ -1,6 +1,6 @@
 """A small authoritative DNS server on loopback UDP that answers after a delay.
 
-Test tool only: answers A and TXT from a dict, NXDOMAIN otherwise; names listed in
+Test tool only: answers A, TXT, PTR and CNAME chains from a dict, NXDOMAIN otherwise; names listed in
 `silent` are never answered.  Each query is answered from its own timer thread,
 so a slow answer does not hold up the next query.
 """
@@ -66,13 +66,23 @@ class SlowDns(object):
     def _answer(self, query, name, rtype, peer):
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
-        values = self.records.get((name, rtype))
+        owner = name
+        for _ in range(8):   # CNAMEs followed in the answer, loops cut short as nsd does
+            target = self.records.get((owner, 'CNAME'))
+            if not target or rtype == 'CNAME':
+                break
+            response.answer.append(dns.rrset.from_text_list(
+                owner + '.', 60, dns.rdataclass.IN, 'CNAME', [target[0] + '.']))
+            owner = target[0].lower()
+        values = self.records.get((owner, rtype))
         if values:
             if rtype == 'TXT':
                 values = ['"%s"' % value for value in values]
+            elif rtype in ('PTR', 'CNAME'):
+                values = [value + '.' for value in values]
             response.answer.append(dns.rrset.from_text_list(
-                name + '.', 60, dns.rdataclass.IN, rtype, values))
-        elif not any(known == name for known, _ in self.records):
+                owner + '.', 60, dns.rdataclass.IN, rtype, values))
+        elif not response.answer and not any(known == name for known, _ in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)
         try:
             self.sock.sendto(response.to_wire(), peer)

@@ -96,3 +96,18 @@ def test_dead_first_nameserver_leaves_time_for_the_second():
         action, reply, took = mail_from('a@slow.test', 3)
     assert action == Milter.CONTINUE and reply is None
     assert took < 3
+
+
+def test_cname_loop_under_ptr_skips_the_name_rfc7208_5_5():
+    """The openspf suite's ptr-cname-loop over real dnspython: neutral, not temperror."""
+    records = {
+        ('loop.example.com', 'TXT'): ['v=spf1 ptr'],
+        ('4.2.0.192.in-addr.arpa', 'PTR'): ['loop4.example.com'],
+        ('loop4.example.com', 'CNAME'): ['CNAME.example.com'],
+        ('cname.example.com', 'CNAME'): ['CNAME.example.com'],
+    }
+    with SlowDns(records) as server:
+        server.resolver(3)
+        checked = SpfChecker(3, best_guess=False).check(
+            '192.0.2.4', 'postmaster@loop.example.com', 'loop.example.com')
+    assert checked.result == 'neutral'
