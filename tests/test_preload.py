@@ -24,7 +24,8 @@ CHILD = textwrap.dedent('''
 
     records = {
         ('xn--bcher-kva.example', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 -all'],
-        ('plain.example', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 -all'],
+        ('plain.example', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all'],
+        ('nothing.example', 'A'): ['192.0.2.1'],
     }
     with SlowDns(records) as server:
         %(preload)s
@@ -39,29 +40,36 @@ CHILD = textwrap.dedent('''
                 raise ImportError('import of %%s after the switch to User' %% name)
         sys.meta_path[:] = [NoImports()]
         sys.path_importer_cache.clear()
-        for sender in %(senders)r:
-            print(sender, checker.check('192.0.2.9', sender, 'h.example').result)
+        for ip, sender in %(checks)r:
+            print(sender, checker.check(ip, sender, 'h.example').result)
 ''')
 
 
-def run_child(preload, senders):
+def run_child(preload, checks):
     script = CHILD % {'root': ROOT, 'tests': os.path.join(ROOT, 'tests'),
-                      'preload': preload, 'senders': senders}
+                      'preload': preload, 'checks': checks}
     done = subprocess.run([sys.executable, '-c', script], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.split('\n'), done.stderr
 
 
-@pytest.mark.parametrize('sender', ['a@b\u00fccher.example', 'a@plain.example',
-                                    'a@B\u00dcCHER.example'])
-def test_check_after_preload_imports_nothing(sender):
-    lines, stderr = run_child('spfcheck.preload_dns_modules()', [sender])
-    assert lines[0] == '%s pass' % sender, stderr
+@pytest.mark.parametrize('ip,sender,result', [
+    ('192.0.2.9', 'a@b\u00fccher.example', 'pass'),
+    ('192.0.2.9', 'a@B\u00dcCHER.example', 'pass'),
+    ('192.0.2.9', 'a@plain.example', 'pass'),
+    ('2001:db8::25', 'a@plain.example', 'pass'),
+    ('198.51.100.7', 'a@plain.example', 'fail'),
+    ('2001:db8::25', 'a@nothing.example', 'none'),    # and the best guess: a, mx, ptr
+])
+def test_check_after_preload_imports_nothing(ip, sender, result):
+    lines, stderr = run_child('spfcheck.preload_dns_modules()', [(ip, sender)])
+    assert lines[0] == '%s %s' % (sender, result), stderr
+    assert 'SPF check failed' not in stderr
 
 
 def test_the_audit_catches_a_missing_preload():
     """Without the preload the same check fails: the audit can see the problem."""
-    lines, stderr = run_child('pass', ['a@b\u00fccher.example'])
+    lines, stderr = run_child('pass', [('192.0.2.9', 'a@b\u00fccher.example')])
     assert lines[0] == 'a@b\u00fccher.example temperror'
     assert 'unknown encoding: punycode' in stderr

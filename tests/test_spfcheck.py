@@ -236,3 +236,25 @@ def test_unaskable_mechanism_target_is_a_void_lookup_not_temperror(monkeypatch):
     assert SpfChecker(5, best_guess=False).check('192.0.2.9', 'a@odd.test', 'h').result == 'pass'
     assert SpfChecker(5, best_guess=False).check('198.51.100.1', 'a@odd.test',
                                                  'h').result == 'fail'
+
+
+def test_milter_does_not_serve_bobs_fail_to_alice(macro_dns):
+    """The issue's case end to end through the milter: exists:%{l}.allow with the cache on."""
+    import logging
+    import Milter
+    from Milter import testctx
+    from smf_spf import config as configuration, policy
+    from smf_spf.cache import ResultCache
+    from smf_spf.milter import Services, SpfMilter
+    conf = configuration.parse_lines(['TTL 1h'], 't.conf').config
+    log = logging.getLogger('smf-spf-cache-macro')
+    log.propagate = False
+    checker = spfcheck.CachedChecker(SpfChecker(5, best_guess=False), ResultCache(3600, 100),
+                                     policy.is_cacheable)
+    Milter.factory = lambda: SpfMilter(Services(conf, checker, log))
+    replies = []
+    for sender in ('bob@local.test', 'alice@local.test', 'bob@local.test'):
+        ctx = testctx.TestCtx()
+        ctx._connect('client.test', 'h.test', '192.0.2.9')
+        replies.append((ctx._envfrom('<%s>' % sender), (ctx._reply or (None,))[0]))
+    assert replies == [(Milter.REJECT, '550'), (Milter.CONTINUE, None), (Milter.REJECT, '550')]
