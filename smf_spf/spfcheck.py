@@ -109,7 +109,8 @@ class _DeadlineQuery(spf.query):
       time spent inside lookups, so a check could run over);
     - `exp=` is not fetched: the explanation only goes into our logs, and an
       unanswered exp= lookup must not cost the verdict its budget;
-    - a DNS error on one PTR name's address lookup skips that name (5.5);
+    - a DNS error on the PTR lookup fails ptr, on one name's address lookup skips
+      that name (5.5);
     - a name dnspython cannot resolve at all (too long, bad IDNA, CNAME chain
       too long) is a void lookup, as pyspf treats bad labels, not a crash;
     - macro expansion of %{l}, %{s}, %{h} is noted for the result cache.
@@ -129,7 +130,10 @@ class _DeadlineQuery(spf.query):
         return None
 
     def validated_ptrs(self):
-        names = self.dns_ptr(self.i)[:spf.MAX_PTR if self.strict else spf.MAX_PTR * 4]
+        try:
+            names = self.dns_ptr(self.i)[:spf.MAX_PTR if self.strict else spf.MAX_PTR * 4]
+        except spf.TempError:
+            return []    # 5.5: an error on the PTR lookup itself: ptr does not match
         validated = []
         for name in names:
             try:

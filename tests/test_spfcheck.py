@@ -258,3 +258,24 @@ def test_milter_does_not_serve_bobs_fail_to_alice(macro_dns):
         ctx._connect('client.test', 'h.test', '192.0.2.9')
         replies.append((ctx._envfrom('<%s>' % sender), (ctx._reply or (None,))[0]))
     assert replies == [(Milter.REJECT, '550'), (Milter.CONTINUE, None), (Milter.REJECT, '550')]
+
+
+@pytest.mark.parametrize('failing,result', [
+    ('9.2.0.192.in-addr.arpa', 'softfail'),     # the PTR lookup: ptr does not match
+    ('bad.ptr.test', 'pass'),                   # one name's address lookup: name skipped
+])
+def test_dns_errors_under_ptr_follow_rfc7208_5_5(monkeypatch, failing, result):
+    zone = {
+        ('ptr.test', 'TXT'): [((('ptr.test', 'TXT')), [b'v=spf1 ptr:ptr.test ~all'])],
+        ('9.2.0.192.in-addr.arpa', 'PTR'): [(('9.2.0.192.in-addr.arpa', 'PTR'), 'bad.ptr.test'),
+                                             (('9.2.0.192.in-addr.arpa', 'PTR'), 'ok.ptr.test')],
+        ('ok.ptr.test', 'A'): [(('ok.ptr.test', 'A'), '192.0.2.9')],
+        ('bad.ptr.test', 'A'): [(('bad.ptr.test', 'A'), '192.0.2.9')],
+    }
+
+    def lookup(name, qtype, strict=True, timeout=30):
+        if name == failing:
+            raise spf.TempError('DNS SERVFAIL')
+        return zone.get((name, qtype), [])
+    monkeypatch.setattr(spf, 'DNSLookup', lookup)
+    assert SpfChecker(5, best_guess=False).check('192.0.2.9', 'a@ptr.test', 'h').result == result
