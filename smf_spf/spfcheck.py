@@ -20,6 +20,7 @@ log = logging.getLogger('smf-spf')
 BEST_GUESS_RECORD = 'v=spf1 a/24 mx/24 ptr ?all'
 # macros on data the result cache key (client IP, sender domain) does not hold
 _UNKEYED_MACRO = re.compile(r'%\{[lsh]', re.IGNORECASE)
+# 255 octets on the wire are 253 characters of dotted text (without the root dot)
 MAX_DNS_NAME = 253
 # dnspython 2 sleeps 0.1 s after a round of unanswered tries before it notices that
 # the lookup's lifetime is over: each lookup ends this much before the deadline
