@@ -149,8 +149,7 @@ def build_services(conf, log):
     from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
                                    use_nameservers)
     preload_dns_modules()
-    if conf.nameservers:
-        use_nameservers(conf.nameservers, conf.spf_timeout)
+    use_nameservers(conf.nameservers, conf.spf_timeout)
     dnscache.enable()
     checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
                          best_guess=conf.spf_best_guess)

@@ -182,7 +182,7 @@ class SpfMilter(Milter.Base):
             return self._answer_mail(verdict, queue_id)
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
-            mail.helo)
+            mail.helo, policy.detailed_cache_key(self.connection, mail))
         logs = [policy.spf_result_log(checked.result, cached, self.connection, mail)]
         if checked.best_guess is not None:
             logs.append((policy.INFO, 'SPF best guess %s (not used): ip=%s, from=%s'

@@ -200,6 +200,12 @@ def cache_key(connection, mail):
     return '%s|%s' % (connection.spf_ip, sender_domain(mail.sender))
 
 
+def detailed_cache_key(connection, mail):
+    """Key for results of records that expand %{l}, %{s} or %{h}: the whole sender
+    and HELO too (NUL-separated: no MTA passes a NUL through libmilter)."""
+    return '%s\0%s\0%s' % (cache_key(connection, mail), mail.sender, mail.helo)
+
+
 def is_cacheable(result):
     return result != 'temperror'
 

@@ -241,6 +241,16 @@ def test_spf_timeout_not_below_mta_timeout_warns():
     assert loaded.config.spf_timeout == 45
 
 
+@pytest.mark.parametrize('seconds,warned', [('25', False), ('25.5', True), ('29', True),
+                                            ('20', False)])
+def test_spf_timeout_needs_5_s_margin_below_postfix_30_s(seconds, warned):
+    loaded = parse('# c', 'SPFTimeout ' + seconds)
+    problems = [(p.line, p.severity) for p in loaded.problems]
+    assert problems == ([(2, WARNING)] if warned else [])
+    if warned:
+        assert 'milter_command_timeout' in loaded.problems[0].reason
+
+
 def test_missing_file_raises_naming_it(tmp_path):
     with pytest.raises(config.ConfigFileError) as info:
         config.load(str(tmp_path / 'nope.conf'))
