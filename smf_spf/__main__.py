@@ -134,7 +134,11 @@ def build_services(conf, log):
     interpreter's files are readable (smf_spf.milter loads pymilter)."""
     from smf_spf import policy
     from smf_spf.cache import ResultCache
-    from smf_spf.milter import Services
+    from smf_spf.milter import GUARD_PROBLEM, Services
+    if GUARD_PROBLEM:
+        log.warning('[WARNING] no guard for libmilter\'s macro lookup (%s): a malformed macro '
+                    'frame can crash the milter; keep its socket reachable by the MTA only',
+                    GUARD_PROBLEM)
     from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
                                    use_nameservers)
     preload_dns_modules()

@@ -7,7 +7,8 @@ the shared parts (config, cache, SPF checker) are read-only or lock-protected.
 import logging
 import socket
 
-import Milter
+from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
+import Milter  # noqa: E402
 
 from smf_spf import policy
 from smf_spf.logsetup import LEVELS, logger
@@ -18,6 +19,8 @@ _ACTIONS = {
     policy.REJECT: Milter.REJECT,
     policy.TEMPFAIL: Milter.TEMPFAIL,
 }
+# None when malformed macro frames cannot crash getsymval, else why they can
+GUARD_PROBLEM = symguard.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 
@@ -73,6 +76,17 @@ class SpfMilter(Milter.Base):
         self.result = None
         self.subject = None
         self.quarantined = []
+
+    def getsymval(self, name):
+        """A macro's value; bytes that are not UTF-8 kept as surrogate escapes
+        (pymilter decodes strictly and raises)."""
+        try:
+            value = Milter.Base.getsymval(self, name)
+        except UnicodeDecodeError as exc:
+            value = exc.object
+        if isinstance(value, bytes):
+            value = value.decode('utf-8', 'surrogateescape')
+        return value
 
     def _log_all(self, logs):
         log = self.services.log
