@@ -31,7 +31,7 @@ class LogToFormatter(logging.Formatter):
     def format(self, record):
         stamp = time.strftime('%b %e %H:%M:%S', time.localtime(record.created))
         return '%s %s %s[%d]: %s' % (stamp, self.host, self.ident, os.getpid(),
-                                     record.getMessage())
+                                     record.getMessage() + _traceback(self, record, '\n'))
 
 
 class _SyslogFormatter(logging.Formatter):
@@ -40,7 +40,18 @@ class _SyslogFormatter(logging.Formatter):
         self.ident = ident
 
     def format(self, record):
-        return '%s[%d]: %s' % (self.ident, os.getpid(), record.getMessage())
+        # one datagram, one line: syslog daemons escape newlines anyway
+        return '%s[%d]: %s' % (self.ident, os.getpid(),
+                               record.getMessage() + _traceback(self, record, ' | '))
+
+
+def _traceback(formatter, record, separator):
+    """The record's exception with its traceback, after `separator`; '' without one."""
+    if not record.exc_info:
+        return ''
+    text = formatter.formatException(record.exc_info)
+    text = text.encode('utf-8', 'backslashreplace').decode('utf-8')
+    return separator + separator.join(text.splitlines())
 
 
 class SafeText(logging.Filter):
@@ -62,7 +73,26 @@ def open_log_to(path):
         stream = sys.stderr if path == '/dev/stderr' else sys.stdout
         return io.TextIOWrapper(stream.buffer, encoding='utf-8', errors='backslashreplace',
                                 line_buffering=True)
-    return io.open(path, 'a', encoding='utf-8', errors='backslashreplace', buffering=1)
+    return io.open(_append_only(path), 'a', encoding='utf-8', errors='backslashreplace',
+                   buffering=1)
+
+
+LOG_FILE_MODE = 0o640
+
+
+def _append_only(path):
+    """A descriptor to append to path; a file it creates is 0640 whatever the umask
+    (an existing file keeps the mode its admin gave it)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, LOG_FILE_MODE)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.fchmod(fd, LOG_FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
