@@ -73,6 +73,45 @@ def socket_problem(spec):
     return None
 
 
+def _is_loopback(host):
+    import ipaddress
+    try:
+        return ipaddress.ip_address(host.split('%')[0]).is_loopback
+    except ValueError:
+        name = host.lower().rstrip('.')
+        return name == 'localhost' or name.endswith('.localhost')
+
+
+def exposure_warnings(path, conf):
+    """What lets someone other than the MTA and root talk to the milter or change
+    its config: warned about by -t and at start, never fatal."""
+    warnings = []
+    spec = conf.socket
+    if spec.family != 'unix':
+        if '@' not in spec.text:
+            warnings.append('Socket %s has no host: the milter listens on every address; '
+                            'name a loopback address (inet:%d@127.0.0.1) or use a unix socket'
+                            % (spec.text, spec.port))
+        elif not _is_loopback(spec.address):
+            warnings.append('Socket %s listens beyond loopback: every host that reaches %s '
+                            'can talk to the milter; prefer a unix socket or a firewall'
+                            % (spec.text, spec.address))
+    try:
+        info = os.stat(path)
+    except OSError:
+        return warnings
+    if info.st_mode & 0o022:
+        warnings.append('%s is writable by %s: only root should be able to change it'
+                        % (path, 'everyone' if info.st_mode & 0o002 else 'its group'))
+    if info.st_uid != 0:
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = 'uid %d' % info.st_uid
+        warnings.append('%s is owned by %s, not root: that user can change it' % (path, owner))
+    return warnings
+
+
 def check_config(path, explicit):
     """-t: every problem on stderr; 0 when there is no error."""
     loaded = read_config(path, explicit)
@@ -86,6 +125,8 @@ def check_config(path, explicit):
             problems.append('%s: fatal: LogTo %s cannot be opened: %s'
                             % (path, loaded.config.log_to, exc))
             failed = True
+    problems.extend('%s: warning: %s' % (path, text)
+                    for text in exposure_warnings(path, loaded.config))
     missing_user, _ = user_problem(loaded.config.user)
     if missing_user:
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
@@ -129,6 +170,48 @@ def remove_stale_socket(spec):
         pass
 
 
+def answers_on(spec):
+    """A milter (or anything) accepts connections on the unix socket spec names."""
+    if spec.family != 'unix' or not os.path.exists(spec.address):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2)
+    try:
+        probe.connect(spec.address)
+        return True
+    except (OSError, socket.error):
+        return False
+    finally:
+        probe.close()
+
+
+def claim_socket(spec):
+    """Remove a unix socket left by a crashed run; refuse one a live process answers on."""
+    if answers_on(spec):
+        raise Fatal('another process answers on %s: is smf-spf already running? '
+                    'not starting' % spec.text)
+    remove_stale_socket(spec)
+
+
+def why_no_socket(spec):
+    """Why libmilter could not open spec (it says only "cannot opensocket"): the
+    error a bind of our own gets there, or ''."""
+    if spec.family == 'unix':
+        if answers_on(spec):
+            return 'another process answers on %s' % spec.address
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.bind(spec.address)
+        except (OSError, socket.error) as exc:
+            return '%s: %s' % (spec.address, exc.strerror or exc)
+        finally:
+            probe.close()
+        remove_stale_socket(spec)
+        return ''
+    problem = socket_problem(spec)
+    return problem or ''
+
+
 def build_services(conf, log):
     """Everything a connection needs; run before the switch to User, while the
     interpreter's files are readable (smf_spf.milter loads pymilter)."""
@@ -161,10 +244,13 @@ def serve(services, ident, foreground):
     Milter.factory = lambda: SpfMilter(services)
     Milter.set_flags(FLAGS)
     try:
-        Milter.runmilter(ident, conf.socket.text, 0)
+        # claim_socket removed a stale socket; a live one must make this fail, not vanish
+        Milter.runmilter(ident, conf.socket.text, 0, rmsock=False)
     except Milter.error as exc:
-        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, exc)
-        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, exc))
+        why = why_no_socket(conf.socket)
+        reason = '%s (%s)' % (exc, why) if why else str(exc)
+        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, reason)
+        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, reason))
     finally:
         remove_stale_socket(conf.socket)
     log.log(NOTICE, 'stopping %s %s listening on %s', ident, __version__, conf.socket.text)
@@ -195,6 +281,8 @@ def run(argv, ident):
     log = setup_logging(ident, conf.syslog, log_stream)
     for problem in loaded.problems:
         log.log(40 if problem.severity != configuration.WARNING else 30, '[CONFIG] %s', problem)
+    for text in exposure_warnings(path, conf):
+        log.warning('[CONFIG] %s: warning: %s', path, text)
     entry = None
     if os.getuid() == 0:
         missing, entry = user_problem(conf.user)
@@ -208,7 +296,7 @@ def run(argv, ident):
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
     # everything is imported before the switch: the new user may not read the interpreter's tree
     services = build_services(conf, log)
-    remove_stale_socket(conf.socket)
+    claim_socket(conf.socket)
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
