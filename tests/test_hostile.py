@@ -1,0 +1,158 @@
+"""Frames no MTA sends, played with a raw milter client against the running daemon,
+and the guarded macro lookup on its own (smf_spf/_symguard.c)."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import rawmilter
+from dnsstub import DnsStub
+from rawmilter import CONNECT, HELO, MAIL, RCPT, Client, connect_data, final, session
+from smf_spf import symguard
+
+REJECTED = b'550 5.7.23 '
+
+
+@pytest.fixture(scope='module')
+def dns():
+    stub = DnsStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture(scope='module')
+def daemon(tmp_path_factory, dns):
+    running = rawmilter.Daemon(tmp_path_factory.mktemp('hostile'), dns.address).start()
+    yield running
+    running.stop()
+
+
+def assert_still_serving(daemon):
+    assert daemon.alive(), daemon.stop()
+    answer = session(daemon.port, b'someone@fail.stub.test')
+    assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert session(daemon.port, b'someone@pass.stub.test') == (b'c', b'')
+
+
+def test_the_guard_is_in_effect():
+    import Milter  # noqa: F401  (the guard is installed once pymilter is loaded)
+    from smf_spf.milter import GUARD_PROBLEM
+    assert GUARD_PROBLEM is None
+    assert symguard._symguard.active()
+
+
+@pytest.mark.parametrize('stage', [CONNECT, HELO, MAIL])
+@pytest.mark.parametrize('count', [1, 3, 5, 9, 15])
+def test_odd_macro_frame_does_not_kill_the_milter(daemon, stage, count):
+    """`D` + stage + an odd number of strings, then MAIL: libmilter's own lookup reads
+    past the array here (SIGSEGV, every session gone); the guarded one stops."""
+    for attempt in range(3):      # freed frames of the same size leave garbage behind
+        client = Client(daemon.port)
+        try:
+            client.negotiate()
+            client.macros(CONNECT, b'j', b'mx.receiver.test')
+            client.macros(stage, *[b'{m%d}' % i for i in range(count)])
+            client.step(CONNECT, connect_data(b'client.test', '127.0.0.1'))
+            client.macros(stage, *[b'%040x' % i for i in range(count)])
+            client.step(HELO, b'mx.client.test\0')
+            client.macros(stage, *[b'{m%d}' % i for i in range(count)])
+            answer = final(client.step(MAIL, b'<a@fail.stub.test>\0'))
+        finally:
+            client.close()
+        # the message is still evaluated: -all
+        assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert_still_serving(daemon)
+
+
+def test_macro_named_last_in_an_odd_frame_has_no_value(daemon):
+    answer = session(daemon.port, b'a@fail.stub.test', macros=(b'{x}', b'y', b'{auth_authen}'))
+    assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert_still_serving(daemon)
+
+
+@pytest.mark.parametrize('name', [b'{verify}', b'j', b'{j}', b'{x}'])
+def test_macro_values_that_are_not_utf8_do_not_bypass_the_check(daemon, name):
+    answer = session(daemon.port, b'a@fail.stub.test', macros=(name, b'\xff\xfe bad \xc3'))
+    assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert 'internal error' not in daemon.log()
+
+
+def test_auth_user_that_is_not_utf8_is_still_an_authenticated_user(daemon):
+    answer = session(daemon.port, b'a@fail.stub.test',
+                     macros=(b'{auth_authen}', b'caf\xe9-user'))
+    assert answer == (b'a', b'')      # SkipAuth: accepted without SPF, as for any user
+    log = daemon.log()
+    assert 'SPF skip : username caf\\udce9-user, from=<a@fail.stub.test>' in log
+    assert 'internal error' not in log
+
+
+# -- the guarded walk, without a session ------------------------------------------
+
+def reference_lookup(strings, name):
+    """What libmilter's lookup means: pairs of name and value, `x` and `{x}` alike,
+    a trailing name without a value found as None."""
+    def same(stored):
+        if stored == name:
+            return True
+        if len(name) == 3 and name[:1] == b'{' and name[2:] == b'}':
+            return stored == name[1:2]
+        if len(name) == 1:
+            return stored == b'{' + name + b'}'
+        return False
+    for index in range(0, len(strings), 2):
+        if same(strings[index]):
+            return strings[index + 1] if index + 1 < len(strings) else None
+    return None
+
+
+def walk(strings, name):
+    return symguard._symguard.walk(b'M' + b''.join(s + b'\0' for s in strings), name)
+
+
+def test_walk_examples():
+    assert walk([b'{x}', b'y', b'z'], b'z') is None
+    assert walk([b'{x}', b'y', b'z'], b'{x}') == b'y'
+    assert walk([b'{x}', b'y', b'z'], b'x') == b'y'
+    assert walk([b'j', b'mx'], b'{j}') == b'mx'
+    assert walk([b'{x}', b'y', b'z'], b'q') is None
+    assert walk([], b'j') is None
+    assert walk([b'j', b'\xff\xfe'], b'j') == b'\xff\xfe'
+
+
+names = st.sampled_from([b'j', b'{j}', b'{x}', b'x', b'{auth_authen}', b'v', b'{v}', b''])
+texts = st.one_of(names, st.binary(max_size=12).map(lambda b: b.replace(b'\0', b'')))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(texts, max_size=11), names.filter(bool))
+def test_walk_agrees_with_the_reference_for_any_number_of_strings(strings, name):
+    assert walk(strings, name) == reference_lookup(strings, name)
+
+
+def test_frame_without_a_terminating_nul():
+    assert symguard._symguard.walk(b'Mj\0mx.example', b'j') is None
+    assert symguard._symguard.walk(b'Mj', b'j') is None
+
+
+# -- the same through pymilter's TestCtx --------------------------------------------
+
+@pytest.mark.parametrize('name', ['{verify}', 'j', '{auth_type}'])
+def test_testctx_macro_bytes_that_are_not_utf8_are_still_evaluated(name):
+    import Milter
+    from miltertools import Harness
+    h = Harness(fail_example='fail')
+    h.connect(ip='192.0.2.1')
+    h.macro(name, b'\xff\xfe not utf-8')
+    assert h.mail('<a@fail.example>') == Milter.REJECT
+    assert h.checker.calls == [('192.0.2.1', 'a@fail.example', 'mx.sender.example')]
+    assert not any('internal error' in line for line in h.logs)
+
+
+def test_testctx_auth_user_that_is_not_utf8_is_kept_losslessly():
+    import Milter
+    from miltertools import Harness
+    h = Harness(fail_example='fail')
+    h.connect(ip='192.0.2.1')
+    h.macro('{auth_authen}', b'caf\xe9')
+    assert h.mail('<a@fail.example>') == Milter.ACCEPT
+    assert h.checker.calls == []
+    assert 'SPF skip : username caf\udce9, from=<a@fail.example>' in h.logs
