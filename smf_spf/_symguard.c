@@ -17,6 +17,14 @@
  * value slot.  When a context does not look as expected it hands the call to
  * libmilter's own function (the address install() was given), so it is never
  * worse than libmilter alone.
+ *
+ * It also stands between libmilter and pymilter's connect, HELO, MAIL and RCPT
+ * callbacks (smfi_register is interposed the same way): pymilter decodes
+ * their strings as strict UTF-8 and, for bytes that are not, answers 451
+ * without calling Python and without a log line.  When a string is not
+ * UTF-8 the wrapper keeps the original bytes for this thread (stashed()),
+ * hands pymilter a copy with '?' for every non-ASCII byte, and the adapter
+ * takes the original, decoded with surrogate escapes, from the stash.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -28,6 +36,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -58,6 +67,29 @@ struct session_prefix {
 typedef char *(*getsymval_fn)(void *, char *);
 
 static getsymval_fn libmilter_getsymval = NULL;
+
+/* struct smfiDesc as mfapi.h declares it since 8.14 (passed by value) */
+typedef int (*connect_fn)(void *, char *, void *);
+typedef int (*string_fn)(void *, char *);
+typedef int (*argv_fn)(void *, char **);
+
+struct milter_description {
+    char *name;
+    int version;
+    unsigned long flags;
+    connect_fn connect;
+    string_fn helo;
+    argv_fn envfrom;
+    argv_fn envrcpt;
+    void *header, *eoh, *body, *eom, *abort, *close, *unknown, *data, *negotiate;
+};
+
+typedef int (*register_fn)(struct milter_description);
+
+static register_fn libmilter_register = NULL;
+static connect_fn pymilter_connect;
+static string_fn pymilter_helo;
+static argv_fn pymilter_envfrom, pymilter_envrcpt;
 static unsigned long unexpected_contexts = 0;
 
 /* Cheap checks that need no pointer from the context, then the invariant the
@@ -139,20 +171,221 @@ smfi_getsymval(void *ctx, char *name)
     return walk_macros(session, name);
 }
 
+/* -- envelope strings that are not UTF-8 ---------------------------------- */
+
+#define STASH_MAX 64
+
+static __thread struct {
+    int count;               /* strings kept; 0: nothing stashed */
+    char *strings[STASH_MAX];
+    char *safe[STASH_MAX];   /* what pymilter was given instead */
+} stash;
+
+/* CPython's strict UTF-8: no overlong forms, no surrogates, nothing above
+ * U+10FFFF; a string it rejects here at worst takes the stash path */
+static int
+is_utf8(const unsigned char *text)
+{
+    while (*text) {
+        unsigned char lead = *text;
+        int more;
+        unsigned char low = 0x80, high = 0xbf;
+
+        if (lead < 0x80) {
+            text++;
+            continue;
+        }
+        if (lead >= 0xc2 && lead <= 0xdf)
+            more = 1;
+        else if (lead >= 0xe0 && lead <= 0xef) {
+            more = 2;
+            if (lead == 0xe0)
+                low = 0xa0;
+            else if (lead == 0xed)
+                high = 0x9f;
+        } else if (lead >= 0xf0 && lead <= 0xf4) {
+            more = 3;
+            if (lead == 0xf0)
+                low = 0x90;
+            else if (lead == 0xf4)
+                high = 0x8f;
+        } else
+            return 0;
+        text++;
+        if (*text < low || *text > high)
+            return 0;
+        for (text++, more--; more > 0; text++, more--)
+            if (*text < 0x80 || *text > 0xbf)
+                return 0;
+    }
+    return 1;
+}
+
+static void
+clear_stash(void)
+{
+    int i;
+
+    for (i = 0; i < stash.count; i++) {
+        free(stash.strings[i]);
+        free(stash.safe[i]);
+    }
+    stash.count = 0;
+}
+
+/* Keep strings[0..count) and point given[] at ASCII copies of them;
+ * 0 when there was no room (the call then goes on with the originals). */
+static int
+stash_strings(char **strings, int count, char **given)
+{
+    int i;
+
+    clear_stash();
+    if (count > STASH_MAX)
+        return 0;
+    for (i = 0; i < count; i++) {
+        char *safe = strdup(strings[i]), *c;
+
+        stash.strings[i] = strdup(strings[i]);
+        stash.safe[i] = safe;
+        stash.count = i + 1;
+        if (stash.strings[i] == NULL || safe == NULL) {
+            clear_stash();
+            return 0;
+        }
+        for (c = safe; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        given[i] = safe;
+    }
+    given[count] = NULL;
+    return 1;
+}
+
+static int
+all_utf8(char **strings, int count)
+{
+    int i;
+
+    for (i = 0; i < count; i++)
+        if (!is_utf8((const unsigned char *)strings[i]))
+            return 0;
+    return 1;
+}
+
+static int
+guarded_connect(void *ctx, char *hostname, void *address)
+{
+    char *given[2];
+    int status;
+
+    if (hostname == NULL || is_utf8((unsigned char *)hostname) ||
+        !stash_strings(&hostname, 1, given))
+        return pymilter_connect(ctx, hostname, address);
+    status = pymilter_connect(ctx, given[0], address);
+    clear_stash();
+    return status;
+}
+
+static int
+guarded_helo(void *ctx, char *helo)
+{
+    char *given[2];
+    int status;
+
+    if (helo == NULL || is_utf8((unsigned char *)helo) || !stash_strings(&helo, 1, given))
+        return pymilter_helo(ctx, helo);
+    status = pymilter_helo(ctx, given[0]);
+    clear_stash();
+    return status;
+}
+
+static int
+guarded_arguments(argv_fn callback, void *ctx, char **argv)
+{
+    char *given[STASH_MAX + 1];
+    int count = 0, status;
+
+    while (argv != NULL && argv[count] != NULL)
+        count++;
+    if (argv == NULL || all_utf8(argv, count) || !stash_strings(argv, count, given))
+        return callback(ctx, argv);
+    status = callback(ctx, given);
+    clear_stash();
+    return status;
+}
+
+static int
+guarded_envfrom(void *ctx, char **argv)
+{
+    return guarded_arguments(pymilter_envfrom, ctx, argv);
+}
+
+static int
+guarded_envrcpt(void *ctx, char **argv)
+{
+    return guarded_arguments(pymilter_envrcpt, ctx, argv);
+}
+
+__attribute__((visibility("default"))) int
+smfi_register(struct milter_description description)
+{
+    if (libmilter_register == NULL)
+        return -1;                                  /* MI_FAILURE: install() first */
+    pymilter_connect = description.connect;
+    pymilter_helo = description.helo;
+    pymilter_envfrom = description.envfrom;
+    pymilter_envrcpt = description.envrcpt;
+    if (description.connect != NULL)
+        description.connect = guarded_connect;
+    if (description.helo != NULL)
+        description.helo = guarded_helo;
+    if (description.envfrom != NULL)
+        description.envfrom = guarded_envfrom;
+    if (description.envrcpt != NULL)
+        description.envrcpt = guarded_envrcpt;
+    return libmilter_register(description);
+}
+
 /* -- the Python side: install, check, test ------------------------------- */
+
+static PyObject *
+stashed(PyObject *module, PyObject *unused)
+{
+    PyObject *strings;
+    int i;
+
+    if (stash.count == 0)
+        Py_RETURN_NONE;
+    strings = PyTuple_New(stash.count);
+    if (strings == NULL)
+        return NULL;
+    for (i = 0; i < stash.count; i++) {
+        PyObject *raw = PyBytes_FromString(stash.strings[i]);
+
+        if (raw == NULL) {
+            Py_DECREF(strings);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(strings, i, raw);
+    }
+    return strings;
+}
 
 static PyObject *
 install(PyObject *module, PyObject *args)
 {
-    unsigned long long address;
+    unsigned long long getsymval, register_;
 
-    if (!PyArg_ParseTuple(args, "K:install", &address))
+    if (!PyArg_ParseTuple(args, "KK:install", &getsymval, &register_))
         return NULL;
-    if ((void *)(uintptr_t)address == (void *)smfi_getsymval) {
-        PyErr_SetString(PyExc_ValueError, "that is this guard, not libmilter's function");
+    if ((void *)(uintptr_t)getsymval == (void *)smfi_getsymval ||
+        (void *)(uintptr_t)register_ == (void *)smfi_register) {
+        PyErr_SetString(PyExc_ValueError, "that is this guard, not libmilter's functions");
         return NULL;
     }
-    libmilter_getsymval = (getsymval_fn)(uintptr_t)address;
+    libmilter_getsymval = (getsymval_fn)(uintptr_t)getsymval;
+    libmilter_register = (register_fn)(uintptr_t)register_;
     Py_RETURN_NONE;
 }
 
@@ -161,9 +394,8 @@ active(PyObject *module, PyObject *unused)
 {
     /* what a library loaded without RTLD_GLOBAL (milter.so) binds to: the
      * process's global scope comes first */
-    void *bound = dlsym(RTLD_DEFAULT, "smfi_getsymval");
-
-    return PyBool_FromLong(bound == (void *)smfi_getsymval);
+    return PyBool_FromLong(dlsym(RTLD_DEFAULT, "smfi_getsymval") == (void *)smfi_getsymval &&
+                           dlsym(RTLD_DEFAULT, "smfi_register") == (void *)smfi_register);
 }
 
 static PyObject *
@@ -222,9 +454,23 @@ walk(PyObject *module, PyObject *args)
     return result;
 }
 
+static PyObject *
+utf8(PyObject *module, PyObject *args)
+{
+    const char *text;
+
+    if (!PyArg_ParseTuple(args, "y:utf8", &text))
+        return NULL;
+    return PyBool_FromLong(is_utf8((const unsigned char *)text));
+}
+
 static PyMethodDef methods[] = {
+    {"utf8", utf8, METH_VARARGS,
+     "utf8(bytes) -> bool: what the callbacks' check says of a string"},
     {"install", install, METH_VARARGS,
-     "install(address): libmilter's own smfi_getsymval, for contexts of another layout"},
+     "install(getsymval, register): the addresses of libmilter's own functions"},
+    {"stashed", stashed, METH_NOARGS,
+     "stashed() -> tuple of bytes or None: this callback's strings that are not UTF-8"},
     {"active", active, METH_NOARGS,
      "active() -> bool: this guard is the smfi_getsymval the process binds to"},
     {"unexpected", unexpected, METH_NOARGS,
@@ -236,7 +482,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef definition = {
     PyModuleDef_HEAD_INIT, "_symguard",
-    "Bounds-safe smfi_getsymval interposed before pymilter's milter.so.", -1, methods
+    "Bounds-safe smfi_getsymval and UTF-8-safe callbacks, interposed before milter.so.", -1, methods
 };
 
 PyMODINIT_FUNC

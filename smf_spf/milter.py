@@ -105,6 +105,7 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('connect', Milter.ACCEPT)
     def connect(self, hostname, family, hostaddr):
+        hostname = symguard.from_wire(hostname)
         verdict, self.connection = policy.on_connect(
             self.services.config, _client_ip(family, hostaddr), hostname or '',
             self.getsymval('j') or self.getsymval('{j}'))
@@ -112,11 +113,12 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('HELO', Milter.ACCEPT)
     def hello(self, heloname):
-        self.helo = heloname
+        self.helo = symguard.from_wire(heloname)
         return Milter.CONTINUE
 
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
+        mailfrom = symguard.from_wire(mailfrom)
         self._reset_message()
         config = self.services.config
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
@@ -138,6 +140,7 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
+        to = symguard.from_wire(to)
         verdict, quarantine = policy.on_rcpt(self.services.config, self.connection, self.mail,
                                              self.result, to)
         if quarantine:

@@ -1,9 +1,10 @@
-"""Load the bounds-safe smfi_getsymval (smf_spf/_symguard.c) ahead of pymilter.
+"""Load the guards of smf_spf/_symguard.c ahead of pymilter's milter.so.
 
 Importing this module before pymilter's milter.so puts the guard's
 smfi_getsymval into the process's global symbol scope, where milter.so's
-reference to it is resolved first; install() then hands the guard libmilter's
-own function for contexts it does not recognise.
+reference to it is resolved first (and likewise its smfi_register, which
+wraps pymilter's connect/HELO/MAIL/RCPT callbacks); install() then hands the
+guard libmilter's own functions.
 """
 
 import os
@@ -29,15 +30,28 @@ def install():
     milter = sys.modules.get('milter')
     if milter is None:
         return 'pymilter is not loaded'
-    # looked up from milter.so: its own dependency, libmilter, defines the symbol
-    original = ctypes.cast(ctypes.CDLL(milter.__file__).smfi_getsymval, ctypes.c_void_p)
+    # looked up from milter.so: its own dependency, libmilter, defines the symbols
+    library = ctypes.CDLL(milter.__file__)
+    getsymval = ctypes.cast(library.smfi_getsymval, ctypes.c_void_p).value
+    register = ctypes.cast(library.smfi_register, ctypes.c_void_p).value
     try:
-        _symguard.install(original.value)
+        _symguard.install(getsymval, register)
     except ValueError as exc:
         return str(exc)
     if not _symguard.active():
         return 'another smfi_getsymval was loaded first'
     return None
+
+
+def from_wire(value, index=0):
+    """The string a connect/HELO/MAIL/RCPT callback got as argument `index`: the
+    original bytes, decoded with surrogate escapes, when they were not UTF-8."""
+    raw = _symguard.stashed() if _symguard is not None else None
+    if raw is not None and index < len(raw):
+        return raw[index].decode('utf-8', 'surrogateescape')
+    if isinstance(value, bytes):
+        return value.decode('utf-8', 'surrogateescape')
+    return value
 
 
 def unexpected_contexts():

@@ -156,3 +156,77 @@ def test_testctx_auth_user_that_is_not_utf8_is_kept_losslessly():
     assert h.mail('<a@fail.example>') == Milter.ACCEPT
     assert h.checker.calls == []
     assert 'SPF skip : username caf\udce9, from=<a@fail.example>' in h.logs
+
+
+# -- envelope strings that are not UTF-8 ---------------------------------------------
+
+def envelope(daemon, host=b'client.test', helo=b'mx.client.test',
+             sender=b'<a@pass.stub.test>', rcpt=b'<b@receiver.test>'):
+    """Final replies to CONNECT, HELO, MAIL and RCPT (up to the first that is not
+    continue)."""
+    client = Client(daemon.port)
+    answers = []
+    try:
+        client.negotiate()
+        for command, data in ((CONNECT, connect_data(host, '127.0.0.1')),
+                              (HELO, helo + b'\0'), (MAIL, sender + b'\0'),
+                              (RCPT, rcpt + b'\0')):
+            answers.append(final(client.step(command, data)))
+            if answers[-1] != (b'c', b''):
+                break
+    finally:
+        client.close()
+    return answers
+
+
+@pytest.mark.parametrize('field, value, logged', [
+    ('host', b'cl\xffent.test', 'fqdn=cl\\udcffent.test'),
+    ('helo', b'mx\xfe\xff.client.test', 'helo=mx\\udcfe\\udcff.client.test'),
+    ('sender', b'<caf\xe9@fail.stub.test>', 'from=<caf\\udce9@fail.stub.test>'),
+    ('sender', b'<a@fail.stub.test>\0SIZE=\xff', 'from=<a@fail.stub.test>'),
+])
+def test_envelope_bytes_that_are_not_utf8_are_still_evaluated(daemon, field, value, logged):
+    """pymilter decodes these strictly and answered 451 without calling the milter (or
+    a log line); the wrapped callbacks hand the original bytes over."""
+    fields = {'sender': b'<a@fail.stub.test>'}
+    fields[field] = value
+    answers = envelope(daemon, **fields)
+    assert answers[:2] == [(b'c', b''), (b'c', b'')]
+    assert answers[2][0] == b'y' and answers[2][1].startswith(REJECTED), answers
+    log = daemon.log()
+    assert 'SPF fail: ip=127.0.0.1' in log and logged in log
+    assert 'internal error' not in log
+
+
+def test_recipient_that_is_not_utf8_is_answered(daemon):
+    answers = envelope(daemon, rcpt=b'<m\xfcller@receiver.test>')
+    assert answers == [(b'c', b'')] * 4
+
+
+def test_utf8_envelope_strings_are_untouched(daemon):
+    answers = envelope(daemon, helo='m\u00fcller.example'.encode(),
+                       sender='<m\u00fcller@fail.stub.test>'.encode())
+    assert answers[2][0] == b'y', answers
+    assert 'from=<m\u00fcller@fail.stub.test>' in daemon.log()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=16).map(lambda b: b.replace(b'\0', b'')))
+def test_utf8_check_agrees_with_python(raw):
+    try:
+        raw.decode('utf-8')
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert symguard._symguard.utf8(raw) is expected
+
+
+@pytest.mark.parametrize('raw', [b'\xc0\x80', b'\xe0\x80\x80', b'\xed\xa0\x80', b'\xf4\x90\x80\x80',
+                                 b'\xf0\x9f\x98\x80', b'\xef\xbf\xbf', b'\xc3', b'\xe2\x82'])
+def test_utf8_check_edges(raw):
+    try:
+        raw.decode('utf-8')
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert symguard._symguard.utf8(raw) is expected
