@@ -212,12 +212,22 @@ def why_no_socket(spec):
     return problem or ''
 
 
+def _untrapped_to_log(log):
+    """pymilter prints an exception raised outside our callbacks (e.g. in its own
+    strict decoding) with sys.excepthook and tells the MTA 451: into the log with it."""
+    def report(kind, value, trace):
+        log.error('[ERROR] untrapped exception (pymilter answers 451 4.3.0): %s: %s',
+                  kind.__name__, value, exc_info=(kind, value, trace))
+    return report
+
+
 def build_services(conf, log):
     """Everything a connection needs; run before the switch to User, while the
     interpreter's files are readable (smf_spf.milter loads pymilter)."""
     from smf_spf import policy
     from smf_spf.cache import ResultCache
     from smf_spf.milter import GUARD_PROBLEM, Services
+    sys.excepthook = _untrapped_to_log(log)
     if GUARD_PROBLEM:
         log.warning('[WARNING] no guard for libmilter\'s macro lookup (%s): a malformed macro '
                     'frame can crash the milter; keep its socket reachable by the MTA only',

@@ -54,13 +54,19 @@ def _traceback(formatter, record, separator):
     return separator + separator.join(text.splitlines())
 
 
+# control characters from the wire, escaped: a CR or LF in a HELO must not forge log lines
+_CONTROLS = dict((code, '\\x%02x' % code) for code in list(range(0x20)) + [0x7f])
+
+
 class SafeText(logging.Filter):
-    """Log text that any handler can encode: addresses from the wire may carry
-    undecodable bytes (surrogate escapes) or non-ASCII under a C locale."""
+    """Log text that any handler can encode and no client can split: addresses from
+    the wire may carry undecodable bytes (surrogate escapes), non-ASCII under a C
+    locale, or control characters."""
 
     def filter(self, record):
         message = record.getMessage()
-        record.msg = message.encode('utf-8', 'backslashreplace').decode('utf-8')
+        record.msg = message.encode('utf-8', 'backslashreplace').decode('utf-8').translate(
+            _CONTROLS)
         record.args = ()
         return True
 

@@ -120,6 +120,10 @@ class SpfMilter(Milter.Base):
     def envfrom(self, mailfrom, *params):
         mailfrom = symguard.from_wire(mailfrom)
         self._reset_message()
+        if self.connection is None:
+            # CONNECT was accepted unchecked (or never came): only a client that
+            # ignores that answer gets here; it gets the same answer again
+            return Milter.ACCEPT
         config = self.services.config
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),

@@ -241,10 +241,10 @@ def on_eom(config, connection, mail, result, subject, quarantined):
             edits.append(Edit('addheader', 'Subject', config.tag))
         else:
             edits.append(Edit('chgheader', 'Subject', '%s %s' % (config.tag, subject), 1))
-    if config.add_header:
+    if config.add_header and mail is not None:    # None: EOM without an evaluated MAIL
         edits.append(Edit('insheader', 'Authentication-Results', headers.authentication_results(
             config.authserv_id or connection.mta_name, result, mail.sender, mail.helo), 0))
-    if config.add_received_header:
+    if config.add_received_header and mail is not None:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
             mail.raw_from, mail.helo)))

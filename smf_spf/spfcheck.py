@@ -46,6 +46,10 @@ def preload_dns_modules():
     import dns.rdatatype
     for name in ('A', 'AAAA', 'MX', 'PTR', 'TXT', 'SPF', 'CNAME', 'NS', 'SOA'):
         dns.rdata.get_rdata_class(dns.rdataclass.IN, dns.rdatatype.from_text(name))
+    # non-ASCII names: the codecs load on first use ('LookupError: unknown encoding')
+    import codecs
+    for codec in ('idna', 'punycode'):
+        codecs.lookup(codec)
 
 
 class SpfChecker(object):

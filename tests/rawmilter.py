@@ -124,12 +124,16 @@ class Daemon(object):
         self.process = None
 
     def start(self, timeout=20.0):
-        self.process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', self.conf],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # files, not pipes: a full pipe nobody reads would block the daemon's writers
+        self.stderr_path = self.log_path + '.stderr'
+        with open(self.stderr_path, 'wb') as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, '-m', 'smf_spf', '-f', '-c', self.conf],
+                stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError('smf-spf exited: %s' % self.process.communicate()[1])
+                raise RuntimeError('smf-spf exited: %s' % self.stderr())
             try:
                 socket.create_connection(('127.0.0.1', self.port), 0.5).close()
                 return self
@@ -154,13 +158,19 @@ class Daemon(object):
         with open(self.log_path, encoding='utf-8', errors='replace') as handle:
             return handle.read()
 
+    def stderr(self):
+        with open(self.stderr_path, encoding='utf-8', errors='replace') as handle:
+            return handle.read()
+
     def stop(self):
+        """Stop the daemon: its exit status and what it wrote to stderr."""
         if self.process is None:
-            return b'', b''
+            return None, ''
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        return self.process.communicate()
+                self.process.wait()
+        return self.process.returncode, self.stderr()

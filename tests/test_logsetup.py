@@ -103,3 +103,15 @@ def test_internal_errors_reach_both_handlers_with_their_traceback(tmp_path):
         assert 'in _raise_and_log' in text
     assert '\n' not in datagram.rstrip('\n')       # one syslog line
     assert stream.getvalue().count('\n') > 3
+
+
+def test_control_characters_from_the_wire_cannot_forge_log_lines():
+    stream = io.StringIO()
+    log = logsetup.setup('smf-spf', 'none', stream)
+    log.info('SPF fail: helo=%s, from=%s', 'x\r\nNov 29 12:00:00 vm smf-spf[1]: SPF pass',
+             '<a\x00\x1b[31m\x7f@example.org>')
+    logsetup.setup('smf-spf', 'none', None)
+    text = stream.getvalue()
+    assert text.count('\n') == 1
+    assert ('helo=x\\x0d\\x0aNov 29 12:00:00 vm smf-spf[1]: SPF pass, '
+            'from=<a\\x00\\x1b[31m\\x7f@example.org>') in text
