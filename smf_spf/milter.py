@@ -8,7 +8,7 @@ import logging
 import socket
 
 from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
-import Milter  # noqa: E402
+import Milter
 
 from smf_spf import policy
 from smf_spf.logsetup import LEVELS, logger

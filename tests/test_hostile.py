@@ -230,3 +230,28 @@ def test_utf8_check_edges(raw):
     except UnicodeDecodeError:
         expected = False
     assert symguard._symguard.utf8(raw) is expected
+
+
+# -- sequences only a hostile client sends (found by tests/test_fuzz.py) -------------
+
+def test_mail_after_an_accepted_connect_is_accepted_again_without_error():
+    import Milter
+    from miltertools import Harness
+    h = Harness('WhitelistIP 192.0.2.0/24', fail_example='fail')
+    assert h.connect(ip='192.0.2.1') == Milter.ACCEPT
+    assert h.mail('<a@fail.example>') == Milter.ACCEPT
+    assert h.checker.calls == []
+    assert not any('internal error' in line for line in h.logs)
+
+
+def test_end_of_message_without_an_evaluated_mail_adds_no_spf_headers():
+    from smf_spf import config as configuration, policy
+    conf = configuration.parse_lines(['AddHeader on', 'AddReceivedHeader on'], 't.conf').config
+    assert policy.on_eom(conf, None, None, None, None, []) == []
+
+
+def test_idna_codecs_are_loaded_before_the_switch_to_user():
+    import sys
+    from smf_spf.spfcheck import preload_dns_modules
+    preload_dns_modules()
+    assert 'encodings.idna' in sys.modules and 'encodings.punycode' in sys.modules
