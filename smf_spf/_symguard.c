@@ -18,10 +18,11 @@
  * libmilter's own function (the address install() was given), so it is never
  * worse than libmilter alone.
  *
- * It also stands between libmilter and pymilter's connect, HELO, MAIL and RCPT
- * callbacks (smfi_register is interposed the same way): pymilter decodes
- * their strings as strict UTF-8 and, for bytes that are not, answers 451
- * without calling Python and without a log line.  When a string is not
+ * It also stands between libmilter and pymilter's connect, HELO, MAIL, RCPT
+ * and header callbacks (smfi_register is interposed the same way): pymilter
+ * decodes their strings as strict UTF-8 (1.0.4 even header values) and, for
+ * bytes that are not, answers 451 without calling Python and without a log
+ * line - a Latin-1 Subject was deferred.  When a string is not
  * UTF-8 the wrapper keeps the original bytes for this thread (stashed()),
  * hands pymilter a copy with '?' for every non-ASCII byte, and the adapter
  * takes the original, decoded with surrogate escapes, from the stash.
@@ -72,6 +73,7 @@ static getsymval_fn libmilter_getsymval = NULL;
 typedef int (*connect_fn)(void *, char *, void *);
 typedef int (*string_fn)(void *, char *);
 typedef int (*argv_fn)(void *, char **);
+typedef int (*header_fn)(void *, char *, char *);
 
 struct milter_description {
     char *name;
@@ -81,7 +83,8 @@ struct milter_description {
     string_fn helo;
     argv_fn envfrom;
     argv_fn envrcpt;
-    void *header, *eoh, *body, *eom, *abort, *close, *unknown, *data, *negotiate;
+    header_fn header;
+    void *eoh, *body, *eom, *abort, *close, *unknown, *data, *negotiate;
 };
 
 typedef int (*register_fn)(struct milter_description);
@@ -90,6 +93,7 @@ static register_fn libmilter_register = NULL;
 static connect_fn pymilter_connect;
 static string_fn pymilter_helo;
 static argv_fn pymilter_envfrom, pymilter_envrcpt;
+static header_fn pymilter_header;
 static unsigned long unexpected_contexts = 0;
 
 /* Cheap checks that need no pointer from the context, then the invariant the
@@ -327,6 +331,22 @@ guarded_envrcpt(void *ctx, char **argv)
     return guarded_arguments(pymilter_envrcpt, ctx, argv);
 }
 
+static int
+guarded_header(void *ctx, char *name, char *value)
+{
+    char *strings[2], *given[3];
+    int status;
+
+    strings[0] = name;
+    strings[1] = value;
+    if (name == NULL || value == NULL || all_utf8(strings, 2) ||
+        !stash_strings(strings, 2, given))
+        return pymilter_header(ctx, name, value);
+    status = pymilter_header(ctx, given[0], given[1]);
+    clear_stash();
+    return status;
+}
+
 __attribute__((visibility("default"))) int
 smfi_register(struct milter_description description)
 {
@@ -336,6 +356,7 @@ smfi_register(struct milter_description description)
     pymilter_helo = description.helo;
     pymilter_envfrom = description.envfrom;
     pymilter_envrcpt = description.envrcpt;
+    pymilter_header = description.header;
     if (description.connect != NULL)
         description.connect = guarded_connect;
     if (description.helo != NULL)
@@ -344,6 +365,8 @@ smfi_register(struct milter_description description)
         description.envfrom = guarded_envfrom;
     if (description.envrcpt != NULL)
         description.envrcpt = guarded_envrcpt;
+    if (description.header != NULL)
+        description.header = guarded_header;
     return libmilter_register(description);
 }
 

@@ -153,6 +153,9 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
+        raw = symguard.stashed()
+        if raw is not None:     # not UTF-8: the original bytes, which pymilter would refuse
+            name, value = (text.decode('utf-8', 'surrogateescape') for text in raw)
         if self.subject is None and name.lower() == 'subject':
             self.subject = value
         return Milter.CONTINUE

@@ -3,7 +3,7 @@
 Importing this module before pymilter's milter.so puts the guard's
 smfi_getsymval into the process's global symbol scope, where milter.so's
 reference to it is resolved first (and likewise its smfi_register, which
-wraps pymilter's connect/HELO/MAIL/RCPT callbacks); install() then hands the
+wraps pymilter's connect/HELO/MAIL/RCPT/header callbacks); install() then hands the
 guard libmilter's own functions.
 """
 
@@ -52,6 +52,11 @@ def from_wire(value, index=0):
     if isinstance(value, bytes):
         return value.decode('utf-8', 'surrogateescape')
     return value
+
+
+def stashed():
+    """The current callback's strings as bytes when one was not UTF-8, else None."""
+    return _symguard.stashed() if _symguard is not None else None
 
 
 def unexpected_contexts():

@@ -255,3 +255,26 @@ def test_idna_codecs_are_loaded_before_the_switch_to_user():
     from smf_spf.spfcheck import preload_dns_modules
     preload_dns_modules()
     assert 'encodings.idna' in sys.modules and 'encodings.punycode' in sys.modules
+
+
+def test_header_that_is_not_utf8_is_not_deferred(daemon):
+    """pymilter 1.0.4 (el7) decoded header values strictly: a raw Latin-1 Subject got
+    451 4.3.0 at the header, so the message was deferred and finally bounced."""
+    client = Client(daemon.port)
+    try:
+        client.negotiate()
+        replies = [final(client.step(command, data)) for command, data in (
+            (CONNECT, connect_data(b'client.test', '127.0.0.1')), (HELO, b'mx.client.test\0'),
+            (MAIL, b'<a@pass.stub.test>\0'), (RCPT, b'<b@receiver.test>\0'),
+            (rawmilter.DATA, b''), (rawmilter.HEADER, b'Subject\0caf\xe9 cr\xe8me\0'),
+            (rawmilter.HEADER, b'X-\xff\0\xfe\0'), (rawmilter.EOH, b''),
+            (rawmilter.BODY, b'hello\r\n'))]
+        end = client.step(rawmilter.EOM)
+    finally:
+        client.close()
+    assert replies == [(b'c', b'')] * 9
+    assert end[-1] == (b'c', b'')
+    assert [name for name, _ in end[:-1]] == [b'i']       # our Authentication-Results
+    assert b'spf=pass' in end[0][1]
+    assert 'untrapped' not in daemon.log()
+
