@@ -109,6 +109,7 @@ class SpfMilter(Milter.Base):
         verdict, self.connection = policy.on_connect(
             self.services.config, _client_ip(family, hostaddr), hostname or '',
             self.getsymval('j') or self.getsymval('{j}'))
+        symguard.check_once(self.services.log)
         return self._answer(verdict)
 
     @_fail_open('HELO', Milter.ACCEPT)

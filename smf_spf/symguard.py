@@ -61,3 +61,19 @@ def stashed():
 
 def unexpected_contexts():
     return _symguard.unexpected() if _symguard is not None else 0
+
+
+_checked = []
+
+
+def check_once(log):
+    """After the first session's macro lookups: warn if libmilter's session context
+    did not have the layout the guard knows (it then falls back to libmilter's own,
+    unguarded lookup)."""
+    if _checked:
+        return
+    _checked.append(True)
+    if unexpected_contexts():
+        log.warning('[WARNING] libmilter\'s session context is not laid out as the macro '
+                    'guard expects: it falls back to libmilter\'s own lookup, which a '
+                    'malformed macro frame can crash; keep the socket for the MTA only')

@@ -278,3 +278,31 @@ def test_header_that_is_not_utf8_is_not_deferred(daemon):
     assert b'spf=pass' in end[0][1]
     assert 'untrapped' not in daemon.log()
 
+
+
+def test_the_daemon_recognised_libmilters_session_layout(daemon):
+    assert_still_serving(daemon)
+    assert 'not laid out as the macro guard expects' not in daemon.log()
+
+
+def test_a_context_of_another_layout_goes_to_libmilter_and_is_reported():
+    import ctypes
+    import logging
+    import Milter  # noqa: F401  (installs libmilter's own lookup as the fallback)
+    from miltertools import ListHandler
+    guard = ctypes.CDLL(symguard._symguard.__file__)
+    guard.smfi_getsymval.restype = ctypes.c_char_p
+    foreign = ctypes.create_string_buffer(4096)         # all zero: protocol version 0
+    before = symguard.unexpected_contexts()
+    assert guard.smfi_getsymval(foreign, b'j') is None
+    assert symguard.unexpected_contexts() == before + 1
+    handler = ListHandler()
+    log = logging.getLogger('symguard-test')
+    log.addHandler(handler)
+    del symguard._checked[:]
+    symguard.check_once(log)
+    symguard.check_once(log)
+    assert [message for _, message in handler.lines] == [
+        "[WARNING] libmilter's session context is not laid out as the macro guard expects: "
+        "it falls back to libmilter's own lookup, which a malformed macro frame can crash; "
+        "keep the socket for the MTA only"]
