@@ -18,8 +18,8 @@
  * libmilter's own function (the address install() was given), so it is never
  * worse than libmilter alone.
  *
- * It also stands between libmilter and pymilter's connect, HELO, MAIL, RCPT
- * and header callbacks (smfi_register is interposed the same way): pymilter
+ * It also stands between libmilter and pymilter's connect, HELO, MAIL, RCPT,
+ * header and unknown-command callbacks (smfi_register is interposed the same way): pymilter
  * decodes their strings as strict UTF-8 (1.0.4 even header values) and, for
  * bytes that are not, answers 451 without calling Python and without a log
  * line - a Latin-1 Subject was deferred.  When a string is not
@@ -39,6 +39,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 /* the session context's leading fields, as libmilter.h declares them from
@@ -84,7 +86,9 @@ struct milter_description {
     argv_fn envfrom;
     argv_fn envrcpt;
     header_fn header;
-    void *eoh, *body, *eom, *abort, *close, *unknown, *data, *negotiate;
+    void *eoh, *body, *eom, *abort, *close;
+    string_fn unknown;
+    void *data, *negotiate;
 };
 
 typedef int (*register_fn)(struct milter_description);
@@ -94,6 +98,7 @@ static connect_fn pymilter_connect;
 static string_fn pymilter_helo;
 static argv_fn pymilter_envfrom, pymilter_envrcpt;
 static header_fn pymilter_header;
+static string_fn pymilter_unknown;
 static unsigned long unexpected_contexts = 0;
 
 /* Cheap checks that need no pointer from the context, then the invariant the
@@ -277,12 +282,33 @@ all_utf8(char **strings, int count)
     return 1;
 }
 
+/* pymilter hands a unix-domain client's path to Python as a strict UTF-8
+ * string too; the milter does not use it, so a copy with '?' will do */
+static void *
+unix_path_copy(void *address, struct sockaddr_un *copy)
+{
+    char *c;
+
+    if (address == NULL || ((struct sockaddr *)address)->sa_family != AF_UNIX)
+        return address;
+    memcpy(copy, address, sizeof *copy);
+    copy->sun_path[sizeof copy->sun_path - 1] = '\0';
+    if (is_utf8((unsigned char *)copy->sun_path))
+        return address;
+    for (c = copy->sun_path; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    return copy;
+}
+
 static int
 guarded_connect(void *ctx, char *hostname, void *address)
 {
     char *given[2];
+    struct sockaddr_un path;
     int status;
 
+    address = unix_path_copy(address, &path);
     if (hostname == NULL || is_utf8((unsigned char *)hostname) ||
         !stash_strings(&hostname, 1, given))
         return pymilter_connect(ctx, hostname, address);
@@ -347,6 +373,21 @@ guarded_header(void *ctx, char *name, char *value)
     return status;
 }
 
+/* an SMTP command the MTA did not know, passed on as is */
+static int
+guarded_unknown(void *ctx, char *command)
+{
+    char *given[2];
+    int status;
+
+    if (command == NULL || is_utf8((unsigned char *)command) ||
+        !stash_strings(&command, 1, given))
+        return pymilter_unknown(ctx, command);
+    status = pymilter_unknown(ctx, given[0]);
+    clear_stash();
+    return status;
+}
+
 __attribute__((visibility("default"))) int
 smfi_register(struct milter_description description)
 {
@@ -357,6 +398,7 @@ smfi_register(struct milter_description description)
     pymilter_envfrom = description.envfrom;
     pymilter_envrcpt = description.envrcpt;
     pymilter_header = description.header;
+    pymilter_unknown = description.unknown;
     if (description.connect != NULL)
         description.connect = guarded_connect;
     if (description.helo != NULL)
@@ -367,6 +409,8 @@ smfi_register(struct milter_description description)
         description.envrcpt = guarded_envrcpt;
     if (description.header != NULL)
         description.header = guarded_header;
+    if (description.version >= 0x01000000 && description.unknown != NULL)
+        description.unknown = guarded_unknown;   /* the field exists since 8.14 */
     return libmilter_register(description);
 }
 

@@ -306,3 +306,20 @@ def test_a_context_of_another_layout_goes_to_libmilter_and_is_reported():
         "[WARNING] libmilter's session context is not laid out as the macro guard expects: "
         "it falls back to libmilter's own lookup, which a malformed macro frame can crash; "
         "keep the socket for the MTA only"]
+
+
+def test_unknown_command_and_unix_client_path_that_are_not_utf8(daemon):
+    """pymilter decodes an unknown SMTP command and a unix-domain client's path
+    strictly as well; neither may turn into 451 or an error."""
+    client = Client(daemon.port)
+    try:
+        client.negotiate()
+        unix_connect = b'localhost\0L\0\0/run/\xff\xfe.sock\0'
+        replies = [final(client.step(CONNECT, unix_connect))]
+        client.send(b'U', b'XCMD caf\xe9\0')
+        replies.append(client.read())
+    finally:
+        client.close()
+    assert replies[0] == (b'a', b'')        # no client IP: accepted unchecked, as in C
+    assert replies[1] == (b'c', b'')
+    assert 'untrapped' not in daemon.log()
