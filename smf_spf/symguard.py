@@ -2,9 +2,9 @@
 
 Importing this module before pymilter's milter.so puts the guard's
 smfi_getsymval into the process's global symbol scope, where milter.so's
-reference to it is resolved first (and likewise its smfi_register, which
-wraps pymilter's connect/HELO/MAIL/RCPT/header callbacks); install() then hands the
-guard libmilter's own functions.
+reference to it is resolved first (and likewise its smfi_register, which wraps
+pymilter's connect, HELO, MAIL, RCPT, header and unknown-command callbacks);
+install() then hands the guard libmilter's own functions.
 """
 
 import os
@@ -22,8 +22,8 @@ finally:
 
 
 def install():
-    """Point the guard at libmilter's smfi_getsymval (pymilter must be imported):
-    None when the guard is in effect, else why not."""
+    """Point the guard at libmilter's smfi_getsymval and smfi_register (pymilter
+    must be imported): None when the guard is in effect, else why not."""
     if _symguard is None:
         return 'smf_spf._symguard is not built: %s' % _IMPORT_ERROR
     import ctypes
