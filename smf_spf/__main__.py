@@ -80,6 +80,26 @@ def socket_problem(spec):
     return None
 
 
+def exposure_warnings(path, conf):
+    """What lets someone other than root change the config: warned about by -t and at
+    start, never fatal (the Socket's reach is config.socket_warnings)."""
+    warnings = []
+    try:
+        info = os.stat(path)
+    except OSError:
+        return warnings
+    if info.st_mode & 0o022:
+        warnings.append('%s is writable by %s: only root should be able to change it'
+                        % (path, 'everyone' if info.st_mode & 0o002 else 'its group'))
+    if info.st_uid != 0:
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = 'uid %d' % info.st_uid
+        warnings.append('%s is owned by %s, not root: that user can change it' % (path, owner))
+    return warnings
+
+
 def check_config(path, explicit):
     """-t: every problem on stderr; 0 when there is no error."""
     loaded = read_config(path, explicit)
@@ -93,6 +113,8 @@ def check_config(path, explicit):
             problems.append('%s: fatal: LogTo %s cannot be opened: %s'
                             % (path, loaded.config.log_to, exc))
             failed = True
+    problems.extend('%s: warning: %s' % (path, text)
+                    for text in exposure_warnings(path, loaded.config))
     missing_user, _ = user_problem(loaded.config.user)
     if missing_user:
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
@@ -140,12 +162,68 @@ def remove_stale_socket(spec):
         pass
 
 
+def answers_on(spec):
+    """A milter (or anything) accepts connections on the unix socket spec names."""
+    if spec.family != 'unix' or not os.path.exists(spec.address):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2)
+    try:
+        probe.connect(spec.address)
+        return True
+    except (OSError, socket.error):
+        return False
+    finally:
+        probe.close()
+
+
+def claim_socket(spec):
+    """Remove a unix socket left by a crashed run; refuse one a live process answers on."""
+    if answers_on(spec):
+        raise Fatal('another process answers on %s: is smf-spf already running? '
+                    'not starting' % spec.text)
+    remove_stale_socket(spec)
+
+
+def why_no_socket(spec):
+    """Why libmilter could not open spec (it says only "cannot opensocket"): the
+    error a bind of our own gets there, or ''."""
+    if spec.family == 'unix':
+        if answers_on(spec):
+            return 'another process answers on %s' % spec.address
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.bind(spec.address)
+        except (OSError, socket.error) as exc:
+            return '%s: %s' % (spec.address, exc.strerror or exc)
+        finally:
+            probe.close()
+        remove_stale_socket(spec)
+        return ''
+    problem = socket_problem(spec)
+    return problem or ''
+
+
+def _untrapped_to_log(log):
+    """pymilter prints an exception raised outside our callbacks (e.g. in its own
+    strict decoding) with sys.excepthook and tells the MTA 451: into the log with it."""
+    def report(kind, value, trace):
+        log.error('[ERROR] untrapped exception (pymilter answers 451 4.3.0): %s: %s',
+                  kind.__name__, value, exc_info=(kind, value, trace))
+    return report
+
+
 def build_services(conf, log):
     """Everything a connection needs; run before the switch to User, while the
     interpreter's files are readable (smf_spf.milter loads pymilter)."""
     from smf_spf import dnscache, policy
     from smf_spf.cache import ResultCache
-    from smf_spf.milter import Services
+    from smf_spf.milter import GUARD_PROBLEM, Services
+    sys.excepthook = _untrapped_to_log(log)
+    if GUARD_PROBLEM:
+        log.warning('[WARNING] no guard for libmilter\'s macro lookup (%s): a malformed macro '
+                    'frame can crash the milter; keep its socket reachable by the MTA only',
+                    GUARD_PROBLEM)
     from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
                                    use_nameservers)
     preload_dns_modules()
@@ -175,10 +253,13 @@ def serve(services, ident, foreground):
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
     try:
-        Milter.runmilter(ident, conf.socket.text, 0)
+        # claim_socket removed a stale socket; a live one must make this fail, not vanish
+        Milter.runmilter(ident, conf.socket.text, 0, rmsock=False)
     except Milter.error as exc:
-        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, exc)
-        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, exc))
+        why = why_no_socket(conf.socket)
+        reason = '%s (%s)' % (exc, why) if why else str(exc)
+        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, reason)
+        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, reason))
     finally:
         remove_stale_socket(conf.socket)
     log.log(NOTICE, 'stopping %s %s listening on %s', ident, __version__, conf.socket.text)
@@ -211,6 +292,8 @@ def run(argv, ident):
         log.log(40 if problem.severity != configuration.WARNING else 30, '[CONFIG] %s', problem)
     for problem in loaded.compat:
         log.warning('[CONFIG] %s', problem)
+    for text in exposure_warnings(path, conf):
+        log.warning('[CONFIG] %s: warning: %s', path, text)
     entry = None
     if os.getuid() == 0:
         missing, entry = user_problem(conf.user)
@@ -224,7 +307,7 @@ def run(argv, ident):
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
     # everything is imported before the switch: the new user may not read the interpreter's tree
     services = build_services(conf, log)
-    remove_stale_socket(conf.socket)
+    claim_socket(conf.socket)
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)

@@ -289,14 +289,30 @@ def _socket_port(value, text, notes):
 
 
 def socket_warnings(spec):
-    """Reasons to look again at a usable Socket (printed by -t and logged at start)."""
+    """Reasons to look again at a usable Socket (printed by -t and logged at start):
+    whoever can connect to it speaks for the MTA."""
     warnings = []
-    if spec.family in ('inet', 'inet6') and spec.address in ('0.0.0.0', '::'):
+    if spec.family not in ('inet', 'inet6'):
+        return warnings
+    if spec.address in ('0.0.0.0', '::'):
         warnings.append('Socket %s listens on every interface: any host that reaches port %d '
                         'can talk to the milter; name a host, e.g. %s:%d@%s'
                         % (spec.text, spec.port, spec.family, spec.port,
                            '[::1]' if spec.family == 'inet6' else '127.0.0.1'))
+    elif not _is_loopback(spec.address):
+        warnings.append('Socket %s listens beyond loopback: every host that reaches %s can '
+                        'talk to the milter; prefer a unix socket or a firewall'
+                        % (spec.text, spec.address))
     return warnings
+
+
+def _is_loopback(host):
+    import ipaddress
+    try:
+        return ipaddress.ip_address(host.split('%')[0]).is_loopback
+    except ValueError:
+        name = host.lower().rstrip('.')
+        return name == 'localhost' or name.endswith('.localhost')
 
 
 def parse_nat(value, notes=None):

@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 
+from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
 import Milter
 
 from smf_spf import headers, policy
@@ -20,6 +21,8 @@ _ACTIONS = {
     policy.REJECT: Milter.REJECT,
     policy.TEMPFAIL: Milter.TEMPFAIL,
 }
+# None when malformed macro frames cannot crash getsymval, else why they can
+GUARD_PROBLEM = symguard.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 
@@ -110,6 +113,17 @@ class SpfMilter(Milter.Base):
         self.mail_seen = False      # envfrom ran for this message and did not refuse it
         self.undecoded_at_mail = UNDECODED.count
 
+    def getsymval(self, name):
+        """A macro's value; bytes that are not UTF-8 kept as surrogate escapes
+        (pymilter decodes strictly and raises)."""
+        try:
+            value = Milter.Base.getsymval(self, name)
+        except UnicodeDecodeError as exc:
+            value = exc.object
+        if isinstance(value, bytes):
+            value = value.decode('utf-8', 'surrogateescape')
+        return value
+
     def _queue_id(self):
         """The MTA's queue ID (macro i), once it has one: sendmail at MAIL FROM, Postfix
         only once its queue file is open (a later RCPT TO, or end of message)."""
@@ -149,14 +163,16 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('connect', Milter.ACCEPT)
     def connect(self, hostname, family, hostaddr):
+        hostname = symguard.from_wire(hostname)
         verdict, self.connection = policy.on_connect(
             self.services.config, _client_ip(family, hostaddr), hostname or '',
             self.getsymval('j') or self.getsymval('{j}'))
+        symguard.check_once(self.services.log)
         return self._answer(verdict)
 
     @_fail_open('HELO', Milter.ACCEPT)
     def hello(self, heloname):
-        self.helo = heloname
+        self.helo = symguard.from_wire(heloname)
         return Milter.CONTINUE
 
     def data(self):
@@ -171,7 +187,12 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
+        mailfrom = symguard.from_wire(mailfrom)
         self._reset_message()
+        if self.connection is None:
+            # CONNECT was accepted unchecked (or never came): only a client that
+            # ignores that answer gets here; it gets the same answer again
+            return Milter.ACCEPT
         self.mail_seen = True
         config = self.services.config
         queue_id = self._queue_id()
@@ -197,6 +218,7 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
+        to = symguard.from_wire(to)
         if not self.mail_seen:
             action = self._late_envfrom()
             if action != Milter.CONTINUE:
@@ -224,6 +246,9 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
+        raw = symguard.stashed()
+        if raw is not None:     # not UTF-8: the original bytes, which pymilter would refuse
+            name, value = (text.decode('utf-8', 'surrogateescape') for text in raw)
         lowered = name.lower()
         if self.subject is None and lowered == 'subject':
             self.subject = value

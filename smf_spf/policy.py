@@ -297,8 +297,8 @@ def forged_auth_results(config, connection, values):
     """(index, authserv-id) of each incoming Authentication-Results value (in order of
     arrival; index 1-based among them) that claims one of our authserv-ids, highest index
     first, so deleting one never shifts the index of the next (RFC 8601 section 5)."""
-    if not config.remove_forged_auth_results:
-        return ()
+    if not config.remove_forged_auth_results or connection is None:
+        return ()      # no connection: skipped at connect, a trusted internal MTA (RFC 8601 5)
     ours = our_authserv_ids(config, connection)
     found = []
     for index, value in enumerate(values, 1):
@@ -331,7 +331,7 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
     if config.add_header:
         edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
             config.authserv_id or connection.mta_name, result, mail.sender, mail.helo), 0))
-    if config.add_received_header:
+    if config.add_received_header and mail is not None:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
             mail.raw_from, mail.helo)))

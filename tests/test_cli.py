@@ -84,8 +84,14 @@ def test_check_lists_lines_that_differ_from_c_after_the_problems(tmp_path):
 def test_check_accepts_the_howto_config(tmp_path):
     with io.open(os.path.join(DATA, 'howto-2.0.4.conf'), encoding='utf-8') as howto:
         text = howto.read()
-    done = run('-t', '-c', write(tmp_path, text, 'User %s' % ME))
-    assert done.returncode == 0 and done.stderr == ''
+    path = write(tmp_path, text, 'User %s' % ME)
+    done = run('-t', '-c', path)
+    # valid; its only remark is the LAN-wide socket of the how-to's example
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == [
+        '%s:105: warning: Socket inet:10011@192.168.0.70 listens beyond loopback: every host '
+        'that reaches 192.168.0.70 can talk to the milter; prefer a unix socket or a '
+        'firewall' % path]
 
 
 def test_missing_config_given_with_c_is_fatal(tmp_path):
@@ -300,3 +306,108 @@ def test_check_of_the_odd_field_config_lists_its_compat_lines(tmp_path):
     section = done.stderr.split('compatibility: these lines do not act as in smf-spf 2.x:\n')[1]
     assert [line.split(': ')[0] for line in section.splitlines()] == [
         '%s:%d' % (path, n) for n in (4, 6, 7, 11)]
+
+
+@pytest.mark.parametrize('socket_text, warned', [
+    ('inet:2424@127.0.0.1', None),
+    ('inet6:2424@[::1]', None),
+    ('inet:2424@localhost', None),
+    ('unix:/run/smfs/smf-spf.sock', None),
+    ('inet:2424', 'Socket inet:2424 listens on every interface'),
+    ('inet:2424@0.0.0.0', 'Socket inet:2424@0.0.0.0 listens on every interface'),
+    ('inet6:2424@[2001:db8::1]', 'Socket inet6:2424@[2001:db8::1] listens beyond loopback'),
+    ('inet:2424@mx.example.org', 'Socket inet:2424@mx.example.org listens beyond loopback'),
+])
+def test_check_warns_about_sockets_others_can_reach(tmp_path, socket_text, warned):
+    path = write(tmp_path, 'Socket %s' % socket_text, 'User %s' % ME)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0 and done.stdout.endswith(': OK\n')
+    if warned is None:
+        assert done.stderr == ''
+    else:
+        assert done.stderr.startswith('%s:1: warning: %s' % (path, warned)), done.stderr
+        assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize('mode, owner, warned', [
+    (0o644, 'root', None),
+    (0o600, 'root', None),
+    (0o664, 'root', 'is writable by its group'),
+    (0o646, 'root', 'is writable by everyone'),
+    (0o644, 'nobody', 'is owned by nobody, not root'),
+])
+def test_check_warns_about_a_config_others_can_change(tmp_path, mode, owner, warned):
+    if os.getuid() != 0:
+        pytest.skip('needs root to give the file to root and to nobody')
+    path = write(tmp_path, 'Socket unix:%s' % (tmp_path / 'sock'), 'User %s' % ME)
+    os.chmod(path, mode)
+    os.chown(path, pwd.getpwnam(owner).pw_uid, -1)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0
+    if warned is None:
+        assert done.stderr == ''
+    else:
+        assert done.stderr == '%s: warning: %s %s' % (path, path, warned) + (
+            ': only root should be able to change it\n' if 'writable' in warned
+            else ': that user can change it\n')
+
+
+def test_start_logs_the_exposure_warnings(tmp_path):
+    port_probe = socket.socket()
+    port_probe.bind(('127.0.0.1', 0))
+    port = port_probe.getsockname()[1]
+    port_probe.close()
+    log = tmp_path / 'log'
+    path = write(tmp_path, 'Socket inet:%d' % port, 'User %s' % ME, 'Syslog none',
+                 'LogTo %s' % log)
+    os.chmod(path, 0o666)
+    assert serve_until_sigterm(path, lambda: _port_open(port)) == 0
+    text = log.read_text(encoding='utf-8')
+    assert 'warning: Socket inet:%d listens on every interface' % port in text
+    assert '%s is writable by everyone' % path in text
+
+
+def test_second_instance_on_a_live_unix_socket_refuses_to_start(tmp_path):
+    sock = tmp_path / 'smf-spf.sock'
+    first_log, second_log = tmp_path / 'first.log', tmp_path / 'second.log'
+    first = write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none',
+                  'LogTo %s' % first_log)
+    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', first],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: sock.exists() and _connects(str(sock)))
+        inode = os.stat(str(sock)).st_ino
+        second_dir = tmp_path / 'second'
+        second_dir.mkdir()
+        second = write(second_dir, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none',
+                       'LogTo %s' % second_log)
+        for options in (['-f'], []):          # in the foreground and as a daemon
+            done = run(*(options + ['-c', second]))
+            assert done.returncode == 1, done.stderr
+            assert 'another process answers on unix:%s' % sock in done.stderr
+        assert process.poll() is None
+        assert os.stat(str(sock)).st_ino == inode and _connects(str(sock))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert not sock.exists()
+
+
+def test_cannot_opensocket_says_why(tmp_path):
+    if os.getuid() == 0:
+        # root may bind anywhere: a path under a regular file fails for everyone
+        blocker = tmp_path / 'file'
+        blocker.write_text('')
+        sock = blocker / 'smf-spf.sock'
+        expected = 'Not a directory'
+    else:
+        locked = tmp_path / 'locked'
+        locked.mkdir()
+        locked.chmod(0o500)
+        sock = locked / 'smf-spf.sock'
+        expected = 'Permission denied'
+    path = write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none')
+    done = run('-f', '-c', path)
+    assert done.returncode == 1
+    assert 'cannot serve on unix:%s' % sock in done.stderr
+    assert '%s: %s' % (sock, expected) in done.stderr, done.stderr

@@ -32,9 +32,10 @@ def test_defaults_match_the_reference():
     assert len(c.whitelist_ip) == 0 and len(c.whitelist_to) == 0
 
 
-def test_howto_config_loads_without_problems():
+def test_howto_config_loads_with_only_the_lan_socket_warning():
     loaded = config.load(os.path.join(DATA, 'howto-2.0.4.conf'))
-    assert loaded.problems == ()
+    assert [(p.line, p.severity) for p in loaded.problems] == [(105, config.WARNING)]
+    assert 'listens beyond loopback' in loaded.problems[0].reason
     c = loaded.config
     assert c.socket == config.SocketSpec('inet', '192.168.0.70', 10011, 'inet:10011@192.168.0.70')
     assert '127.0.0.1' in c.whitelist_ip and '192.168.2.9' in c.whitelist_ip
