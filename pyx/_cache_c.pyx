@@ -30,6 +30,8 @@ cdef class ResultCache:
     cdef int _puts
     cdef readonly double ttl
     cdef readonly Py_ssize_t maxsize
+    # entries dropped because the cache was full (not the expired ones)
+    cdef readonly unsigned long long evictions
     cdef PyThread_type_lock _lock
 
     def __cinit__(self):
@@ -50,6 +52,7 @@ cdef class ResultCache:
         self._popitem = self._entries.popitem
         self._move_to_end = self._entries.move_to_end
         self._puts = 0
+        self.evictions = 0
 
     def __len__(self):
         return len(self._entries)
@@ -90,6 +93,7 @@ cdef class ResultCache:
             entries[key] = (now + self.ttl, value)
             while len(entries) > self.maxsize:
                 dropped = self._popitem(False)
+                self.evictions += 1
             self._puts += 1
             if self._puts >= SWEEP_EVERY:
                 self._puts = 0

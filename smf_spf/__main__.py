@@ -10,7 +10,9 @@ import socket
 import sys
 
 from smf_spf import __version__, config as configuration
-from smf_spf.logsetup import NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging
+from smf_spf.logsetup import (NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging,
+                              switch_log_to, switch_syslog_facility)
+from smf_spf.reload import Live
 
 USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
@@ -73,8 +75,8 @@ def socket_problem(spec):
     return None
 
 
-def check_config(path, explicit):
-    """-t: every problem on stderr; 0 when there is no error."""
+def config_report(path, explicit):
+    """-t's check, also run by a reload: (LoadResult, problem lines, failed)."""
     loaded = read_config(path, explicit)
     problems = [str(p) for p in loaded.problems]
     failed = bool(loaded.errors)
@@ -91,6 +93,12 @@ def check_config(path, explicit):
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
                                         missing_user))
         failed = failed or os.getuid() == 0
+    return loaded, problems, failed
+
+
+def check_config(path, explicit):
+    """-t: every problem on stderr; 0 when there is no error."""
+    _, problems, failed = config_report(path, explicit)
     for line in problems:
         sys.stderr.write(line + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
@@ -129,40 +137,67 @@ def remove_stale_socket(spec):
         pass
 
 
-def build_services(conf, log):
-    """Everything a connection needs; run before the switch to User, while the
-    interpreter's files are readable (smf_spf.milter loads pymilter)."""
-    from smf_spf import policy
+def new_cache(conf):
     from smf_spf.cache import ResultCache
-    from smf_spf.milter import Services
-    from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
-                                   use_nameservers)
-    preload_dns_modules()
-    if conf.nameservers:
-        use_nameservers(conf.nameservers, conf.spf_timeout)
+    return ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
+
+
+def build_spf(conf, cache):
+    """The SPF checker for conf, answering from cache (None: no cache)."""
+    from smf_spf import policy
+    from smf_spf.spfcheck import CachedChecker, SpfChecker
     checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
                          best_guess=conf.spf_best_guess)
-    cache = ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
-    return Services(conf, CachedChecker(checker, cache, policy.is_cacheable), log)
+    return CachedChecker(checker, cache, policy.is_cacheable)
 
 
-def serve(services, ident, foreground):
+def use_resolver(old, conf):
+    """DNS through conf's Nameservers; back to the system's when a reload drops them."""
+    from smf_spf.spfcheck import use_nameservers
+    if conf.nameservers:
+        use_nameservers(conf.nameservers, conf.spf_timeout)
+    elif old is not None and old.nameservers:
+        import dns.resolver
+        dns.resolver.reset_default_resolver()
+
+
+def build_services(conf, log, metrics=None):
+    """Everything a connection needs; run before the switch to User, while the
+    interpreter's files are readable (smf_spf.milter loads pymilter)."""
+    from smf_spf.milter import Services
+    from smf_spf.spfcheck import preload_dns_modules
+    preload_dns_modules()
+    use_resolver(None, conf)
+    return Services(conf, build_spf(conf, new_cache(conf)), log, metrics)
+
+
+def serve(live, ident, foreground, reloader, metrics_server=None):
     import Milter
+    from smf_spf import signals
     from smf_spf.milter import FLAGS, SpfMilter
-    conf, log = services.config, services.log
+    conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
     # the MTA's group may use the socket (usermod -aG smfs postfix); others may not
     os.umask(0o007)
-    Milter.factory = lambda: SpfMilter(services)
+    # each connection gets the Services in use when it starts (a reload replaces them)
+    Milter.factory = lambda: SpfMilter(live.services)
     Milter.set_flags(FLAGS)
+    milter = signals.MilterThread(ident, conf.socket.text)
     try:
-        Milter.runmilter(ident, conf.socket.text, 0)
-    except Milter.error as exc:
-        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, exc)
-        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, exc))
+        stopped_by = signals.serve(
+            milter, log, reloader.reload, lambda: log.info('%s', live.status(milter.in_flight())),
+            [metrics_server] if metrics_server is not None else [])
     finally:
         remove_stale_socket(conf.socket)
+    if milter.error is not None:
+        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, milter.error)
+        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, milter.error))
+    if stopped_by is None:
+        # libmilter's own signal thread took a HUP, TERM or INT meant for us (see signals)
+        log.error('[ERROR] terminated: libmilter stopped serving on %s though no TERM or INT '
+                  'reached smf-spf', conf.socket.text)
+        raise Fatal('libmilter stopped serving unasked')
     log.log(NOTICE, 'stopping %s %s listening on %s', ident, __version__, conf.socket.text)
 
 
@@ -203,13 +238,44 @@ def run(argv, ident):
             raise Fatal(problem)
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
     # everything is imported before the switch: the new user may not read the interpreter's tree
-    services = build_services(conf, log)
+    live = Live(None, path)
+    metrics, metrics_server = start_metrics(conf, log, lambda: live.services.spf.cache)
+    live.services = build_services(conf, log, metrics)
     remove_stale_socket(conf.socket)
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
-    serve(services, ident, foreground)
+    serve(live, ident, foreground, reloader_for(live, log), metrics_server)
     return 0
+
+
+def start_metrics(conf, log, current_cache):
+    """(metrics, bound /metrics server) for MetricsListen, or (None, None). Metrics are
+    not worth a stopped mail flow: a problem is logged and the milter runs without."""
+    if conf.metrics_listen is None:
+        return None, None
+    try:
+        from smf_spf.metrics import MetricsServer, PrometheusMetrics
+        metrics = PrometheusMetrics(current_cache)
+        server = MetricsServer(conf.metrics_listen, metrics.registry)
+    except ImportError as exc:
+        log.error('[ERROR] MetricsListen %s: no metrics: %s (install prometheus_client)',
+                  conf.metrics_listen.text, exc)
+        return None, None
+    except (OSError, IOError) as exc:
+        log.error('[ERROR] MetricsListen %s: no metrics: cannot listen: %s',
+                  conf.metrics_listen.text, exc)
+        return None, None
+    log.info('metrics on http://%s/metrics', conf.metrics_listen.text)
+    return metrics, server
+
+
+def reloader_for(live, log):
+    from smf_spf.reload import Reloader
+    return Reloader(live, check=lambda path: config_report(path, True), build_spf=build_spf,
+                    new_cache=new_cache, use_resolver=use_resolver, open_log_to=open_log_to,
+                    switch_log_to=lambda stream: switch_log_to(log, stream),
+                    switch_syslog=lambda facility: switch_syslog_facility(log, facility))
 
 
 def main(argv=None):

@@ -17,6 +17,7 @@ class ResultCache(object):
         self._entries = OrderedDict()
         self._lock = threading.Lock()
         self._puts = 0
+        self.evictions = 0    # entries dropped because the cache was full
 
     def __len__(self):
         return len(self._entries)
@@ -42,6 +43,7 @@ class ResultCache(object):
             entries[key] = (now + self.ttl, value)
             while len(entries) > self.maxsize:
                 entries.popitem(last=False)
+                self.evictions += 1
             self._puts += 1
             if self._puts >= SWEEP_EVERY:
                 self._puts = 0

@@ -7,6 +7,7 @@ unknown key is reported as a warning; an existing config never stops mail.
 Only an unusable Socket is fatal here; the process checks User and LogTo.
 """
 
+import ipaddress
 import re
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
@@ -48,6 +49,12 @@ class SocketSpec(NamedTuple):
     text: str              # as libmilter's smfi_setconn wants it
 
 
+class ListenSpec(NamedTuple):
+    host: str              # an IP address (IPv6 without brackets)
+    port: int
+    text: str              # as written in the config
+
+
 class Config(NamedTuple):
     whitelist_ip: Any = CidrSet(())
     whitelist_ptr: Any = SuffixMatcher(())
@@ -82,6 +89,9 @@ class Config(NamedTuple):
     nameservers: Tuple[str, ...] = ()
     spf_timeout: float = DEFAULT_SPF_TIMEOUT
     cache_size: int = DEFAULT_CACHE_SIZE
+    metrics_listen: Optional[ListenSpec] = None
+    # the accepted entries of each list key, as written: what a reload compares
+    list_entries: Dict[str, Tuple[str, ...]] = {}
 
 
 class LoadResult(NamedTuple):
@@ -174,6 +184,26 @@ def parse_nat(value):
     return _ip(source), _ip(target)
 
 
+def parse_listen(value):
+    """`HOST:PORT` or `[IPv6]:PORT`, the host an IP address."""
+    if value.startswith('['):
+        host, bracket, rest = value[1:].partition(']')
+        if not bracket or not rest.startswith(':'):
+            raise _Invalid('%r: expected [IPv6]:PORT' % value)
+        port = rest[1:]
+    else:
+        host, colon, port = value.rpartition(':')
+        if not colon or ':' in host:
+            raise _Invalid('%r: expected HOST:PORT (an IPv6 host in brackets)' % value)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise _Invalid('%r: %r is not an IPv4 or IPv6 address' % (value, host))
+    if not _PORT.match(port) or not 0 < int(port) < 65536:
+        raise _Invalid('%r: port %r is not 1..65535' % (value, port))
+    return ListenSpec(str(address), int(port), value)
+
+
 def parse_nameservers(value):
     servers = tuple(part for part in re.split(r'[\s,]+', value) if part)
     return tuple(_ip(server) for server in servers)
@@ -231,8 +261,22 @@ _SCALARS = {
     'nameservers': ('nameservers', parse_nameservers),
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
+    'metricslisten': ('metrics_listen', parse_listen),
 }
 _LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat')
+# every key as the documentation spells it
+KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIPNAT',
+        'FixedClientIP', 'SkipNDR', 'SkipAuth', 'RejectReason', 'RelaxedLocalPart',
+        'RefuseSPFNone', 'RefuseSPFNoneHelo', 'RefuseFail', 'SoftFail', 'AcceptTempError',
+        'SPFBestGuess', 'TagSubject', 'Tag', 'AddHeader', 'AddReceivedHeader', 'AuthservID',
+        'Quarantine', 'QuarantineBox', 'TTL', 'User', 'Socket', 'Syslog', 'LogTo',
+        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'MetricsListen')
+_LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
+                'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
+                'clientipnat': 'client_ip_nat'}
+# Config field -> its key
+FIELD_KEYS = {dict(_SCALARS, **{k: (f, None) for k, f in _LIST_FIELDS.items()})[key.lower()][0]:
+              key for key in KEYS}
 
 
 def _syslog(value):
@@ -284,13 +328,19 @@ def parse_lines(lines, path):
             report(line_no, FATAL if lowered == 'socket' else ERROR,
                    '%s %s, line ignored' % (key, exc))
             continue
+        if lowered == 'metricslisten' and not ipaddress.ip_address(
+                values[field].host).is_loopback:
+            report(line_no, WARNING, 'MetricsListen %s is not a loopback address: anyone who '
+                   'reaches it sees the mail statistics' % value)
         if lowered == 'spftimeout' and values[field] >= MTA_COMMAND_TIMEOUT:
             report(line_no, WARNING, 'SPFTimeout %s is not below the MTA\'s 30 s milter '
                    'timeout: a slow DNS can make the MTA give up on the milter' % value)
 
     entries = lists['whitelistip']
+    rejected = {'WhitelistIP': set(), 'ClientIPNAT': set()}
 
     def bad_cidr(index, entry, message):
+        rejected['WhitelistIP'].add(index)
         report(entries[index][0], ERROR, 'WhitelistIP %s, line ignored' % message)
 
     values['whitelist_ip'] = CidrSet([entry for _, entry in entries], on_error=bad_cidr)
@@ -298,14 +348,21 @@ def parse_lines(lines, path):
     values['whitelist_from'] = SubstringMatcher([v for _, v in lists['whitelistfrom']])
     values['whitelist_to'] = SubstringMatcher([v for _, v in lists['whitelistto']])
     nat = {}
-    for line_no, value in lists['clientipnat']:
+    for index, (line_no, value) in enumerate(lists['clientipnat']):
         try:
             source, target = parse_nat(value)
         except _Invalid as exc:
+            rejected['ClientIPNAT'].add(index)
             report(line_no, ERROR, 'ClientIPNAT %s, line ignored' % exc)
             continue
         nat[source] = target
     values['client_ip_nat'] = nat
+    accepted = {}
+    for lowered in _LISTS:
+        key = FIELD_KEYS[_LIST_FIELDS[lowered]]
+        bad = rejected.get(key, ())
+        accepted[key] = tuple(v for i, (_, v) in enumerate(lists[lowered]) if i not in bad)
+    values['list_entries'] = accepted
     problems.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems))
 

@@ -6,10 +6,12 @@ the shared parts (config, cache, SPF checker) are read-only or lock-protected.
 
 import logging
 import socket
+import time
 
 import Milter
 
 from smf_spf import policy
+from smf_spf.metrics import NO_METRICS
 from smf_spf.logsetup import LEVELS, logger
 
 _ACTIONS = {
@@ -23,12 +25,20 @@ FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 
 
 class Services(object):
-    """What every connection shares: the config and the (cached) SPF checker."""
+    """What every connection shares: the config and the (cached) SPF checker.
 
-    def __init__(self, config, spf, log=None):
+    Never changed once built: a reload builds new Services (replaced()) and the
+    process hands those to new connections; one in flight keeps its own.
+    """
+
+    def __init__(self, config, spf, log=None, metrics=None):
         self.config = config
         self.spf = spf
         self.log = log or logger()
+        self.metrics = metrics or NO_METRICS
+
+    def replaced(self, config, spf):
+        return Services(config, spf, self.log, self.metrics)
 
 
 def reply_text(text):
@@ -67,6 +77,7 @@ class SpfMilter(Milter.Base):
         self.connection = None
         self.helo = None
         self._reset_message()
+        services.metrics.connection_opened()
 
     def _reset_message(self):
         self.mail = None
@@ -81,6 +92,7 @@ class SpfMilter(Milter.Base):
 
     def _answer(self, verdict):
         self._log_all(verdict.logs)
+        self.services.metrics.decided(verdict)
         if verdict.code is not None:
             try:
                 self.setreply(verdict.code, verdict.xcode, reply_text(verdict.text))
@@ -110,9 +122,12 @@ class SpfMilter(Milter.Base):
                                        self.getsymval('{auth_authen}'))
         if mail is None:
             return self._answer(verdict)
+        started = time.monotonic()
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
             mail.helo)
+        self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
+                                          self.services.spf.cache is not None)
         self._log_all((policy.spf_result_log(checked.result, cached, self.connection, mail),))
         if checked.best_guess is not None:
             self.services.log.info('SPF best guess %s (not used): ip=%s, from=%s',
@@ -149,6 +164,7 @@ class SpfMilter(Milter.Base):
             applied = self._apply(edit)
             if edit.operation == 'addrcpt':
                 quarantine_box_added = applied
+        self.services.metrics.delivered(edits)
         self._reset_message()
         return Milter.CONTINUE
 
@@ -175,5 +191,6 @@ class SpfMilter(Milter.Base):
         return Milter.CONTINUE
 
     def close(self):
+        self.services.metrics.connection_closed()
         self.connection = None
         return Milter.CONTINUE
