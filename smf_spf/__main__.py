@@ -13,6 +13,8 @@ from smf_spf import __version__, config as configuration
 from smf_spf.logsetup import (NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging,
                               switch_log_to, switch_syslog_facility)
 from smf_spf.reload import Live
+# imported now: after the switch to User the interpreter's tree may be unreadable
+from smf_spf import signals
 
 USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
@@ -75,12 +77,13 @@ def socket_problem(spec):
     return None
 
 
-def config_report(path, explicit):
-    """-t's check, also run by a reload: (LoadResult, problem lines, failed)."""
+def config_report(path, explicit, open_log_to_too=True):
+    """-t's check, also run by a reload: (LoadResult, problem lines, failed). A reload
+    opens LogTo itself (open_log_to_too False): the file it has open may still serve."""
     loaded = read_config(path, explicit)
     problems = [str(p) for p in loaded.problems]
     failed = bool(loaded.errors)
-    if loaded.config.log_to:
+    if loaded.config.log_to and open_log_to_too:
         try:
             if loaded.config.log_to not in STANDARD_STREAMS:
                 open_log_to(loaded.config.log_to).close()
@@ -173,7 +176,6 @@ def build_services(conf, log, metrics=None):
 
 def serve(live, ident, foreground, reloader, metrics_server=None):
     import Milter
-    from smf_spf import signals
     from smf_spf.milter import FLAGS, SpfMilter
     conf, log = live.services.config, live.services.log
     if not foreground:
@@ -272,7 +274,7 @@ def start_metrics(conf, log, current_cache):
 
 def reloader_for(live, log):
     from smf_spf.reload import Reloader
-    return Reloader(live, check=lambda path: config_report(path, True), build_spf=build_spf,
+    return Reloader(live, check=lambda path: config_report(path, True, False), build_spf=build_spf,
                     new_cache=new_cache, use_resolver=use_resolver, open_log_to=open_log_to,
                     switch_log_to=lambda stream: switch_log_to(log, stream),
                     switch_syslog=lambda facility: switch_syslog_facility(log, facility))

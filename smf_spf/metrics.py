@@ -172,17 +172,24 @@ class _CacheCollector(object):
         self.metrics = metrics
 
     def describe(self):
-        return list(self.collect())
+        return self._families(False)
 
     def collect(self):
+        return self._families(True)
+
+    def _families(self, with_values):
+        """The families, with their values read now (or without, to describe them)."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-        cache = self.metrics.current_cache()
-        yield GaugeMetricFamily('smf_spf_cache_entries', 'SPF results in the cache',
-                                value=len(cache) if cache is not None else 0)
-        yield GaugeMetricFamily('smf_spf_cache_capacity', 'CacheSize in use (0: no cache)',
-                                value=cache.maxsize if cache is not None else 0)
-        yield CounterMetricFamily('smf_spf_cache_evictions', 'Entries dropped from a full '
-                                  'cache', value=self.metrics.evictions())
+        entries = GaugeMetricFamily('smf_spf_cache_entries', 'SPF results in the cache')
+        capacity = GaugeMetricFamily('smf_spf_cache_capacity', 'CacheSize in use (0: no cache)')
+        evictions = CounterMetricFamily('smf_spf_cache_evictions',
+                                        'Entries dropped from a full cache')
+        if with_values:
+            cache = self.metrics.current_cache()
+            entries.add_metric([], len(cache) if cache is not None else 0)
+            capacity.add_metric([], cache.maxsize if cache is not None else 0)
+            evictions.add_metric([], self.metrics.evictions())
+        return [entries, capacity, evictions]
 
 
 class MetricsServer(object):

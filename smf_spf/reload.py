@@ -131,7 +131,7 @@ class Live(object):
 
 class Reloader(object):
     """Carries out a reload.  check(path) is -t's check: (LoadResult, problem lines,
-    failed) or an exception when the file cannot be read; build_spf(config, cache)
+    failed) or an exception when the file cannot be read (LogTo is opened here); build_spf(config, cache)
     gives the (cached) SPF checker; new_cache(config) a result cache or None;
     use_resolver(old, new) points DNS at the new config's nameservers;
     open_log_to(path) the new LogTo stream; switch_log_to(stream) and
@@ -163,12 +163,18 @@ class Reloader(object):
             return self._failed(log, metrics, 'the config has errors')
         old = live.services.config
         change = plan(old, loaded.config)
-        try:
-            stream = self.open_log_to(change.config.log_to) if change.reopen_log_to else None
-        except (IOError, OSError) as exc:
-            log.error('[CONFIG] %s: LogTo %s cannot be opened: %s',
-                      live.path, change.config.log_to, exc)
-            return self._failed(log, metrics, 'LogTo cannot be opened')
+        stream = None
+        if change.reopen_log_to:
+            try:
+                stream = self.open_log_to(change.config.log_to)
+            except (IOError, OSError) as exc:
+                if change.config.log_to != old.log_to:
+                    log.error('[CONFIG] %s: LogTo %s cannot be opened: %s',
+                              live.path, change.config.log_to, exc)
+                    return self._failed(log, metrics, 'LogTo cannot be opened')
+                # logrotate's new file must belong to User; until then the open one serves
+                log.error('[CONFIG] %s: LogTo %s cannot be reopened: %s; still writing to '
+                          'the file opened before', live.path, old.log_to, exc)
         for line in problems:
             log.warning('[CONFIG] %s', line)
         old_spf = live.services.spf

@@ -19,6 +19,7 @@ import fcntl
 import os
 import select
 import signal
+import threading
 
 HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 STOP = (signal.SIGTERM, signal.SIGINT)
@@ -98,7 +99,6 @@ class MilterThread(object):
     """Milter.runmilter (libmilter's smfi_main) in a thread of its own; see above."""
 
     def __init__(self, ident, socket_text):
-        import threading
         self.ident = ident
         self.socket_text = socket_text
         self.error = None

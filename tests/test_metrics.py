@@ -124,3 +124,11 @@ def test_reloads_are_counted():
     metrics.reloaded(False)
     assert value(metrics, 'smf_spf_config_reloads_total', outcome='ok') == 1
     assert value(metrics, 'smf_spf_config_reloads_total', outcome='failed') == 2
+
+
+def test_the_cache_is_only_read_at_scrape_time():
+    """serve() builds the metrics before the Services they read the cache from."""
+    holder = []
+    metrics = PrometheusMetrics(lambda: holder[0].spf.cache)
+    holder.append(Services(None, type('Spf', (), {'cache': ResultCache(60, 7)})()))
+    assert value(metrics, 'smf_spf_cache_capacity') == 7

@@ -211,16 +211,30 @@ def test_log_to_is_reopened_after_the_swap_and_syslog_facility_switched():
                      ('syslog', 'local2')]
 
 
-def test_a_log_to_that_cannot_be_opened_fails_the_reload():
-    reloader, live, metrics, calls, handler = reloader_for(
-        conf('LogTo /var/log/smf-spf.log'), ['LogTo /var/log/smf-spf.log'])
-    services = live.services
+def refuse(path):
+    raise OSError('Permission denied')
 
-    def refuse(path):
-        raise OSError('Permission denied')
+
+def test_a_new_log_to_that_cannot_be_opened_fails_the_reload():
+    reloader, live, metrics, calls, handler = reloader_for(
+        conf('LogTo /var/log/smf-spf.log'), ['LogTo /var/log/other.log'])
+    services = live.services
     reloader.open_log_to = refuse
     assert reloader.reload() is False and live.services is services
     assert metrics.reloads == [False]
+
+
+def test_the_same_log_to_that_cannot_be_reopened_keeps_the_open_file():
+    """A root-owned file from the start, or logrotate creating one the User cannot
+    write: the rest of the config still reloads, the old stream stays."""
+    reloader, live, metrics, calls, handler = reloader_for(
+        conf('LogTo /var/log/smf-spf.log'), ['LogTo /var/log/smf-spf.log', 'TTL 60'])
+    reloader.open_log_to = refuse
+    assert reloader.reload() is True and live.services.config.ttl == 60
+    assert ('switch', 'stream') not in calls
+    assert ('[CONFIG] smf-spf.conf: LogTo /var/log/smf-spf.log cannot be reopened: '
+            'Permission denied; still writing to the file opened before') in [
+                m for _, m in handler.lines]
 
 
 def test_a_connection_keeps_the_services_it_started_with():
