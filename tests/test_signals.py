@@ -257,3 +257,50 @@ def test_hup_reopens_log_to_after_logrotate_moved_it(daemon):
     assert 'starting smf-spf' in milter.log(rotated)
     assert milter.stop() == 0
     assert 'stopping smf-spf' in milter.log()
+
+
+# -- the /metrics endpoint of the running daemon --------------------------------------
+
+def _free_port(family=socket.AF_INET, host='127.0.0.1'):
+    probe = socket.socket(family)
+    probe.bind((host, 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def _get(url):
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.status, answer.read().decode('utf-8')
+
+
+def test_metrics_over_ipv6_loopback_count_a_session_and_survive_signals(daemon):
+    port = _free_port(socket.AF_INET6, '::1')
+    milter = daemon('MetricsListen [::1]:%d' % port, 'WhitelistIP 192.0.2.0/24')
+    milter.wait_log('metrics on http://[::1]:%d/metrics' % port)
+    session = milter.session()
+    assert session.connect('192.0.2.7') == ACCEPT
+    session.close()
+    for signum in (signal.SIGHUP, signal.SIGUSR1, signal.SIGPIPE):
+        milter.send(signum)
+    milter.wait_log('status: config')
+    status, text = _get('http://[::1]:%d/metrics' % port)
+    assert status == 200
+    assert 'smf_spf_actions_total{action="skipped",list="WhitelistIP"} 1.0' in text
+    assert 'smf_spf_config_reloads_total{outcome="ok"} 1.0' in text
+    assert milter.stop() == 0
+
+
+def test_a_busy_metrics_port_is_logged_and_mail_goes_on(daemon):
+    busy = socket.socket()
+    busy.bind(('127.0.0.1', 0))
+    busy.listen(1)
+    try:
+        milter = daemon('MetricsListen 127.0.0.1:%d' % busy.getsockname()[1])
+        milter.wait_log('[ERROR] MetricsListen 127.0.0.1:%d: no metrics: cannot listen'
+                        % busy.getsockname()[1])
+        assert milter.serving()
+        assert milter.stop() == 0
+    finally:
+        busy.close()
