@@ -304,3 +304,35 @@ def test_a_busy_metrics_port_is_logged_and_mail_goes_on(daemon):
         assert milter.stop() == 0
     finally:
         busy.close()
+
+
+# -- if libmilter's own signal thread ever takes a signal -------------------------------
+
+TGKILL = {'x86_64': 234, 'aarch64': 131}
+
+
+def _libmilter_signal_thread(pid):
+    """The thread of pid waiting in sigwait (libmilter's mi_signal_thread)."""
+    for tid in os.listdir('/proc/%d/task' % pid):
+        with open('/proc/%d/task/%s/wchan' % (pid, tid)) as wchan:
+            if 'sigtimedwait' in wchan.read():
+                return int(tid)
+    return None
+
+
+def test_a_hup_taken_by_libmilters_own_thread_ends_with_status_1_for_a_restart(daemon):
+    """The rare case the main thread cannot prevent (a second signal while one is
+    pending): libmilter stops, and smf-spf says so and exits non-zero, so that a
+    supervisor (systemd Restart=on-failure) starts it again rather than mail going
+    unchecked. A HUP sent to that thread alone makes the case happen on demand."""
+    import ctypes
+    milter = daemon()
+    tid = _libmilter_signal_thread(milter.process.pid)
+    assert tid is not None
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(TGKILL[os.uname().machine], milter.process.pid, tid,
+                        int(signal.SIGHUP)) == 0
+    assert milter.process.wait(30) == 1
+    milter.wait_log('[ERROR] terminated: libmilter stopped serving on unix:%s though no '
+                    'TERM or INT reached smf-spf' % milter.socket)
+    assert not os.path.exists(milter.socket)
