@@ -56,15 +56,13 @@ class SignalPipe(object):
         self._read, self._write = os.pipe()
         for fd in (self._read, self._write):
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-        self._previous = {}
-        self._previous_wakeup = None
 
     def install(self):
         """From the main thread: take over HANDLED and ignore SIGPIPE."""
-        self._previous[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         for signum in HANDLED:
-            self._previous[signum] = signal.signal(signum, _noted)
-        self._previous_wakeup = signal.set_wakeup_fd(self._write)
+            signal.signal(signum, _noted)
+        signal.set_wakeup_fd(self._write)
         return self
 
     def wake(self):
@@ -86,13 +84,6 @@ class SignalPipe(object):
             if exc.errno == errno.EAGAIN:
                 return []
             raise
-
-    def close(self):
-        signal.set_wakeup_fd(self._previous_wakeup if self._previous_wakeup is not None else -1)
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        os.close(self._read)
-        os.close(self._write)
 
 
 class MilterThread(object):

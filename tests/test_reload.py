@@ -248,3 +248,18 @@ def test_a_connection_keeps_the_services_it_started_with():
     assert in_flight.services.config is old
     assert after.services.config is live.services.config
     assert len(after.services.config.whitelist_ip) == 0
+
+
+def test_status_line_names_reloads_connections_and_cache():
+    from smf_spf.cache import ResultCache
+    cache = ResultCache(60, 2)
+    for key in 'abc':
+        cache.put(key, key)
+    live = Live(Services(conf(), Spf(None, cache)), '/etc/mail/smfs/smf-spf.conf')
+    live.reloads_ok, live.reloads_failed = 2, 1
+    line = live.status(3)
+    assert line.startswith('status: config /etc/mail/smfs/smf-spf.conf loaded 20')
+    assert line.endswith('(reloads: 2 ok, 1 failed), 3 connections in flight, '
+                         'cache 2/2 entries, 1 evicted')
+    live.services = Services(conf(), Spf(None, None))
+    assert live.status(0).endswith('0 connections in flight, cache off')
