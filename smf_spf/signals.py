@@ -13,7 +13,6 @@ The handlers only note the signal (set_wakeup_fd writes its number to a
 pipe); the main thread reads the pipe and acts, never inside a handler.
 """
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -25,17 +24,6 @@ HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.
 STOP = (signal.SIGTERM, signal.SIGINT)
 # written by wake(): not a signal, a thread telling the main thread to look around
 WAKE = 0
-
-
-@contextlib.contextmanager
-def blocked_in_new_threads():
-    """Threads started inside the block never take HUP, TERM, INT, USR1 or USR2
-    (a thread inherits its creator's mask); the main thread's mask is restored."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _noted(signum, frame):
@@ -98,6 +86,9 @@ class MilterThread(object):
 
     def _run(self):
         import Milter
+        # before smfi_main: libmilter's threads inherit this mask, and the main thread,
+        # never blocking these, stays the one the kernel hands them to
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         try:
             Milter.runmilter(self.ident, self.socket_text, 0)
         except Exception as exc:       # Milter.error: the socket cannot be served
@@ -134,10 +125,9 @@ def serve(milter_thread, log, on_reload, on_status, also_start=()):
     name of the signal that stopped it, or None when it stopped by itself."""
     pipe = SignalPipe().install()
     milter_thread.on_exit = pipe.wake
-    with blocked_in_new_threads():
-        milter_thread.start()
-        for extra in also_start:
-            extra.start()
+    milter_thread.start()
+    for extra in also_start:
+        extra.start()
     stopped_by = None
     while milter_thread.is_alive():
         for signum in pipe.wait(5.0):
