@@ -12,7 +12,7 @@ import sys
 from smf_spf import __version__, config as configuration
 from smf_spf.logsetup import (NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging,
                               switch_log_to, switch_syslog_facility)
-from smf_spf.reload import Live
+from smf_spf.reload import Live, Reloader
 # imported now: after the switch to User the interpreter's tree may be unreadable
 from smf_spf import signals
 
@@ -273,9 +273,9 @@ def start_metrics(conf, log, current_cache):
 
 
 def reloader_for(live, log):
-    from smf_spf.reload import Reloader
-    return Reloader(live, check=lambda path: config_report(path, True, False), build_spf=build_spf,
-                    new_cache=new_cache, use_resolver=use_resolver, open_log_to=open_log_to,
+    return Reloader(live, check=lambda path: config_report(path, True, False),
+                    build_spf=build_spf, new_cache=new_cache, use_resolver=use_resolver,
+                    open_log_to=open_log_to,
                     switch_log_to=lambda stream: switch_log_to(log, stream),
                     switch_syslog=lambda facility: switch_syslog_facility(log, facility))
 

@@ -132,8 +132,8 @@ class Live(object):
 class Reloader(object):
     """Carries out a reload.  check(path) is -t's check: (LoadResult, problem lines,
     failed) or an exception when the file cannot be read (LogTo is opened here);
-    build_spf(config, cache) gives the (cached) SPF checker; new_cache(config) a result cache or None;
-    use_resolver(old, new) points DNS at the new config's nameservers;
+    build_spf(config, cache) gives the (cached) SPF checker; new_cache(config) a
+    result cache or None; use_resolver(old, new) points DNS at the new Nameservers;
     open_log_to(path) the new LogTo stream; switch_log_to(stream) and
     switch_syslog(facility) change the running log handlers."""
 
