@@ -98,3 +98,22 @@ def test_reloads_are_counted_and_the_endpoint_survives_them(metered_path):
     assert (after[('smf_spf_config_last_reload_success_timestamp_seconds', ())]
             > before[('smf_spf_config_last_reload_success_timestamp_seconds', ())])
     sink.wait_for(send(postfix, 'g@pass.e2e.test'))   # mail still flows
+
+
+def test_a_config_the_user_cannot_read_fails_the_reload_and_mail_flows(metered_path):
+    """A reload runs after the switch to User (nobody here): a config file made
+    unreadable for it keeps the running config, logged and counted."""
+    postfix, milter, sink, port = metered_path
+    before = scrape(port)
+    os.chmod(milter.conf, 0o600)
+    try:
+        milter.process.send_signal(signal.SIGHUP)
+        milter.wait_for_log('cannot reload: %s: cannot read config file: Permission denied'
+                            % milter.conf)
+        milter.wait_for_log('[CONFIG] reload of %s failed' % milter.conf)
+    finally:
+        os.chmod(milter.conf, 0o644)
+    after = scrape(port)
+    assert moved(before, after, 'smf_spf_config_reloads_total', outcome='failed') == 1
+    assert milter.process.poll() is None
+    sink.wait_for(send(postfix, 'h@pass.e2e.test'))
