@@ -174,7 +174,7 @@ def build_services(conf, log, metrics=None):
     return Services(conf, build_spf(conf, new_cache(conf)), log, metrics)
 
 
-def serve(live, ident, foreground, reloader, metrics_server=None):
+def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     import Milter
     from smf_spf.milter import FLAGS, SpfMilter
     conf, log = live.services.config, live.services.log
@@ -188,7 +188,8 @@ def serve(live, ident, foreground, reloader, metrics_server=None):
     milter = signals.MilterThread(ident, conf.socket.text)
     try:
         stopped_by = signals.serve(
-            milter, log, reloader.reload, lambda: log.info('%s', live.status(milter.in_flight())),
+            signal_pipe, milter, log, reloader.reload,
+            lambda: log.info('%s', live.status(milter.in_flight())),
             [metrics_server] if metrics_server is not None else [])
     finally:
         remove_stale_socket(conf.socket)
@@ -215,6 +216,8 @@ def run(argv, ident):
     explicit = '-c' in options
     if '-t' in options:
         return check_config(path, explicit)
+    # from here on a HUP (say, systemctl reload right after start) waits to be acted on
+    signal_pipe = signals.SignalPipe().install()
     loaded = read_config(path, explicit)
     conf = loaded.config
     for problem in loaded.fatal:
@@ -247,7 +250,7 @@ def run(argv, ident):
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
-    serve(live, ident, foreground, reloader_for(live, log), metrics_server)
+    serve(live, ident, foreground, reloader_for(live, log), signal_pipe, metrics_server)
     return 0
 
 

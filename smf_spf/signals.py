@@ -119,11 +119,11 @@ class MilterThread(object):
         return made - freed
 
 
-def serve(milter_thread, log, on_reload, on_status, also_start=()):
+def serve(pipe, milter_thread, log, on_reload, on_status, also_start=()):
     """Run milter_thread (and start also_start's threads) until TERM or INT stops
-    it; HUP calls on_reload, USR1 and USR2 on_status, PIPE is ignored. Returns the
-    name of the signal that stopped it, or None when it stopped by itself."""
-    pipe = SignalPipe().install()
+    it; HUP calls on_reload, USR1 and USR2 on_status, PIPE is ignored; signals
+    that came since pipe was installed are acted on first. Returns the name of
+    the signal that stopped it, or None when it stopped by itself."""
     milter_thread.on_exit = pipe.wake
     milter_thread.start()
     for extra in also_start:

@@ -336,3 +336,33 @@ def test_a_hup_taken_by_libmilters_own_thread_ends_with_status_1_for_a_restart(d
     milter.wait_log('[ERROR] terminated: libmilter stopped serving on unix:%s though no '
                     'TERM or INT reached smf-spf' % milter.socket)
     assert not os.path.exists(milter.socket)
+
+
+def _catches(pid, signum):
+    with open('/proc/%d/status' % pid) as status:
+        for line in status:
+            if line.startswith('SigCgt:'):
+                return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
+
+
+def test_a_hup_during_start_up_waits_and_is_acted_on(tmp_path):
+    """systemctl reload right after start: the HUP comes before the milter serves."""
+    sock = tmp_path / 's.sock'
+    log = tmp_path / 'log'
+    conf = tmp_path / 'smf-spf.conf'
+    conf.write_text('Socket unix:%s\nUser %s\nSyslog none\nLogTo %s\n' % (sock, ME, log))
+    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', str(conf)],
+                               cwd=ROOT)
+    try:
+        assert _wait_for(lambda: _catches(process.pid, signal.SIGHUP), 30)
+        process.send_signal(signal.SIGHUP)
+        assert not sock.exists()          # taken over well before the milter serves
+        assert _wait_for(lambda: log.exists() and 'reloaded %s' % conf in log.read_text())
+        assert process.poll() is None and sock.exists()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
