@@ -10,7 +10,11 @@ import socket
 import sys
 
 from smf_spf import __version__, config as configuration
-from smf_spf.logsetup import NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging
+from smf_spf.logsetup import (NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging,
+                              switch_log_to, switch_syslog_facility)
+from smf_spf.reload import Live, Reloader
+# imported now: after the switch to User the interpreter's tree may be unreadable
+from smf_spf import signals
 
 USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
@@ -100,12 +104,13 @@ def exposure_warnings(path, conf):
     return warnings
 
 
-def check_config(path, explicit):
-    """-t: every problem on stderr; 0 when there is no error."""
+def config_report(path, explicit, open_log_to_too=True):
+    """-t's check, also run by a reload: (LoadResult, problem lines, failed). A reload
+    opens LogTo itself (open_log_to_too False): the file it has open may still serve."""
     loaded = read_config(path, explicit)
     problems = [str(p) for p in loaded.problems]
     failed = bool(loaded.errors)
-    if loaded.config.log_to:
+    if loaded.config.log_to and open_log_to_too:
         try:
             if loaded.config.log_to not in STANDARD_STREAMS:
                 open_log_to(loaded.config.log_to).close()
@@ -120,6 +125,12 @@ def check_config(path, explicit):
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
                                         missing_user))
         failed = failed or os.getuid() == 0
+    return loaded, problems, failed
+
+
+def check_config(path, explicit):
+    """-t: every problem on stderr; 0 when there is no error."""
+    loaded, problems, failed = config_report(path, explicit)
     for line in problems:
         sys.stderr.write(line + '\n')
     if loaded.compat:
@@ -212,39 +223,55 @@ def _untrapped_to_log(log):
                   kind.__name__, value, exc_info=(kind, value, trace))
     return report
 
+def new_cache(conf):
+    from smf_spf.cache import ResultCache
+    return ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
 
-def build_services(conf, log):
+
+def build_spf(conf, cache):
+    """The SPF checker for conf, answering from cache (None: no cache)."""
+    from smf_spf import policy
+    from smf_spf.spfcheck import CachedChecker, SpfChecker
+    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
+                         best_guess=conf.spf_best_guess)
+    return CachedChecker(checker, cache, policy.is_cacheable)
+
+
+def use_resolver(old, conf):
+    """DNS through conf's Nameservers, or the system's (/etc/resolv.conf) when there are
+    none, with SPFTimeout's tries and a fresh shared answer cache."""
+    from smf_spf import dnscache
+    from smf_spf.spfcheck import use_nameservers
+    use_nameservers(conf.nameservers, conf.spf_timeout)
+    dnscache.enable()
+
+
+def build_services(conf, log, metrics=None):
     """Everything a connection needs; run before the switch to User, while the
     interpreter's files are readable (smf_spf.milter loads pymilter)."""
-    from smf_spf import dnscache, policy
-    from smf_spf.cache import ResultCache
     from smf_spf.milter import GUARD_PROBLEM, Services
+    from smf_spf.spfcheck import preload_dns_modules
     sys.excepthook = _untrapped_to_log(log)
     if GUARD_PROBLEM:
         log.warning('[WARNING] no guard for libmilter\'s macro lookup (%s): a malformed macro '
                     'frame can crash the milter; keep its socket reachable by the MTA only',
                     GUARD_PROBLEM)
-    from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
-                                   use_nameservers)
     preload_dns_modules()
-    use_nameservers(conf.nameservers, conf.spf_timeout)
-    dnscache.enable()
-    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
-                         best_guess=conf.spf_best_guess)
-    cache = ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
-    return Services(conf, CachedChecker(checker, cache, policy.is_cacheable), log)
+    use_resolver(None, conf)
+    return Services(conf, build_spf(conf, new_cache(conf)), log, metrics)
 
 
-def serve(services, ident, foreground):
+def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     import Milter
     from smf_spf.listener import nodelay_once_listening
     from smf_spf.milter import FLAGS, UNDECODED, SpfMilter
-    conf, log = services.config, services.log
+    conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
     # the MTA's group may use the socket (usermod -aG smfs postfix); others may not
     os.umask(0o007)
-    Milter.factory = lambda: SpfMilter(services)
+    # each connection gets the Services in use when it starts (a reload replaces them)
+    Milter.factory = lambda: SpfMilter(live.services)
     Milter.set_flags(FLAGS)
     # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
     # deferring the whole message with 451 4.3.0; see milter.UNDECODED
@@ -252,16 +279,24 @@ def serve(services, ident, foreground):
     UNDECODED.install(log)
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
+    milter = signals.MilterThread(ident, conf.socket.text)
     try:
-        # claim_socket removed a stale socket; a live one must make this fail, not vanish
-        Milter.runmilter(ident, conf.socket.text, 0, rmsock=False)
-    except Milter.error as exc:
-        why = why_no_socket(conf.socket)
-        reason = '%s (%s)' % (exc, why) if why else str(exc)
-        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, reason)
-        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, reason))
+        stopped_by = signals.serve(
+            signal_pipe, milter, log, reloader.reload,
+            lambda: log.info('%s', live.status(milter.in_flight())),
+            [metrics_server] if metrics_server is not None else [])
     finally:
         remove_stale_socket(conf.socket)
+    if milter.error is not None:
+        why = why_no_socket(conf.socket)
+        reason = '%s (%s)' % (milter.error, why) if why else str(milter.error)
+        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, reason)
+        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, reason))
+    if stopped_by is None:
+        # libmilter's own signal thread took a HUP, TERM or INT meant for us (see signals)
+        log.error('[ERROR] terminated: libmilter stopped serving on %s though no TERM or INT '
+                  'reached smf-spf', conf.socket.text)
+        raise Fatal('libmilter stopped serving unasked')
     log.log(NOTICE, 'stopping %s %s listening on %s', ident, __version__, conf.socket.text)
 
 
@@ -277,6 +312,8 @@ def run(argv, ident):
     explicit = '-c' in options
     if '-t' in options:
         return check_config(path, explicit)
+    # from here on a HUP (say, systemctl reload right after start) waits to be acted on
+    signal_pipe = signals.SignalPipe().install()
     loaded = read_config(path, explicit)
     conf = loaded.config
     for problem in loaded.fatal:
@@ -306,13 +343,44 @@ def run(argv, ident):
             raise Fatal(problem)
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
     # everything is imported before the switch: the new user may not read the interpreter's tree
-    services = build_services(conf, log)
+    live = Live(None, path)
+    metrics, metrics_server = start_metrics(conf, log, lambda: live.services.spf.cache)
+    live.services = build_services(conf, log, metrics)
     claim_socket(conf.socket)
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
-    serve(services, ident, foreground)
+    serve(live, ident, foreground, reloader_for(live, log), signal_pipe, metrics_server)
     return 0
+
+
+def start_metrics(conf, log, current_cache):
+    """(metrics, bound /metrics server) for MetricsListen, or (None, None). Metrics are
+    not worth a stopped mail flow: a problem is logged and the milter runs without."""
+    if conf.metrics_listen is None:
+        return None, None
+    try:
+        from smf_spf.metrics import MetricsServer, PrometheusMetrics
+        metrics = PrometheusMetrics(current_cache)
+        server = MetricsServer(conf.metrics_listen, metrics.registry)
+    except ImportError as exc:
+        log.error('[ERROR] MetricsListen %s: no metrics: %s (install prometheus_client)',
+                  conf.metrics_listen.text, exc)
+        return None, None
+    except (OSError, IOError) as exc:
+        log.error('[ERROR] MetricsListen %s: no metrics: cannot listen: %s',
+                  conf.metrics_listen.text, exc)
+        return None, None
+    log.info('metrics on http://%s/metrics', conf.metrics_listen.text)
+    return metrics, server
+
+
+def reloader_for(live, log):
+    return Reloader(live, check=lambda path: config_report(path, True, False),
+                    build_spf=build_spf, new_cache=new_cache, use_resolver=use_resolver,
+                    open_log_to=open_log_to,
+                    switch_log_to=lambda stream: switch_log_to(log, stream),
+                    switch_syslog=lambda facility: switch_syslog_facility(log, facility))
 
 
 def main(argv=None):

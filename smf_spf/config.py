@@ -7,6 +7,7 @@ unknown key is reported as a warning; an existing config never stops mail.
 Only an unusable Socket is fatal here; the process checks User and LogTo.
 """
 
+import ipaddress
 import re
 import socket
 from typing import NamedTuple, Optional, Tuple, Dict, Any
@@ -53,6 +54,12 @@ class SocketSpec(NamedTuple):
     text: str              # as libmilter's smfi_setconn wants it
 
 
+class ListenSpec(NamedTuple):
+    host: str              # an IP address (IPv6 without brackets)
+    port: int
+    text: str              # as written in the config
+
+
 class Config(NamedTuple):
     whitelist_ip: Any = CidrSet(())
     whitelist_ptr: Any = SuffixMatcher(())
@@ -89,6 +96,9 @@ class Config(NamedTuple):
     nameservers: Tuple[str, ...] = ()
     spf_timeout: float = DEFAULT_SPF_TIMEOUT
     cache_size: int = DEFAULT_CACHE_SIZE
+    metrics_listen: Optional[ListenSpec] = None
+    # the accepted entries of each list key, as written: what a reload compares
+    list_entries: Dict[str, Tuple[str, ...]] = {}
 
 
 class LoadResult(NamedTuple):
@@ -115,6 +125,7 @@ class _Invalid(ValueError):
 
 _TTL = re.compile(r'([0-9]+)([smhd]?)\Z', re.IGNORECASE)
 _TTL_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}
+_PORT = re.compile(r'[0-9]{1,5}\Z')
 
 
 def _boolean(value):
@@ -336,6 +347,26 @@ def parse_nat(value, notes=None):
     return _c_address('ClientIPNAT', source, notes), _c_address('ClientIPNAT', target, notes)
 
 
+def parse_listen(value):
+    """`HOST:PORT` or `[IPv6]:PORT`, the host an IP address."""
+    if value.startswith('['):
+        host, bracket, rest = value[1:].partition(']')
+        if not bracket or not rest.startswith(':'):
+            raise _Invalid('%r: expected [IPv6]:PORT' % value)
+        port = rest[1:]
+    else:
+        host, colon, port = value.rpartition(':')
+        if not colon or ':' in host:
+            raise _Invalid('%r: expected HOST:PORT (an IPv6 host in brackets)' % value)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise _Invalid('%r: %r is not an IPv4 or IPv6 address' % (value, host))
+    if not _PORT.match(port) or not 0 < int(port) < 65536:
+        raise _Invalid('%r: port %r is not 1..65535' % (value, port))
+    return ListenSpec(str(address), int(port), value)
+
+
 def parse_nameservers(value):
     servers = tuple(part for part in re.split(r'[\s,]+', value) if part)
     return tuple(_ip(server) for server in servers)
@@ -394,9 +425,24 @@ _SCALARS = {
     'nameservers': ('nameservers', parse_nameservers),
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
+    'metricslisten': ('metrics_listen', parse_listen),
 }
 _LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat',
           'authservidalias')
+# every key as the documentation spells it
+KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIPNAT',
+        'FixedClientIP', 'SkipNDR', 'SkipAuth', 'RejectReason', 'RelaxedLocalPart',
+        'RefuseSPFNone', 'RefuseSPFNoneHelo', 'RefuseFail', 'SoftFail', 'AcceptTempError',
+        'SPFBestGuess', 'TagSubject', 'Tag', 'AddHeader', 'AddReceivedHeader', 'AuthservID',
+        'RemoveForgedAuthResults', 'AuthservIDAlias',
+        'Quarantine', 'QuarantineBox', 'TTL', 'User', 'Socket', 'Syslog', 'LogTo',
+        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'MetricsListen')
+_LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
+                'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
+                'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases'}
+# Config field -> its key
+FIELD_KEYS = {dict(_SCALARS, **{k: (f, None) for k, f in _LIST_FIELDS.items()})[key.lower()][0]:
+              key for key in KEYS}
 
 
 def _syslog(value):
@@ -496,6 +542,9 @@ def parse_lines(lines, path):
             report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
                    '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))
         settings.setdefault(field, []).append(_Setting(line_no, key, value, parsed))
+        if lowered == 'metricslisten' and not ipaddress.ip_address(parsed.host).is_loopback:
+            report(line_no, WARNING, 'MetricsListen %s is not a loopback address: anyone who '
+                   'reaches it sees the mail statistics' % value)
         if lowered == 'spftimeout' and parsed > MTA_COMMAND_TIMEOUT - MTA_TIMEOUT_MARGIN:
             report(line_no, WARNING, 'SPFTimeout %s leaves less than %d s before the MTA\'s '
                    '30 s milter timeout (Postfix milter_command_timeout): a slow DNS can make '
@@ -519,16 +568,22 @@ def parse_lines(lines, path):
                    'best guess) refused here. Add "SPFBestGuess off" to refuse'
                    % chosen[field].key)
 
+    # list lines dropped as errors, by their index among the key's lines (list_entries)
+    rejected = {'WhitelistIP': set(), 'ClientIPNAT': set()}
     entries = []
-    for line_no, value in lists['whitelistip']:
+    entry_indexes = []
+    for index, (line_no, value) in enumerate(lists['whitelistip']):
         notes = []
         try:
             entries.append((line_no, parse_whitelist_ip(value, notes)))
+            entry_indexes.append(index)
         except _Invalid as exc:
+            rejected['WhitelistIP'].add(index)
             report(line_no, ERROR, 'WhitelistIP %s, line ignored' % exc)
         report_all(line_no, notes)
 
     def bad_cidr(index, entry, message):
+        rejected['WhitelistIP'].add(entry_indexes[index])
         report(entries[index][0], ERROR, 'WhitelistIP %s, line ignored' % message)
 
     values['whitelist_ip'] = CidrSet([entry for _, entry in entries], on_error=bad_cidr)
@@ -537,11 +592,12 @@ def parse_lines(lines, path):
     values['whitelist_to'] = SubstringMatcher([v for _, v in lists['whitelistto']])
     nat = {}
     nat_lines = {}
-    for line_no, value in lists['clientipnat']:
+    for index, (line_no, value) in enumerate(lists['clientipnat']):
         notes = []
         try:
             source, target = parse_nat(value, notes)
         except _Invalid as exc:
+            rejected['ClientIPNAT'].add(index)
             report(line_no, ERROR, 'ClientIPNAT %s, line ignored' % exc)
             continue
         finally:
@@ -557,6 +613,12 @@ def parse_lines(lines, path):
     values['authserv_id_aliases'] = tuple(
         alias for _, value in lists['authservidalias'] for alias in re.split(r'[\s,]+', value)
         if alias)
+    accepted = {}
+    for lowered in _LISTS:
+        key = FIELD_KEYS[_LIST_FIELDS[lowered]]
+        bad = rejected.get(key, ())
+        accepted[key] = tuple(v for i, (_, v) in enumerate(lists[lowered]) if i not in bad)
+    values['list_entries'] = accepted
     problems.sort(key=lambda problem: problem.line)
     compat.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems), tuple(compat))

@@ -16,6 +16,9 @@ LEVELS = {'info': logging.INFO, 'notice': NOTICE, 'warning': logging.WARNING,
           'error': logging.ERROR}
 
 
+LOG_TO_HANDLER = 'LogTo'
+
+
 def logger():
     return logging.getLogger(LOGGER_NAME)
 
@@ -137,6 +140,33 @@ def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
             log.addHandler(handler)
     if log_to_stream is not None:
         stream_handler = logging.StreamHandler(log_to_stream)
+        stream_handler.set_name(LOG_TO_HANDLER)
         stream_handler.setFormatter(LogToFormatter(ident))
         log.addHandler(stream_handler)
     return log
+
+
+def switch_log_to(log, stream):
+    """Point the LogTo handler at a newly opened stream (a reload: logrotate moved the
+    file, or LogTo names another). Under the handler's lock, so no line is written
+    half to each and none is lost; the old stream is closed. False without LogTo."""
+    for handler in log.handlers:
+        if handler.get_name() == LOG_TO_HANDLER:
+            handler.acquire()
+            try:
+                handler.flush()
+                old, handler.stream = handler.stream, stream
+            finally:
+                handler.release()
+            old.close()
+            return True
+    return False
+
+
+def switch_syslog_facility(log, facility):
+    """Log to syslog with another facility from the next line on; False without syslog."""
+    for handler in log.handlers:
+        if isinstance(handler, logging.handlers.SysLogHandler):
+            handler.facility = logging.handlers.SysLogHandler.facility_names[facility]
+            return True
+    return False

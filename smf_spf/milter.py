@@ -8,11 +8,13 @@ import logging
 import socket
 import sys
 import threading
+import time
 
 from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
 import Milter
 
 from smf_spf import headers, policy
+from smf_spf.metrics import NO_METRICS
 from smf_spf.logsetup import LEVELS, logger
 
 _ACTIONS = {
@@ -56,12 +58,20 @@ UNDECODED = _Undecoded()
 
 
 class Services(object):
-    """What every connection shares: the config and the (cached) SPF checker."""
+    """What every connection shares: the config and the (cached) SPF checker.
 
-    def __init__(self, config, spf, log=None):
+    Never changed once built: a reload builds new Services (replaced()) and the
+    process hands those to new connections; one in flight keeps its own.
+    """
+
+    def __init__(self, config, spf, log=None, metrics=None):
         self.config = config
         self.spf = spf
         self.log = log or logger()
+        self.metrics = metrics or NO_METRICS
+
+    def replaced(self, config, spf):
+        return Services(config, spf, self.log, self.metrics)
 
 
 def _client_ip(family, hostaddr):
@@ -94,6 +104,7 @@ class SpfMilter(Milter.Base):
         self.connection = None
         self.helo = None
         self._reset_message()
+        services.metrics.connection_opened()
 
     def negotiate(self, opts):
         # pymilter's own looks up every callback for macro lists on each connection;
@@ -152,6 +163,7 @@ class SpfMilter(Milter.Base):
 
     def _answer(self, verdict, queue_id=None):
         self._log_all(verdict.logs, queue_id)
+        self.services.metrics.decided(verdict)
         if verdict.code is not None:
             try:
                 self.setreply(verdict.code, verdict.xcode,
@@ -201,9 +213,12 @@ class SpfMilter(Milter.Base):
                                        self.getsymval('{auth_authen}'))
         if mail is None:
             return self._answer_mail(verdict, queue_id)
+        started = time.monotonic()
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
             mail.helo, policy.detailed_cache_key(self.connection, mail))
+        self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
+                                          self.services.spf.cache is not None)
         logs = [policy.spf_result_log(checked.result, cached, self.connection, mail)]
         if checked.best_guess is not None:
             logs.append((policy.INFO, 'SPF best guess %s (not used): ip=%s, from=%s'
@@ -279,6 +294,7 @@ class SpfMilter(Milter.Base):
             elif edit.operation == 'delheader' and applied:
                 self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
                                        edit.name, edit.index, edit.value)
+        self.services.metrics.delivered(edits)
         self._reset_message()
         return Milter.CONTINUE
 
@@ -307,5 +323,6 @@ class SpfMilter(Milter.Base):
         return Milter.CONTINUE
 
     def close(self):
+        self.services.metrics.connection_closed()
         self.connection = None
         return Milter.CONTINUE

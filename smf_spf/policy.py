@@ -34,6 +34,7 @@ class Verdict(NamedTuple):
     xcode: Optional[str] = None
     text: Optional[str] = None
     logs: Tuple[Tuple[str, str], ...] = ()   # (level, message) to log, in order
+    skipped_by: Optional[str] = None         # the whitelist or rule that skips the check
 
 
 class Connection(NamedTuple):
@@ -59,8 +60,8 @@ class Edit(NamedTuple):
     needs_quarantine_box: bool = False   # only once the quarantine box was added
 
 
-def _reply(action, code, xcode, text, *logs):
-    return Verdict(action, code, xcode, text, tuple(logs))
+def _reply(action, code, xcode, text, *logs, skipped_by=None):
+    return Verdict(action, code, xcode, text, tuple(logs), skipped_by)
 
 
 def unwrap_ip(address):
@@ -81,15 +82,16 @@ def on_connect(config, client_ip, hostname, mta_name):
     address = unwrap_ip(client_ip) if client_ip else None
     if address is None:
         return _reply(ACCEPT, None, None, None,
-                      (NOTICE, 'unknown sender IP address, skipping SPF check')), None
+                      (NOTICE, 'unknown sender IP address, skipping SPF check'),
+                      skipped_by='NoClientIP'), None
     if address in config.whitelist_ip:
         return _reply(ACCEPT, None, None, None,
                       (INFO, 'SPF skip : client ip=%s, fqdn=%s whitelisted by WhitelistIP'
-                       % (address, hostname))), None
+                       % (address, hostname)), skipped_by='WhitelistIP'), None
     if config.whitelist_ptr.matches(hostname):
         return _reply(ACCEPT, None, None, None,
                       (INFO, 'SPF skip : client ip=%s, fqdn=%s whitelisted by WhitelistPTR'
-                       % (address, hostname))), None
+                       % (address, hostname)), skipped_by='WhitelistPTR'), None
     logs = ()
     spf_ip = config.client_ip_nat.get(address)
     if spf_ip is not None:
@@ -157,12 +159,13 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
     skip = skip_action(config)
     if verify == 'OK':
         return _reply(skip, None, None, None,
-                      (INFO, 'SPF skip : verified TLS client, from=%s' % raw_from)), None
+                      (INFO, 'SPF skip : verified TLS client, from=%s' % raw_from),
+                      skipped_by='TLS'), None
     if '<>' in raw_from:
         if config.skip_ndr:
             return _reply(skip, None, None, None,
                           (INFO, 'SPF skip : empty sender, helo=%s, ip=%s'
-                           % (helo, connection.spf_ip))), None
+                           % (helo, connection.spf_ip)), skipped_by='SkipNDR'), None
         helo = ascii_lower(helo)
         mail = Mail(raw_from, 'postmaster@' + helo, 'helo', helo)
     else:
@@ -172,10 +175,12 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
         mail = Mail(raw_from, ascii_lower(address), 'mailfrom', helo)
     if config.skip_auth and auth_authen:
         return _reply(skip, None, None, None,
-                      (INFO, 'SPF skip : username %s, from=%s' % (auth_authen, raw_from))), None
+                      (INFO, 'SPF skip : username %s, from=%s' % (auth_authen, raw_from)),
+                      skipped_by='SkipAuth'), None
     if mail.identity == 'mailfrom' and config.whitelist_from.matches(mail.sender):
         return _reply(skip, None, None, None,
-                      (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % raw_from)), None
+                      (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % raw_from),
+                      skipped_by='WhitelistFrom'), None
     return Verdict(CONTINUE), mail
 
 
@@ -275,7 +280,8 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
     if len(config.whitelist_to):
         if config.whitelist_to.matches(address):
             return _reply(CONTINUE, None, None, None,
-                          (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % raw_rcpt)), False
+                          (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % raw_rcpt),
+                          skipped_by='WhitelistTo'), False
         if result == 'fail' and config.refuse_fail:
             return _refuse(config, connection, mail, '1.1', 'RefuseFail'), False
     quarantine = config.quarantine and result in ('fail', 'softfail')

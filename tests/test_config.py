@@ -394,3 +394,49 @@ def test_multi_word_values_are_whole_with_a_compat_remark(line):
     assert loaded.problems == ()
     remark, = loaded.compat
     assert remark.line == 1 and 'up to 2.5.0 used only the first word' in remark.reason
+
+
+# -- MetricsListen ------------------------------------------------------------------
+
+@pytest.mark.parametrize('value, host, port', [
+    ('127.0.0.1:9101', '127.0.0.1', 9101),
+    ('[::1]:9101', '::1', 9101),
+    ('0.0.0.0:9101', '0.0.0.0', 9101),
+])
+def test_metrics_listen(value, host, port):
+    loaded = config.parse_lines(['MetricsListen %s' % value], 'f')
+    assert loaded.config.metrics_listen == (host, port, value)
+
+
+def test_metrics_listen_is_off_by_default():
+    assert config.parse_lines([], 'f').config.metrics_listen is None
+
+
+@pytest.mark.parametrize('value', ['localhost:9101', '::1:9101', '127.0.0.1', '127.0.0.1:0',
+                                   '127.0.0.1:70000', '[::1]9101', '[::1]:x'])
+def test_bad_metrics_listen_is_an_error_with_its_line(value):
+    loaded = config.parse_lines(['TTL 60', 'MetricsListen %s' % value], 'f')
+    assert loaded.config.metrics_listen is None
+    assert [(p.line, p.severity) for p in loaded.problems] == [(2, 'error')]
+
+
+def test_metrics_listen_off_loopback_is_a_warning():
+    loaded = config.parse_lines(['MetricsListen 192.0.2.1:9101'], 'f')
+    assert loaded.config.metrics_listen.host == '192.0.2.1'
+    assert [(p.line, p.severity) for p in loaded.problems] == [(1, 'warning')]
+    assert 'not a loopback address' in loaded.problems[0].reason
+
+
+def test_list_entries_keep_the_accepted_lines_as_written():
+    loaded = config.parse_lines(['WhitelistIP 10.0.0.0/8', 'WhitelistIP nonsense',
+                          'WhitelistPTR .Example.COM', 'ClientIPNAT 10.0.0.1:192.0.2.1',
+                          'ClientIPNAT bad'], 'f')
+    entries = loaded.config.list_entries
+    assert entries['WhitelistIP'] == ('10.0.0.0/8',)
+    assert entries['WhitelistPTR'] == ('.Example.COM',)
+    assert entries['ClientIPNAT'] == ('10.0.0.1:192.0.2.1',)
+    assert entries['WhitelistFrom'] == () and entries['WhitelistTo'] == ()
+
+
+def test_every_config_field_has_its_key():
+    assert set(config.FIELD_KEYS) == set(config.Config._fields) - {'list_entries'}

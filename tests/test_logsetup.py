@@ -115,3 +115,39 @@ def test_control_characters_from_the_wire_cannot_forge_log_lines():
     assert text.count('\n') == 1
     assert ('helo=x\\x0d\\x0aNov 29 12:00:00 vm smf-spf[1]: SPF pass, '
             'from=<a\\x00\\x1b[31m\\x7f@example.org>') in text
+
+
+def test_switch_log_to_moves_the_next_line_to_the_new_stream_and_closes_the_old():
+    old, new = io.StringIO(), io.StringIO()
+    log = logsetup.setup('smf-spf', 'none', old)
+    try:
+        log.info('before')
+        assert logsetup.switch_log_to(log, new) is True
+        log.info('after')
+        assert old.closed
+        assert 'after' in new.getvalue() and 'before' not in new.getvalue()
+    finally:
+        logsetup.setup('smf-spf', 'none', None)
+
+
+def test_switch_log_to_without_log_to_changes_nothing():
+    log = logsetup.setup('smf-spf', 'none', None)
+    stream = io.StringIO()
+    assert logsetup.switch_log_to(log, stream) is False and not stream.closed
+
+
+def test_switch_syslog_facility(tmp_path):
+    path = str(tmp_path / 'log.sock')
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(5)
+    try:
+        log = logsetup.setup('smf-spf', 'mail', None, syslog_address=path)
+        assert logsetup.switch_syslog_facility(log, 'local2') is True
+        log.warning('moved')
+        line = server.recv(4096).decode()
+    finally:
+        server.close()
+        logsetup.setup('smf-spf', 'none', None)
+    assert line.startswith('<148>smf-spf[')      # local2 = 18; warning = 4
+    assert logsetup.switch_syslog_facility(logsetup.logger(), 'mail') is False
