@@ -294,7 +294,8 @@ class SpfMilter(Milter.Base):
             elif edit.operation == 'delheader' and applied:
                 self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
                                        edit.name, edit.index, edit.value)
-        self.services.metrics.delivered(edits)
+        if self.mail is not None:     # a skipped message was counted as such at MAIL FROM
+            self.services.metrics.delivered(edits)
         self._reset_message()
         return Milter.CONTINUE
 
