@@ -26,8 +26,15 @@ class Closed(Exception):
 
 
 class Client(object):
-    def __init__(self, port, timeout=15.0):
-        self.sock = socket.create_connection(('127.0.0.1', port), timeout)
+    """One MTA-side session to a loopback port (int) or a unix socket path (str)."""
+
+    def __init__(self, address, timeout=15.0):
+        if isinstance(address, int):
+            self.sock = socket.create_connection(('127.0.0.1', address), timeout)
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(timeout)
+            self.sock.connect(address)
         self.protocol = 0
 
     def send(self, command, data=b''):

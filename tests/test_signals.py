@@ -10,66 +10,33 @@ import os
 import pwd
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 
 import pytest
 
+from rawmilter import CONNECT, HELO, MAIL, Client, connect_data, final
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ME = pwd.getpwuid(os.getuid()).pw_name
-# the MTA's offer at negotiation: milter protocol 6, every action, every step sent
-OFFER = struct.pack('!III', 6, 0x1FF, 0)
 
 
-class MilterSession(object):
-    """One MTA-side milter session: 4-byte big-endian length, command byte, data."""
+class MilterSession(Client):
+    """One MTA-side session on the daemon's unix socket, held open across signals."""
 
     def __init__(self, path, timeout=20.0):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        command, _ = self.ask(b'O', OFFER)
-        assert command == b'O'
-
-    def send(self, command, data=b''):
-        self.sock.sendall(struct.pack('!I', len(data) + 1) + command + data)
-
-    def _read(self, size):
-        data = b''
-        while len(data) < size:
-            chunk = self.sock.recv(size - len(data))
-            if not chunk:
-                raise EOFError('milter closed the session')
-            data += chunk
-        return data
-
-    def reply(self):
-        size = struct.unpack('!I', self._read(4))[0]
-        packet = self._read(size)
-        return packet[:1], packet[1:]
-
-    def ask(self, command, data=b''):
-        self.send(command, data)
-        return self.reply()
+        Client.__init__(self, path, timeout)
+        self.negotiate()
 
     def connect(self, address, hostname='client.example'):
-        return self.ask(b'C', hostname.encode() + b'\0' + b'4' + struct.pack('!H', 25)
-                        + address.encode() + b'\0')[0]
+        return final(self.step(CONNECT, connect_data(hostname.encode(), address)))[0]
 
     def helo(self, name):
-        return self.ask(b'H', name.encode() + b'\0')[0]
+        return final(self.step(HELO, name.encode() + b'\0'))[0]
 
     def mail(self, sender):
-        return self.ask(b'M', ('<%s>' % sender).encode() + b'\0')[0]
-
-    def close(self):
-        try:
-            self.send(b'Q')
-        except OSError:
-            pass
-        self.sock.close()
+        return final(self.step(MAIL, ('<%s>' % sender).encode() + b'\0'))[0]
 
 
 CONTINUE, ACCEPT = b'c', b'a'
