@@ -35,6 +35,15 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+
+#if defined(__x86_64__) && defined(__GLIBC__)
+/* glibc 2.34 moved the dl* functions into libc under a new symbol version; bind to
+ * the versions el7's glibc 2.17 has, which every later glibc still provides */
+__asm__(".symver dlopen,dlopen@GLIBC_2.2.5");
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+__asm__(".symver dlclose,dlclose@GLIBC_2.2.5");
+__asm__(".symver dlerror,dlerror@GLIBC_2.2.5");
+#endif
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
