@@ -242,15 +242,14 @@ def test_field_configs_start_the_daemon(tmp_path, sample):
     originals name addresses and users this machine does not have."""
     with io.open(os.path.join(DATA, sample), encoding='utf-8') as original:
         text = original.read()
-    probe = socket.socket()
-    probe.bind(('127.0.0.1', 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    # a unix socket of its own: a free TCP port can be taken by another test meanwhile
+    sock = str(tmp_path / 'smf-spf.sock')
     log = tmp_path / 'log'
-    path = write(tmp_path, text, 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME,
+    path = write(tmp_path, text, 'Socket unix:%s' % sock, 'User %s' % ME,
                  'LogTo %s' % log, 'Syslog none')
-    assert serve_until_sigterm(path, lambda: _port_open(port)) == 0
+    status = serve_until_sigterm(path, lambda: os.path.exists(sock) and _connects(sock))
     logged = log.read_text(encoding='utf-8')
+    assert status == 0, logged
     assert 'starting smf-spf' in logged and 'stopping smf-spf' in logged
     if sample == 'nat-invalid-lines.conf':
         assert logged.count('error: ClientIPNAT') == 4
