@@ -1,6 +1,6 @@
 """The smf-spf process: command line, config, logging, privileges, socket, serving.
 
-    smf-spf [-f] [-c FILE] [-h] [-t] [-V]
+    smf-spf [-f] [-c FILE] [-n] [-h] [-t] [-V]
 """
 
 import getopt
@@ -12,8 +12,9 @@ import sys
 from smf_spf import __version__, config as configuration
 from smf_spf.logsetup import NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging
 
-USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-t] [-V] [-h]\n'
+USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-n] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
+  -n        dry run (also: DryRun on): decide and log, refuse nothing
   -c FILE   config file (default %s)
   -t        check the config file and exit: 0 when valid, 1 with FILE:LINE: reason
   -V        print the version and exit
@@ -27,7 +28,7 @@ class Fatal(Exception):
 
 def parse_args(argv):
     try:
-        options, rest = getopt.getopt(argv, 'fhtVc:')
+        options, rest = getopt.getopt(argv, 'fhntVc:')
     except getopt.GetoptError as exc:
         raise Fatal('%s\n%s' % (exc, USAGE.rstrip()))
     if rest:
@@ -95,6 +96,13 @@ def check_config(path, explicit):
         sys.stderr.write(line + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
+
+
+def with_options(conf, options):
+    """The config with what the command line overrides: -n is DryRun on."""
+    if '-n' in options:
+        return conf._replace(dry_run=True)
+    return conf
 
 
 def drop_privileges(entry):
@@ -183,7 +191,7 @@ def run(argv, ident):
     if '-t' in options:
         return check_config(path, explicit)
     loaded = read_config(path, explicit)
-    conf = loaded.config
+    conf = with_options(loaded.config, options)
     for problem in loaded.fatal:
         raise Fatal(str(problem))
     log_stream = None
@@ -206,6 +214,8 @@ def run(argv, ident):
         if problem:
             raise Fatal(problem)
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
+    if conf.dry_run:
+        log.log(NOTICE, 'DryRun: every decision is logged, no message is refused')
     # everything is imported before the switch: the new user may not read the interpreter's tree
     services = build_services(conf, log)
     remove_stale_socket(conf.socket)

@@ -10,6 +10,7 @@ Only an unusable Socket is fatal here; the process checks User and LogTo.
 import re
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
+from smf_spf import dialect
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
 from smf_spf.match import SubstringMatcher, SuffixMatcher
@@ -82,6 +83,14 @@ class Config(NamedTuple):
     nameservers: Tuple[str, ...] = ()
     spf_timeout: float = DEFAULT_SPF_TIMEOUT
     cache_size: int = DEFAULT_CACHE_SIZE
+    # policy beyond smf-spf: HELO identity, per-result actions, dry run, trusted forwarders
+    check_helo: bool = False
+    refuse_helo_fail: bool = False
+    refuse_softfail: bool = False
+    reject_perm_error: bool = False
+    dry_run: bool = False
+    trusted_forwarder_ip: Any = CidrSet(())
+    trusted_forwarder_ptr: Any = SuffixMatcher(())
 
 
 class LoadResult(NamedTuple):
@@ -231,8 +240,17 @@ _SCALARS = {
     'nameservers': ('nameservers', parse_nameservers),
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
+    'checkhelo': ('check_helo', _boolean),
+    'refusehelofail': ('refuse_helo_fail', _boolean),
+    'refusesoftfail': ('refuse_softfail', _boolean),
+    'dryrun': ('dry_run', _boolean),
+    # the redvw fork's keys (smf_spf.dialect)
+    'rejectpermerror': ('reject_perm_error', dialect.boolean),
+    'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),
+    'addauthresultheader': ('add_header', dialect.auth_result_header),
 }
 _LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat')
+_NEW_LISTS = ('trustedforwarder',)
 
 
 def _syslog(value):
@@ -255,7 +273,7 @@ def parse_lines(lines, path):
     """Parse config text lines; returns a LoadResult. Never raises on content."""
     problems = []
     values = {}
-    lists = {key: [] for key in _LISTS}
+    lists = {key: [] for key in _LISTS + _NEW_LISTS}
 
     def report(line_no, severity, reason):
         problems.append(Problem(path, line_no, severity, reason))
@@ -265,6 +283,9 @@ def parse_lines(lines, path):
         if key is None:
             continue
         lowered = key.lower()
+        if lowered in dialect.ALIASES and value:
+            report(line_no, WARNING, dialect.note(key, value))
+            lowered = dialect.ALIASES[lowered]
         if lowered not in _SCALARS and lowered not in lists:
             report(line_no, WARNING, 'unknown key %r, line ignored' % key)
             continue
@@ -280,10 +301,12 @@ def parse_lines(lines, path):
             parser = _syslog
         try:
             values[field] = parser(value)
-        except _Invalid as exc:
+        except (_Invalid, dialect.DialectError) as exc:
             report(line_no, FATAL if lowered == 'socket' else ERROR,
                    '%s %s, line ignored' % (key, exc))
             continue
+        if dialect.note(key, value, values[field]):
+            report(line_no, WARNING, dialect.note(key, value, values[field]))
         if lowered == 'spftimeout' and values[field] >= MTA_COMMAND_TIMEOUT:
             report(line_no, WARNING, 'SPFTimeout %s is not below the MTA\'s 30 s milter '
                    'timeout: a slow DNS can make the MTA give up on the milter' % value)
@@ -306,8 +329,28 @@ def parse_lines(lines, path):
             continue
         nat[source] = target
     values['client_ip_nat'] = nat
+    if lists['trustedforwarder']:
+        values.update(trusted_forwarders(lists['trustedforwarder'], report))
     problems.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems))
+
+
+def trusted_forwarders(entries, report):
+    """TrustedForwarder lines -> the Config fields: a value with a `/` or an IP address is
+    a network (CIDR), any other a host name suffix, as WhitelistPTR matches it."""
+    networks = []
+    suffixes = []
+    for line_no, value in entries:
+        if '/' in value or parse_ip(value) is not None:
+            networks.append((line_no, value))
+        else:
+            suffixes.append(value)
+
+    def bad_network(index, entry, message):
+        report(networks[index][0], ERROR, 'TrustedForwarder %s, line ignored' % message)
+
+    return {'trusted_forwarder_ip': CidrSet([v for _, v in networks], on_error=bad_network),
+            'trusted_forwarder_ptr': SuffixMatcher(suffixes)}
 
 
 def load(path):

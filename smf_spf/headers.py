@@ -37,3 +37,17 @@ def received_spf(result, receiver, sender, ip, identity, raw_from, helo):
     return ('%s (%s)\n\treceiver=%s; client-ip=%s; identity=%s;\n\tenvelope-from=%s; helo=%s;'
             % (_RECEIVED_SPF_WORD.get(result, 'None'), _comment(result, receiver, sender, ip),
                receiver, ip, identity, envelope_from, helo))
+
+
+def authentication_results_extended(value, trusted_forwarder_ip, helo_result, helo):
+    """Authentication-Results with what policy beyond C adds: `policy.trusted-forwarder`
+    on the MAIL FROM resinfo when a TrustedForwarder's mail was not acted on, and the HELO
+    identity's own resinfo after it (parsers that want one spf result take the first)."""
+    if trusted_forwarder_ip is not None:
+        address = trusted_forwarder_ip
+        if ':' in address:
+            address = '"%s"' % address
+        value = '%s policy.trusted-forwarder=%s' % (value, address)
+    if helo_result is not None:
+        value = '%s; spf=%s smtp.helo=%s' % (value, helo_result, helo)
+    return value

@@ -9,7 +9,7 @@ import socket
 
 import Milter
 
-from smf_spf import policy
+from smf_spf import actions, helo as helo_identity, policy
 from smf_spf.logsetup import LEVELS, logger
 
 _ACTIONS = {
@@ -81,6 +81,7 @@ class SpfMilter(Milter.Base):
         self.result = None
         self.subject = None
         self.quarantined = []
+        self.state = actions.NO_STATE
 
     def _log_all(self, logs):
         log = self.services.log
@@ -122,7 +123,7 @@ class SpfMilter(Milter.Base):
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
         if mail is None:
-            return self._answer(verdict)
+            return self._answer(actions.dry_run(config, verdict, instead=policy.ACCEPT))
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
             mail.helo)
@@ -132,14 +133,34 @@ class SpfMilter(Milter.Base):
                                    checked.best_guess, self.connection.spf_ip, mailfrom)
         self.mail = mail
         self.result = checked.result
-        return self._answer(policy.after_spf(config, self.connection, mail, checked.result,
-                                             checked.explanation))
+        verdict = policy.after_spf(config, self.connection, mail, checked.result,
+                                   checked.explanation)
+        helo_mail, helo_result = self._check_helo(mail, checked.result)
+        verdict, self.state = actions.at_mail(config, self.connection, mail, checked.result,
+                                              helo_mail, helo_result, verdict)
+        return self._answer(verdict)
+
+    def _check_helo(self, mail, result):
+        """(Mail, result) of the HELO identity, through the result cache; (None, None)
+        when it is not checked."""
+        helo_mail, logs = helo_identity.identity(self.services.config, mail)
+        self._log_all(logs)
+        if helo_mail is None or helo_mail is mail:
+            return helo_mail, result if helo_mail is not None else None
+        checked, cached = self.services.spf.evaluate(
+            policy.cache_key(self.connection, helo_mail), self.connection.spf_ip,
+            helo_mail.sender, helo_mail.helo)
+        self._log_all((helo_identity.result_log(checked.result, cached, self.connection,
+                                                helo_mail),))
+        return helo_mail, checked.result
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
-        verdict, quarantine = policy.on_rcpt(self.services.config, self.connection, self.mail,
-                                             self.result, to)
-        if quarantine:
+        config = self.services.config
+        verdict, quarantine = policy.on_rcpt(config, self.connection, self.mail,
+                                             actions.rcpt_result(self.state, self.result), to)
+        verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
+        if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)
         return self._answer(verdict)
 
@@ -151,8 +172,9 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
-        edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
-                              self.subject, self.quarantined)
+        config = self.services.config
+        edits = actions.at_eom(config, self.connection, self.mail, self.state, policy.on_eom(
+            config, self.connection, self.mail, self.result, self.subject, self.quarantined))
         quarantine_box_added = True
         for edit in edits:
             if edit.operation == 'delrcpt' and not quarantine_box_added:

@@ -31,6 +31,7 @@ class Verdict(NamedTuple):
     xcode: Optional[str] = None
     text: Optional[str] = None
     logs: Tuple[Tuple[str, str], ...] = ()   # (level, message) to log, in order
+    dry_run: Optional[str] = None            # DryRun let it through: 'refuse' or 'tempfail'
 
 
 class Connection(NamedTuple):
@@ -178,15 +179,15 @@ def is_cacheable(result):
     return result != 'temperror'
 
 
-def _refuse(config, connection, mail, code_suffix, rule):
+def _refuse(config, connection, mail, code_suffix, rule, result='fail'):
     text = config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name)
     if config.soft_fail:
         code, xcode, action = '450', '4.' + code_suffix, TEMPFAIL
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
     return _reply(action, code, xcode, text,
-                  (NOTICE, 'SPF fail: %s %s by %s, ip=%s, from=%s'
-                   % (code, xcode, rule, connection.spf_ip, mail.raw_from)))
+                  (NOTICE, 'SPF %s: %s %s by %s, ip=%s, from=%s'
+                   % (result, code, xcode, rule, connection.spf_ip, mail.raw_from)))
 
 
 def spf_result_log(result, cached, connection, mail):

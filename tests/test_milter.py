@@ -51,17 +51,24 @@ def test_pass_adds_authentication_results_first():
             'from=<Alice@Sender.Example>') in h.logs
 
 
-def test_fail_is_refused_at_mail_with_reject_reason():
+def test_fail_is_refused_at_rcpt_with_reject_reason():
+    """Decided at MAIL FROM, made at RCPT TO (where postmaster can still be accepted)."""
     h = Harness(sender_example='fail')
     h.connect()
-    assert h.mail('<spoof@sender.example>') == Milter.REJECT
+    assert h.mail('<spoof@sender.example>') == Milter.CONTINUE
+    assert h.rcpt('<bob@receiver.test>') == Milter.REJECT
     assert h.reply == ('550', '5.7.23', REASON % ('spoof@sender.example', '192.0.2.1'))
+    assert h.logs[-1] == ('SPF fail: 550 5.7.23 by RefuseFail, ip=192.0.2.1, '
+                          'from=<spoof@sender.example>')
+    assert h.rcpt('<carol@receiver.test>') == Milter.REJECT
+    assert h.logs.count(h.logs[-1]) == 1, 'the refusal is logged once per message'
 
 
 def test_soft_fail_turns_refusal_into_tempfail():
     h = Harness('SoftFail on', sender_example='fail')
     h.connect()
-    assert h.mail('<spoof@sender.example>') == Milter.TEMPFAIL
+    assert h.mail('<spoof@sender.example>') == Milter.CONTINUE
+    assert h.rcpt('<bob@receiver.test>') == Milter.TEMPFAIL
     assert h.reply[:2] == ('450', '4.7.23')
 
 
@@ -69,6 +76,7 @@ def test_reject_reason_third_placeholder_is_mta_name():
     h = Harness('RejectReason %s from %s refused by %s', sender_example='fail')
     h.connect()
     h.mail('<x@sender.example>')
+    h.rcpt('<bob@receiver.test>')
     assert h.reply[2] == 'x@sender.example from 192.0.2.1 refused by mx.receiver.test'
 
 
@@ -76,6 +84,7 @@ def test_percent_in_reply_text_is_doubled_for_libmilter():
     h = Harness(sender_example='fail')
     h.connect()
     h.mail('<50%off@sender.example>')
+    h.rcpt('<bob@receiver.test>')
     assert '50%%off@sender.example' in h.reply[2]
 
 
@@ -244,7 +253,8 @@ def test_skip_auth_off_checks_authenticated_clients():
     h = Harness('SkipAuth off', sender_example='fail')
     h.connect()
     h.macro('{auth_authen}', 'alice')
-    assert h.mail('<a@sender.example>') == Milter.REJECT
+    assert h.mail('<a@sender.example>') == Milter.CONTINUE
+    assert h.rcpt('<b@receiver.test>') == Milter.REJECT
 
 
 def test_whitelist_from_substring_accepts():
@@ -257,7 +267,8 @@ def test_whitelist_from_substring_accepts():
 def test_refuse_spf_none():
     h = Harness('RefuseSPFNone on')
     h.connect()
-    assert h.mail('<a@nospf.example>') == Milter.REJECT
+    assert h.mail('<a@nospf.example>') == Milter.CONTINUE
+    assert h.rcpt('<b@receiver.test>') == Milter.REJECT
     assert h.reply == ('550', '5.7.1',
                        'Sorry a@nospf.example, we only accept mail from SPF enabled domains.')
 
@@ -265,7 +276,8 @@ def test_refuse_spf_none():
 def test_refuse_spf_none_helo():
     h = Harness('RefuseSPFNoneHelo on')
     h.connect(helo='bare.example')
-    assert h.mail('<>') == Milter.REJECT
+    assert h.mail('<>') == Milter.CONTINUE
+    assert h.rcpt('<b@receiver.test>') == Milter.REJECT
     assert h.reply == ('550', '5.7.1', 'Sorry postmaster@bare.example, we only accept empty '
                        'senders from enabled servers (HELO identity)')
 
@@ -282,7 +294,8 @@ def test_temperror_accepted_by_default_refused_when_off():
     assert h.mail('<a@sender.example>') == Milter.CONTINUE
     h = Harness('AcceptTempError off', sender_example=SpfResult('temperror', 'DNS timeout'))
     h.connect()
-    assert h.mail('<a@sender.example>') == Milter.TEMPFAIL
+    assert h.mail('<a@sender.example>') == Milter.CONTINUE
+    assert h.rcpt('<b@receiver.test>') == Milter.TEMPFAIL
     assert h.reply == ('451', '4.4.3',
                        'Found a problem processing SFP for a@sender.example. Error: DNS timeout')
 
@@ -290,10 +303,12 @@ def test_temperror_accepted_by_default_refused_when_off():
 def test_cache_hit_is_logged_and_decides_the_same():
     h = Harness(sender_example='fail')
     h.connect()
-    assert h.mail('<a@sender.example>') == Milter.REJECT
-    assert h.mail('<b@sender.example>') == Milter.REJECT
+    h.mail('<a@sender.example>')
+    assert h.rcpt('<c@receiver.test>') == Milter.REJECT
+    h.mail('<b@sender.example>')
+    assert h.logs[-1].startswith('SPF fail (cached): ip=192.0.2.1')
+    assert h.rcpt('<c@receiver.test>') == Milter.REJECT
     assert len(h.checker.calls) == 1
-    assert h.logs[-2].startswith('SPF fail (cached): ip=192.0.2.1')
 
 
 def test_cache_key_is_client_ip_and_domain():

@@ -1,0 +1,65 @@
+"""Keys of the other smf-spf line, the fork at github redvw/smf-spf (2.1.0), read here.
+
+Its configs carry keys the jcbf line never had (WhitelistIP6, RejectPermError,
+RejectTempError, AddAuthResultHeader) and booleans spelt yes/no/true/false as well as
+on/off.  Each is read as the key of ours that does the same, and the config check says
+how (config.parse_lines reports the note for the line).
+"""
+
+
+class DialectError(ValueError):
+    """A value the fork's key cannot take."""
+
+
+_TRUE = ('on', 'yes', 'true')
+_FALSE = ('off', 'no', 'false')
+
+
+def boolean(value):
+    """The fork's on/off words: on, yes, true / off, no, false (any case)."""
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise DialectError('expected on/yes/true or off/no/false, got %r' % value)
+
+
+def inverse_boolean(value):
+    """RejectTempError on is AcceptTempError off."""
+    return not boolean(value)
+
+
+def auth_result_header(value):
+    """AddAuthResultHeader on|off|verbose: whether to add Authentication-Results."""
+    if value.lower() == 'verbose':
+        return True
+    return boolean(value)
+
+
+# lower-cased key -> the key of ours it is read as
+ALIASES = {'whitelistip6': 'whitelistip'}
+
+
+def note(key, value, parsed=None):
+    """How a line of the fork's dialect is read here, or None for a key of ours."""
+    lowered = key.lower()
+    if lowered == 'whitelistip6':
+        return ('%s (smf-spf redvw fork) is read as WhitelistIP, which takes IPv4 and IPv6 '
+                'networks alike' % key)
+    if lowered == 'rejectpermerror':
+        return ('%s %s (smf-spf redvw fork): SPF permerror is %s (redvw answered '
+                '550 5.5.2)' % (key, value, 'refused with 550 5.7.24, or 450 4.7.24 with '
+                                'SoftFail on, and the RejectReason text' if parsed
+                                else 'not refused'))
+    if lowered == 'rejecttemperror':
+        return ('%s %s (smf-spf redvw fork) is read as AcceptTempError %s%s'
+                % (key, value, 'on' if parsed else 'off',
+                   '' if parsed else ': SPF temperror is answered 451 4.4.3'))
+    if lowered == 'addauthresultheader':
+        return ('%s %s (smf-spf redvw fork) is read as AddHeader %s%s'
+                % (key, value, 'on' if parsed else 'off',
+                   ': Authentication-Results is inserted as the first header%s'
+                   % (' (verbose: without the explanation comment)'
+                      if value.lower() == 'verbose' else '') if parsed else ''))
+    return None
