@@ -1,0 +1,389 @@
+"""Policy beyond the C milter (issue 11) as pure functions: HELO identity, per-result
+refusals, DryRun, TrustedForwarder, postmaster, and the redvw fork's keys."""
+
+import authres
+import pytest
+
+from smf_spf import actions, config as configuration, headers, helo, policy
+from smf_spf.config import ERROR, WARNING
+from smf_spf.policy import ACCEPT, CONTINUE, REJECT, TEMPFAIL, Verdict
+
+
+def conf(*lines):
+    loaded = configuration.parse_lines(list(lines), 't.conf')
+    assert not loaded.errors, loaded.errors
+    return loaded.config
+
+
+CONN = policy.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
+MAIL = policy.Mail('<a@sender.example>', 'a@sender.example', 'mailfrom', 'helo.example')
+NDR = policy.Mail('<>', 'postmaster@helo.example', 'helo', 'helo.example')
+HELO_MAIL = policy.Mail('<a@sender.example>', 'postmaster@helo.example', 'helo',
+                        'helo.example')
+
+
+def mail_stage(config, result, helo_result=None, connection=CONN, mail=MAIL):
+    verdict = policy.after_spf(config, connection, mail, result, 'why')
+    helo_mail = HELO_MAIL if helo_result is not None else None
+    return actions.at_mail(config, connection, mail, result, helo_mail, helo_result, verdict)
+
+
+def refusal(config, result, helo_result=None, connection=CONN, mail=MAIL):
+    """What MAIL FROM decided: the pending refusal (action, code, xcode) or None."""
+    verdict, state = mail_stage(config, result, helo_result, connection, mail)
+    assert verdict.action == CONTINUE, 'MAIL FROM never refuses for SPF itself'
+    pending = state.pending
+    return None if pending is None else (pending.action, pending.code, pending.xcode)
+
+
+# -- per-result refusals ------------------------------------------------------------
+
+@pytest.mark.parametrize('lines,result,expected', [
+    ((), 'softfail', None),
+    (('RefuseSoftFail on',), 'softfail', (REJECT, '550', '5.7.1')),
+    (('RefuseSoftFail on', 'SoftFail on'), 'softfail', (TEMPFAIL, '450', '4.7.1')),
+    (('RefuseSoftFail on',), 'neutral', None),
+    (('RefuseSoftFail on',), 'fail', (REJECT, '550', '5.7.23')),    # RefuseFail's
+    ((), 'permerror', None),
+    (('RejectPermError on',), 'permerror', (REJECT, '550', '5.7.24')),
+    (('RejectPermError on', 'SoftFail on'), 'permerror', (TEMPFAIL, '450', '4.7.24')),
+    (('RejectPermError yes',), 'permerror', (REJECT, '550', '5.7.24')),
+    (('RejectPermError off',), 'permerror', None),
+    ((), 'temperror', None),
+    (('RejectTempError on',), 'temperror', (TEMPFAIL, '451', '4.4.3')),
+    (('RejectTempError off',), 'temperror', None),
+    (('RejectTempError true',), 'temperror', (TEMPFAIL, '451', '4.4.3')),
+    (('RefuseFail off', 'RefuseSoftFail on', 'RejectPermError on'), 'fail', None),
+    (('RefuseSoftFail on', 'RejectPermError on'), 'pass', None),
+])
+def test_per_result_refusals(lines, result, expected):
+    assert refusal(conf(*lines), result) == expected
+
+
+def test_refusal_text_is_reject_reason_and_log_names_rule():
+    config = conf('RefuseSoftFail on', 'RejectReason %s via %s')
+    _, state = mail_stage(config, 'softfail')
+    assert state.pending.text == 'a@sender.example via 192.0.2.1'
+    assert state.pending.logs == (('notice', 'SPF softfail: 550 5.7.1 by RefuseSoftFail, '
+                                             'ip=192.0.2.1, from=<a@sender.example>'),)
+    _, state = mail_stage(conf('RejectPermError on'), 'permerror')
+    assert 'by RejectPermError' in state.pending.logs[0][1]
+
+
+# -- HELO identity --------------------------------------------------------------------
+
+@pytest.mark.parametrize('name,ok', [
+    ('mx.example.com', True), ('MX.Example.COM.', True), ('a_b.example', True),
+    ('localhost', False), ('undefined', False), ('[192.0.2.1]', False),
+    ('192.0.2.1', False), ('-bad.example', False), ('bad-.example', False),
+    ('a..example', False), ('', False), ('x' * 64 + '.example', False),
+    ('.'.join(['a' * 60] * 5), False), ('[IPv6:2001:db8::1]', False),
+])
+def test_helo_checkable_only_for_multi_label_domain_names(name, ok):
+    assert helo.checkable(name) is ok
+
+
+def test_helo_identity_wanted_by_check_helo_or_refuse_helo_fail():
+    assert helo.identity(conf(), MAIL) == (None, ())
+    for line in ('CheckHelo on', 'RefuseHeloFail on'):
+        checked, logs = helo.identity(conf(line), MAIL._replace(helo='HELO.Example'))
+        assert checked == policy.Mail('<a@sender.example>', 'postmaster@helo.example',
+                                      'helo', 'helo.example') and logs == ()
+
+
+def test_helo_identity_of_empty_sender_is_the_mail_itself():
+    assert helo.identity(conf('CheckHelo on'), NDR) == (NDR, ())
+
+
+def test_helo_identity_skipped_for_address_literal_with_log():
+    checked, logs = helo.identity(conf('CheckHelo on'), MAIL._replace(helo='[192.0.2.1]'))
+    assert checked is None
+    assert logs[0][1].startswith('SPF helo skipped: helo=[192.0.2.1] is not a domain name')
+
+
+def test_helo_result_log_is_worded_apart_from_mail_from_line():
+    level, line = helo.result_log('fail', False, CONN, HELO_MAIL)
+    assert line == ('SPF helo fail: ip=192.0.2.1, fqdn=mx.sender.example, '
+                    'helo=helo.example, from=<a@sender.example>')
+    assert 'SPF fail:' not in line
+
+
+def test_helo_cache_key_is_ip_and_helo_domain():
+    assert policy.cache_key(CONN, HELO_MAIL) == '192.0.2.1|helo.example'
+
+
+@pytest.mark.parametrize('lines,helo_result,expected', [
+    (('CheckHelo on',), 'fail', None),
+    (('RefuseHeloFail on',), 'fail', (REJECT, '550', '5.7.23')),
+    (('RefuseHeloFail on', 'SoftFail on'), 'fail', (TEMPFAIL, '450', '4.7.23')),
+    (('RefuseHeloFail on',), 'softfail', None),
+    (('RefuseHeloFail on',), 'pass', None),
+])
+def test_refuse_helo_fail(lines, helo_result, expected):
+    assert refusal(conf(*lines), 'pass', helo_result) == expected
+
+
+def test_helo_fail_refusal_names_helo_identity():
+    _, state = mail_stage(conf('RefuseHeloFail on'), 'pass', 'fail')
+    assert state.pending.text.startswith(
+        'Message was rejected during SPF policy evaluation. sender:postmaster@helo.example')
+    assert state.pending.logs[0][1] == ('SPF helo fail: 550 5.7.23 by RefuseHeloFail, '
+                                        'ip=192.0.2.1, from=<a@sender.example>')
+
+
+def test_mail_from_refusal_comes_before_helo_refusal():
+    _, state = mail_stage(conf('RefuseHeloFail on'), 'fail', 'fail')
+    assert 'by RefuseFail' in state.pending.logs[0][1]
+
+
+def test_authentication_results_gets_helo_resinfo_after_mail_from():
+    edits = [policy.Edit('insheader', 'Authentication-Results', 'mx; spf=pass '
+                         'smtp.mailfrom=a@sender.example smtp.helo=helo.example', 0)]
+    state = actions.MessageState(helo_result='fail', helo='helo.example')
+    changed = actions.at_eom(conf(), CONN, MAIL, state, edits)
+    assert changed[0].value == ('mx; spf=pass smtp.mailfrom=a@sender.example '
+                                'smtp.helo=helo.example; spf=fail smtp.helo=helo.example')
+    # an empty sender's one resinfo already is the HELO identity's
+    assert actions.at_eom(conf(), CONN, NDR, state, edits) == edits
+
+
+def test_authentication_results_with_helo_resinfo_parses_first_spf_as_mail_from():
+    value = headers.authentication_results_extended(
+        headers.authentication_results('mx.receiver.test', 'pass', 'a@sender.example',
+                                       'helo.example'), None, 'fail', 'helo.example')
+    parsed = authres.AuthenticationResultsHeader.parse_value(value)
+    assert [(r.method, r.result) for r in parsed.results] == [('spf', 'pass'), ('spf', 'fail')]
+    assert parsed.results[0].smtp_mailfrom == 'a@sender.example'
+    assert parsed.results[1].smtp_helo == 'helo.example'
+
+
+# -- TrustedForwarder ------------------------------------------------------------------
+
+FORWARDER = conf('TrustedForwarder 198.51.100.0/24', 'TrustedForwarder 2001:db8:f::/48',
+                 'TrustedForwarder .backup.example', 'TrustedForwarder 203.0.113.9',
+                 'RefuseSoftFail on', 'RefuseHeloFail on')
+
+
+@pytest.mark.parametrize('client,host,why', [
+    ('198.51.100.77', '[198.51.100.77]', 'ip=198.51.100.77'),
+    ('203.0.113.9', 'x.example', 'ip=203.0.113.9'),
+    ('2001:db8:f::25', '[2001:db8:f::25]', 'ip=2001:db8:f::25'),
+    ('192.0.2.8', 'MX2.Backup.Example', 'fqdn=MX2.Backup.Example'),
+    ('192.0.2.8', 'backup.example.evil', None),
+    ('203.0.113.10', '[203.0.113.10]', None),
+])
+def test_trusted_forwarder_by_network_or_host_name_suffix(client, host, why):
+    connection = policy.Connection(client, client, host, 'mx')
+    assert actions.trusted_forwarder(FORWARDER, connection) == why
+
+
+@pytest.mark.parametrize('result,helo_result', [('fail', None), ('softfail', None),
+                                                ('pass', 'fail')])
+def test_trusted_forwarder_is_never_refused_and_says_why(result, helo_result):
+    connection = policy.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
+    verdict, state = mail_stage(FORWARDER, result, helo_result, connection)
+    assert verdict.action == CONTINUE and state.pending is None
+    assert state.trusted == 'ip=198.51.100.7'
+    assert verdict.logs[0][1].startswith('SPF not refused: client ip=198.51.100.7 is a '
+                                         'TrustedForwarder (SPF %s, would be 550' % result)
+    assert actions.rcpt_result(state, result) is None
+
+
+def test_trusted_forwarder_not_tagged_and_named_in_authentication_results():
+    edits = policy.on_eom(conf(), CONN, MAIL, 'fail', 'Hi', [])
+    assert [e.name for e in edits] == ['Subject', 'Authentication-Results']
+    state = actions.MessageState(trusted='ip=2001:db8:f::25')
+    connection = CONN._replace(client_ip='2001:db8:f::25')
+    changed = actions.at_eom(conf(), connection, MAIL, state, edits)
+    assert [e.name for e in changed] == ['Authentication-Results']
+    assert changed[0].value.endswith(' policy.trusted-forwarder="2001:db8:f::25"')
+
+
+def test_trusted_forwarder_policy_property_survives_an_rfc8601_parser():
+    value = headers.authentication_results_extended(
+        headers.authentication_results('mx', 'fail', 'a@sender.example', 'helo.example'),
+        '198.51.100.7', None, None)
+    parsed = authres.AuthenticationResultsHeader.parse_value(value)
+    properties = [(p.type, p.name, p.value) for p in parsed.results[0].properties]
+    assert ('policy', 'trusted-forwarder', '198.51.100.7') in properties
+
+
+def test_trusted_forwarder_config_errors_name_line():
+    loaded = configuration.parse_lines(['TrustedForwarder 10.0.0.0/99',
+                                        'TrustedForwarder .ok.example'], 't.conf')
+    assert [(p.line, p.severity) for p in loaded.problems] == [(1, ERROR)]
+    assert loaded.config.trusted_forwarder_ptr.matches('mx.ok.example')
+
+
+# -- postmaster ------------------------------------------------------------------------
+
+@pytest.mark.parametrize('raw,expected', [
+    ('<postmaster@receiver.test>', True), ('<PostMaster@Receiver.Test>', True),
+    ('<postmaster>', True), ('<Postmaster> NOTIFY=NEVER', True),
+    ('<postmasters@receiver.test>', False), ('<bob@postmaster.test>', False),
+    ('postmaster@receiver.test', False), ('<>', False),
+])
+def test_is_postmaster(raw, expected):
+    assert actions.is_postmaster(raw) is expected
+
+
+def rcpt_stage(config, state, raw_rcpt, result='fail', mail=MAIL):
+    verdict, _ = policy.on_rcpt(config, CONN, mail, actions.rcpt_result(state, result),
+                                raw_rcpt)
+    return actions.at_rcpt(config, state, verdict, raw_rcpt)
+
+
+def test_postmaster_accepted_others_refused_as_mail_from_decided():
+    config = conf()
+    _, state = mail_stage(config, 'fail')
+    verdict, state = rcpt_stage(config, state, '<PostMaster@receiver.test>')
+    assert verdict.action == CONTINUE
+    assert verdict.logs == (('notice', 'SPF not refused: to=<PostMaster@receiver.test>, mail '
+                             'to postmaster is accepted (RFC 5321 section 4.5.1), would be '
+                             '550 5.7.23'),)
+    verdict, state = rcpt_stage(config, state, '<bob@receiver.test>')
+    assert (verdict.action, verdict.code, verdict.xcode) == (REJECT, '550', '5.7.23')
+    assert 'by RefuseFail' in verdict.logs[0][1]
+    verdict, state = rcpt_stage(config, state, '<carol@receiver.test>')
+    assert (verdict.action, verdict.xcode, verdict.logs) == (REJECT, '5.7.23', ())
+
+
+def test_bare_postmaster_is_not_a_syntax_error():
+    config = conf()
+    _, state = mail_stage(config, 'pass')
+    verdict, _ = rcpt_stage(config, state, '<Postmaster>', 'pass')
+    assert verdict.action == CONTINUE
+    # C refused it: 550 5.1.3 (no @)
+    assert policy.on_rcpt(config, CONN, MAIL, 'pass', '<Postmaster>')[0].xcode == '5.1.3'
+    verdict, _ = rcpt_stage(config, state, '<nobody>', 'pass')
+    assert (verdict.action, verdict.xcode) == (REJECT, '5.1.3')
+
+
+def test_postmaster_exempt_from_whitelist_to_path_refusal():
+    config = conf('WhitelistTo @friends.example')
+    _, state = mail_stage(config, 'fail')
+    assert state.pending is None     # C's path: refused per recipient with 5.1.1
+    assert rcpt_stage(config, state, '<bob@receiver.test>')[0].xcode == '5.1.1'
+    assert rcpt_stage(config, state, '<postmaster@receiver.test>')[0].action == CONTINUE
+    assert rcpt_stage(config, state, '<bob@friends.example>')[0].action == CONTINUE
+
+
+def test_pending_refusal_respects_whitelist_to():
+    config = conf('WhitelistTo @friends.example', 'RefuseSoftFail on')
+    _, state = mail_stage(config, 'softfail')
+    assert rcpt_stage(config, state, '<bob@friends.example>', 'softfail')[0].action == CONTINUE
+    assert rcpt_stage(config, state, '<bob@receiver.test>', 'softfail')[0].action == REJECT
+
+
+def test_every_spf_refusal_waits_for_rcpt():
+    for lines, result in ((('RefuseSPFNone on', 'SPFBestGuess off'), 'none'),
+                          (('AcceptTempError off',), 'temperror'), ((), 'fail')):
+        config = conf(*lines)
+        verdict, state = mail_stage(config, result)
+        assert verdict == Verdict(CONTINUE) and state.pending.action in (REJECT, TEMPFAIL)
+        assert rcpt_stage(config, state, '<postmaster@x.example>', result)[0].action == CONTINUE
+
+
+# -- DryRun ----------------------------------------------------------------------------
+
+def test_dry_run_lets_refusal_through_logged_and_marked():
+    config = conf('DryRun on')
+    _, state = mail_stage(config, 'fail')
+    verdict, state = rcpt_stage(config, state, '<bob@receiver.test>')
+    assert (verdict.action, verdict.code, verdict.dry_run) == (CONTINUE, None, 'refuse')
+    assert verdict.logs == (('notice', 'DryRun, would refuse: SPF fail: 550 5.7.23 by '
+                                       'RefuseFail, ip=192.0.2.1, from=<a@sender.example>'),)
+    verdict, _ = rcpt_stage(config, state, '<carol@receiver.test>')
+    assert (verdict.action, verdict.dry_run, verdict.logs) == (CONTINUE, 'refuse', ())
+
+
+def test_dry_run_tempfail_and_syntax():
+    config = conf('DryRun on', 'AcceptTempError off')
+    _, state = mail_stage(config, 'temperror')
+    verdict, _ = rcpt_stage(config, state, '<bob@receiver.test>', 'temperror')
+    assert (verdict.action, verdict.dry_run) == (CONTINUE, 'tempfail')
+    verdict, _ = rcpt_stage(config, state, '<bob>', 'temperror')
+    assert (verdict.action, verdict.dry_run) == (CONTINUE, 'refuse')
+    assert verdict.logs[0][1].startswith('DryRun, would refuse: 550 5.1.3 Recipient address')
+    syntax, _ = policy.on_mail(config, CONN, '<nobody>', 'h.example')
+    assert actions.dry_run(config, syntax, instead=ACCEPT).action == ACCEPT
+
+
+def test_dry_run_off_changes_nothing():
+    verdict = Verdict(REJECT, '550', '5.7.23', 'no', (('notice', 'x'),))
+    assert actions.dry_run(conf(), verdict) is verdict
+    assert actions.dry_run(conf('DryRun on'), Verdict(CONTINUE)) == Verdict(CONTINUE)
+
+
+# -- config keys: ours and the redvw fork's ---------------------------------------------
+
+@pytest.mark.parametrize('line,field,value', [
+    ('CheckHelo on', 'check_helo', True),
+    ('RefuseHeloFail on', 'refuse_helo_fail', True),
+    ('RefuseSoftFail on', 'refuse_softfail', True),
+    ('DryRun on', 'dry_run', True),
+    ('RejectPermError on', 'reject_perm_error', True),
+    ('RejectPermError No', 'reject_perm_error', False),
+    ('RejectTempError on', 'accept_temp_error', False),
+    ('RejectTempError off', 'accept_temp_error', True),
+    ('AddAuthResultHeader off', 'add_header', False),
+    ('AddAuthResultHeader verbose', 'add_header', True),
+    ('AddAuthResultHeader yes', 'add_header', True),
+])
+def test_new_keys(line, field, value):
+    assert getattr(configuration.parse_lines([line], 't').config, field) is value
+
+
+def test_new_keys_default_to_c_behaviour():
+    config = conf()
+    assert not (config.check_helo or config.refuse_helo_fail or config.refuse_softfail
+                or config.reject_perm_error or config.dry_run)
+    assert len(config.trusted_forwarder_ip) == 0 and len(config.trusted_forwarder_ptr) == 0
+
+
+@pytest.mark.parametrize('line', ['CheckHelo yes', 'DryRun 1', 'RejectPermError maybe',
+                                  'RejectTempError', 'AddAuthResultHeader loud'])
+def test_bad_values_are_errors_with_line(line):
+    loaded = configuration.parse_lines(['# x', line], 't.conf')
+    assert [(p.line, p.severity) for p in loaded.problems] == [(2, ERROR)]
+
+
+def test_whitelist_ip6_is_whitelist_ip():
+    loaded = configuration.parse_lines(['WhitelistIP6 2001:db8:4321:abcd::/64',
+                                        'WhitelistIP 10.0.0.0/8'], 't.conf')
+    assert '2001:db8:4321:abcd::1' in loaded.config.whitelist_ip
+    assert '10.1.2.3' in loaded.config.whitelist_ip
+    assert [(p.line, p.severity) for p in loaded.problems] == [(1, WARNING)]
+    assert 'read as WhitelistIP' in loaded.problems[0].reason
+
+
+def test_whitelist_ip6_bad_network_is_an_error():
+    loaded = configuration.parse_lines(['WhitelistIP6 2001:db8::/200'], 't.conf')
+    assert [p.severity for p in loaded.problems] == [WARNING, ERROR]
+
+
+@pytest.mark.parametrize('line,says', [
+    ('RejectPermError on', 'permerror is refused with 550 5.7.24'),
+    ('RejectPermError off', 'permerror is not refused'),
+    ('RejectTempError on', 'read as AcceptTempError off: SPF temperror is answered 451 4.4.3'),
+    ('RejectTempError no', 'read as AcceptTempError on'),
+    ('AddAuthResultHeader on', 'read as AddHeader on: Authentication-Results'),
+    ('AddAuthResultHeader verbose', 'without the explanation comment'),
+    ('AddAuthResultHeader off', 'read as AddHeader off'),
+])
+def test_config_check_says_how_each_redvw_key_maps(line, says):
+    loaded = configuration.parse_lines([line], 't.conf')
+    assert len(loaded.problems) == 1 and loaded.problems[0].severity == WARNING
+    assert says in loaded.problems[0].reason and 'redvw' in loaded.problems[0].reason
+    assert not loaded.errors
+
+
+def test_our_keys_have_no_dialect_note():
+    assert configuration.parse_lines(['CheckHelo on', 'AcceptTempError off',
+                                      'AddHeader off'], 't').problems == ()
+
+
+def test_command_line_n_is_dry_run():
+    from smf_spf.__main__ import parse_args, with_options
+    assert with_options(conf(), parse_args(['-n', '-f'])).dry_run is True
+    assert with_options(conf(), parse_args(['-f'])).dry_run is False
