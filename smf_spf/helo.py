@@ -12,6 +12,8 @@ from smf_spf.policy import INFO, NOTICE, Mail, ascii_lower
 
 _LABEL = re.compile(r'(?!-)[a-z0-9_-]{1,63}(?<!-)\Z')
 MAX_DOMAIN = 253
+# seconds: a HELO check is not started with less left of SPFTimeout
+MIN_BUDGET = 1.0
 
 
 def wanted(config):
@@ -53,3 +55,17 @@ def result_log(result, cached, connection, helo_mail):
             'SPF helo %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
             % (result, ' (cached)' if cached else '', connection.spf_ip, connection.hostname,
                helo_mail.helo, helo_mail.raw_from))
+
+
+def budget(config, elapsed):
+    """Seconds the HELO check may take: what the MAIL FROM check (`elapsed` seconds) left
+    of SPFTimeout, so that both answer MAIL FROM within it, below the MTA's milter
+    timeout; None when less than MIN_BUDGET is left."""
+    left = config.spf_timeout - elapsed
+    return left if left >= MIN_BUDGET else None
+
+
+def out_of_time_log(connection, helo_mail):
+    return (NOTICE, 'SPF helo temperror: no time left of SPFTimeout after MAIL FROM, '
+                    'ip=%s, helo=%s, from=%s' % (connection.spf_ip, helo_mail.helo,
+                                                 helo_mail.raw_from))

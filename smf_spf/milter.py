@@ -6,6 +6,7 @@ the shared parts (config, cache, SPF checker) are read-only or lock-protected.
 
 import logging
 import socket
+import time
 
 import Milter
 
@@ -124,6 +125,7 @@ class SpfMilter(Milter.Base):
                                        self.getsymval('{auth_authen}'))
         if mail is None:
             return self._answer(actions.dry_run(config, verdict, instead=policy.ACCEPT))
+        started = time.monotonic()
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
             mail.helo)
@@ -135,21 +137,28 @@ class SpfMilter(Milter.Base):
         self.result = checked.result
         verdict = policy.after_spf(config, self.connection, mail, checked.result,
                                    checked.explanation)
-        helo_mail, helo_result = self._check_helo(mail, checked.result)
+        helo_mail, helo_result = self._check_helo(mail, checked.result,
+                                                  time.monotonic() - started)
         verdict, self.state = actions.at_mail(config, self.connection, mail, checked.result,
                                               helo_mail, helo_result, verdict)
         return self._answer(verdict)
 
-    def _check_helo(self, mail, result):
-        """(Mail, result) of the HELO identity, through the result cache; (None, None)
-        when it is not checked."""
-        helo_mail, logs = helo_identity.identity(self.services.config, mail)
+    def _check_helo(self, mail, result, elapsed):
+        """(Mail, result) of the HELO identity, through the result cache, in what the
+        MAIL FROM check (`elapsed` seconds) left of SPFTimeout; (None, None) when it is
+        not checked."""
+        config = self.services.config
+        helo_mail, logs = helo_identity.identity(config, mail)
         self._log_all(logs)
         if helo_mail is None or helo_mail is mail:
             return helo_mail, result if helo_mail is not None else None
+        timeout = helo_identity.budget(config, elapsed)
+        if timeout is None:
+            self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),))
+            return helo_mail, 'temperror'
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, helo_mail), self.connection.spf_ip,
-            helo_mail.sender, helo_mail.helo)
+            helo_mail.sender, helo_mail.helo, timeout)
         self._log_all((helo_identity.result_log(checked.result, cached, self.connection,
                                                 helo_mail),))
         return helo_mail, checked.result

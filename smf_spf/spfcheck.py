@@ -54,14 +54,16 @@ class SpfChecker(object):
         self.receiver = receiver
         self.best_guess = best_guess
 
-    def check(self, ip, sender, helo):
-        """SpfResult for the identity `sender` (postmaster@helo for empty senders)."""
+    def check(self, ip, sender, helo, timeout=None):
+        """SpfResult for the identity `sender` (postmaster@helo for empty senders), within
+        `timeout` seconds (default: the checker's, SPFTimeout)."""
+        timeout = self.timeout if timeout is None else timeout
         try:
             with warnings.catch_warnings():
                 # dnspython 2 deprecates query() in favour of resolve(); 1.16 has only query()
                 warnings.simplefilter('ignore', DeprecationWarning)
                 query = spf.query(ip, sender, helo, receiver=self.receiver,
-                                  timeout=self.timeout, querytime=self.timeout)
+                                  timeout=timeout, querytime=timeout)
                 result, _code, explanation = query.check()
                 guess = None
                 if result == 'none' and self.best_guess:
@@ -96,13 +98,14 @@ class CachedChecker(object):
             self._shared.setdefault(result, result)
         return result
 
-    def evaluate(self, key, ip, sender, helo):
-        """(SpfResult, from_cache)."""
+    def evaluate(self, key, ip, sender, helo, timeout=None):
+        """(SpfResult, from_cache); a fresh check within `timeout` seconds (None: the
+        checker's own)."""
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit, True
-        fresh = self.checker.check(ip, sender, helo)
+        fresh = self.checker.check(ip, sender, helo, timeout=timeout)
         if self.cache is not None and self.is_cacheable(fresh.result):
             self.cache.put(key, self._share(fresh))
         return fresh, False

@@ -41,6 +41,31 @@ def test_check_helo_adds_second_resinfo_and_is_cached():
     assert auth_results(h)[0].endswith('; spf=fail smtp.helo=helo.example')
 
 
+def test_helo_check_gets_what_mail_from_left_of_spf_timeout():
+    h = Harness('CheckHelo on', 'SPFTimeout 20', sender_example='pass', helo_example='pass')
+    h.connect(helo='helo.example')
+    h.mail('<a@sender.example>')
+    mail_from, helo = h.checker.timeouts
+    assert mail_from is None and 19 < helo <= 20
+
+
+def test_helo_check_not_started_without_time_left():
+    import time
+    h = Harness('CheckHelo on', 'SPFTimeout 1.5', sender_example='pass', helo_example='pass')
+    check = h.checker.check
+
+    def slow(ip, sender, helo, timeout=None):
+        time.sleep(0.6)
+        return check(ip, sender, helo, timeout)
+    h.checker.check = slow
+    h.services.spf.checker = h.checker
+    h.connect(helo='helo.example')
+    deliver(h, '<a@sender.example>', '<b@receiver.test>')
+    assert len(h.checker.calls) == 1
+    assert h.logs[-1].startswith('SPF helo temperror: no time left of SPFTimeout')
+    assert auth_results(h)[0].endswith('; spf=temperror smtp.helo=helo.example')
+
+
 def test_check_helo_off_checks_mail_from_only():
     h = Harness(sender_example='pass', helo_example='fail')
     h.connect(helo='helo.example')

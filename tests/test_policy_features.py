@@ -387,3 +387,23 @@ def test_command_line_n_is_dry_run():
     from smf_spf.__main__ import parse_args, with_options
     assert with_options(conf(), parse_args(['-n', '-f'])).dry_run is True
     assert with_options(conf(), parse_args(['-f'])).dry_run is False
+
+
+def test_config_check_prints_the_mappings_and_passes(tmp_path, capsys):
+    from smf_spf.__main__ import check_config
+    path = tmp_path / 'redvw.conf'
+    path.write_text('User root\nWhitelistIP6 2001:db8::/32\nRejectTempError on\n'
+                    'RejectPermError on\nAddAuthResultHeader verbose\n')
+    assert check_config(str(path), True) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith(': OK\n')
+    lines = err.splitlines()
+    assert [line.split(': ')[0] for line in lines] == ['%s:%d' % (path, n) for n in (2, 3, 4, 5)]
+    assert 'read as WhitelistIP' in lines[0] and 'read as AcceptTempError off' in lines[1]
+
+
+def test_helo_budget_is_what_mail_from_left_of_spf_timeout():
+    assert helo.budget(conf('SPFTimeout 20'), 5.0) == 15.0
+    assert helo.budget(conf('SPFTimeout 20'), 0.0) == 20.0
+    assert helo.budget(conf('SPFTimeout 20'), 19.5) is None
+    assert helo.budget(conf('SPFTimeout 20'), 25.0) is None
