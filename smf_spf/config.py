@@ -287,7 +287,7 @@ def parse_lines(lines, path):
             report(line_no, WARNING, dialect.note(key, value))
             lowered = dialect.ALIASES[lowered]
         if lowered not in _SCALARS and lowered not in lists:
-            report(line_no, WARNING, 'unknown key %r, line ignored' % key)
+            report(line_no, WARNING, dialect.ignored(key) or 'unknown key %r, line ignored' % key)
             continue
         if value == '':
             report(line_no, FATAL if lowered == 'socket' else ERROR,
@@ -303,7 +303,7 @@ def parse_lines(lines, path):
             values[field] = parser(value)
         except (_Invalid, dialect.DialectError) as exc:
             report(line_no, FATAL if lowered == 'socket' else ERROR,
-                   '%s %s, line ignored' % (key, exc))
+                   '%s %s, line ignored%s' % (key, exc, dialect.hint(key, value)))
             continue
         if dialect.note(key, value, values[field]):
             report(line_no, WARNING, dialect.note(key, value, values[field]))

@@ -40,6 +40,34 @@ def auth_result_header(value):
 # lower-cased key -> the key of ours it is read as
 ALIASES = {'whitelistip6': 'whitelistip'}
 
+# the fork's keys that have no counterpart here, and why they need none
+IGNORED = {
+    'delaychecks': 'SPF refusals are made at RCPT TO here in any case',
+    'addsignatureheader': 'no X-SPF-Scan-By header is added here',
+    'wrapheader': 'headers are folded as smf-spf (jcbf) folds them',
+    'headerwidth': 'headers are folded as smf-spf (jcbf) folds them',
+}
+_RECEIVED_SPF_FORMAT = ('result', 'description', 'verbose', 'receiver', 'clientip', 'ip',
+                        'envfrom', 'helo')
+
+
+def ignored(key):
+    """Why a key of the fork's is ignored here, or None."""
+    why = IGNORED.get(key.lower())
+    if why is None:
+        return None
+    return '%s (smf-spf redvw fork) has no effect: %s; line ignored' % (key, why)
+
+
+def hint(key, value):
+    """More to say about a value our key refused, when it is the fork's, or ''."""
+    tokens = [token.strip().lower() for token in value.split(',')]
+    if key.lower() == 'addheader' and all(token in _RECEIVED_SPF_FORMAT for token in tokens):
+        return ('; in the smf-spf redvw fork, AddHeader %s chose the Received-SPF fields: '
+                'here write AddReceivedHeader on (and AddHeader for Authentication-Results)'
+                % value)
+    return ''
+
 
 def note(key, value, parsed=None):
     """How a line of the fork's dialect is read here, or None for a key of ours."""

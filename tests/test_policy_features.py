@@ -407,3 +407,26 @@ def test_helo_budget_is_what_mail_from_left_of_spf_timeout():
     assert helo.budget(conf('SPFTimeout 20'), 0.0) == 20.0
     assert helo.budget(conf('SPFTimeout 20'), 19.5) is None
     assert helo.budget(conf('SPFTimeout 20'), 25.0) is None
+
+
+@pytest.mark.parametrize('line,says', [
+    ('DelayChecks on', 'DelayChecks (smf-spf redvw fork) has no effect: SPF refusals are made '
+                       'at RCPT TO'),
+    ('AddSignatureHeader on', 'no X-SPF-Scan-By header'),
+    ('WrapHeader off', 'folded'),
+    ('HeaderWidth 78', 'folded'),
+])
+def test_redvw_keys_without_counterpart_are_named_not_unknown(line, says):
+    (problem,) = configuration.parse_lines([line], 't.conf').problems
+    assert problem.severity == WARNING and says in problem.reason
+    assert 'unknown' not in problem.reason
+
+
+def test_redvw_add_header_format_list_is_an_error_with_a_hint():
+    (problem,) = configuration.parse_lines(['AddHeader clientip, helo'], 't.conf').problems
+    assert problem.severity == ERROR
+    assert problem.reason.endswith('chose the Received-SPF fields: here write '
+                                   'AddReceivedHeader on (and AddHeader for '
+                                   'Authentication-Results)')
+    (problem,) = configuration.parse_lines(['AddHeader maybe'], 't.conf').problems
+    assert problem.reason.endswith('line ignored')
