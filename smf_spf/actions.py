@@ -51,7 +51,7 @@ def trusted_forwarder(config, connection):
     """Why the client is a TrustedForwarder (its address or its host name), or None."""
     if connection.client_ip in config.trusted_forwarder_ip:
         return 'ip=%s' % connection.client_ip
-    if config.trusted_forwarder_ptr.matches(connection.hostname):
+    if config.trusted_forwarder_ptr.matches('.' + connection.hostname):
         return 'fqdn=%s' % connection.hostname
     return None
 

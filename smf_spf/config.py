@@ -305,8 +305,9 @@ def parse_lines(lines, path):
             report(line_no, FATAL if lowered == 'socket' else ERROR,
                    '%s %s, line ignored%s' % (key, exc, dialect.hint(key, value)))
             continue
-        if dialect.note(key, value, values[field]):
-            report(line_no, WARNING, dialect.note(key, value, values[field]))
+        note = dialect.note(key, value, values[field])
+        if note:
+            report(line_no, WARNING, note)
         if lowered == 'spftimeout' and values[field] >= MTA_COMMAND_TIMEOUT:
             report(line_no, WARNING, 'SPFTimeout %s is not below the MTA\'s 30 s milter '
                    'timeout: a slow DNS can make the MTA give up on the milter' % value)
@@ -335,16 +336,23 @@ def parse_lines(lines, path):
     return LoadResult(Config(**values), tuple(problems))
 
 
+_HOST_NAME = re.compile(r'\.?(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*\Z')
+
+
 def trusted_forwarders(entries, report):
     """TrustedForwarder lines -> the Config fields: a value with a `/` or an IP address is
-    a network (CIDR), any other a host name suffix, as WhitelistPTR matches it."""
+    a network (CIDR); a host name stands for itself and the names under it, stored with
+    a leading dot so that it only matches whole labels (see actions.trusted_forwarder)."""
     networks = []
     suffixes = []
     for line_no, value in entries:
         if '/' in value or parse_ip(value) is not None:
             networks.append((line_no, value))
+        elif _HOST_NAME.match(value.rstrip('.')):
+            suffixes.append('.' + value.strip('.'))
         else:
-            suffixes.append(value)
+            report(line_no, ERROR, 'TrustedForwarder %r is neither an IP network nor a host '
+                                   'name, line ignored' % value)
 
     def bad_network(index, entry, message):
         report(networks[index][0], ERROR, 'TrustedForwarder %s, line ignored' % message)

@@ -150,8 +150,10 @@ class SpfMilter(Milter.Base):
         config = self.services.config
         helo_mail, logs = helo_identity.identity(config, mail)
         self._log_all(logs)
-        if helo_mail is None or helo_mail is mail:
-            return helo_mail, result if helo_mail is not None else None
+        if helo_mail is None:
+            return None, None
+        if helo_mail is mail:       # an empty sender: its identity is the HELO identity
+            return mail, result
         timeout = helo_identity.budget(config, elapsed)
         if timeout is None:
             self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),))

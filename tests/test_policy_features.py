@@ -161,7 +161,8 @@ def test_authentication_results_with_helo_resinfo_parses_first_spf_as_mail_from(
 
 FORWARDER = conf('TrustedForwarder 198.51.100.0/24', 'TrustedForwarder 2001:db8:f::/48',
                  'TrustedForwarder .backup.example', 'TrustedForwarder 203.0.113.9',
-                 'RefuseSoftFail on', 'RefuseHeloFail on')
+                 'TrustedForwarder relay.forward.example.', 'RefuseSoftFail on',
+                 'RefuseHeloFail on')
 
 
 @pytest.mark.parametrize('client,host,why', [
@@ -170,6 +171,12 @@ FORWARDER = conf('TrustedForwarder 198.51.100.0/24', 'TrustedForwarder 2001:db8:
     ('2001:db8:f::25', '[2001:db8:f::25]', 'ip=2001:db8:f::25'),
     ('192.0.2.8', 'MX2.Backup.Example', 'fqdn=MX2.Backup.Example'),
     ('192.0.2.8', 'backup.example.evil', None),
+    ('192.0.2.8', 'notbackup.example', None),
+    ('192.0.2.8', 'backup.example', 'fqdn=backup.example'),
+    ('192.0.2.8', 'Relay.Forward.Example', 'fqdn=Relay.Forward.Example'),
+    ('192.0.2.8', 'a.relay.forward.example', 'fqdn=a.relay.forward.example'),
+    ('192.0.2.8', 'evilrelay.forward.example', None),
+    ('192.0.2.8', 'forward.example', None),
     ('203.0.113.10', '[203.0.113.10]', None),
 ])
 def test_trusted_forwarder_by_network_or_host_name_suffix(client, host, why):
@@ -210,9 +217,14 @@ def test_trusted_forwarder_policy_property_survives_an_rfc8601_parser():
 
 def test_trusted_forwarder_config_errors_name_line():
     loaded = configuration.parse_lines(['TrustedForwarder 10.0.0.0/99',
-                                        'TrustedForwarder .ok.example'], 't.conf')
-    assert [(p.line, p.severity) for p in loaded.problems] == [(1, ERROR)]
-    assert loaded.config.trusted_forwarder_ptr.matches('mx.ok.example')
+                                        'TrustedForwarder .ok.example',
+                                        'TrustedForwarder 10.0.0', 'TrustedForwarder a!b'],
+                                       't.conf')
+    assert [(p.line, p.severity) for p in loaded.problems] == [(1, ERROR), (3, ERROR),
+                                                                (4, ERROR)]
+    assert 'neither an IP network nor a host name' in loaded.problems[1].reason
+    connection = policy.Connection('192.0.2.8', '192.0.2.8', 'mx.ok.example', 'mx')
+    assert actions.trusted_forwarder(loaded.config, connection) == 'fqdn=mx.ok.example'
 
 
 # -- postmaster ------------------------------------------------------------------------
