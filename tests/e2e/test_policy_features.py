@@ -33,7 +33,8 @@ def mail_path_with(workdir, name, *config_lines, **options):
 
 @pytest.fixture(scope='module')
 def helo_path(workdir, dns_server):
-    with mail_path_with(workdir, 'helo', 'CheckHelo on', 'RefuseHeloFail on') as path:
+    with mail_path_with(workdir, 'helo', 'CheckHelo on', 'RefuseHeloFail on',
+                        'TrustedForwarder ::1', 'Quarantine on') as path:
         yield path
 
 
@@ -44,12 +45,13 @@ def dry_run_path(workdir, dns_server):
         yield path
 
 
-def send(postfix, sender, recipients, helo='client.e2e.test', subject=None):
+def send(postfix, sender, recipients, helo='client.e2e.test', subject=None,
+         host='127.0.0.1'):
     """(marker, refused recipients as sendmail reports them)."""
     marker = uuid.uuid4().hex
     body = ('From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@e2e.test>\r\n\r\n'
             'test %s\r\n' % (sender, recipients[0], subject or marker, marker, marker))
-    client = smtplib.SMTP('127.0.0.1', postfix.port, local_hostname=helo, timeout=60)
+    client = smtplib.SMTP(host, postfix.port, local_hostname=helo, timeout=60)
     try:
         refused = client.sendmail(sender, recipients, body)
     finally:
@@ -88,6 +90,21 @@ def test_helo_fail_is_refused_but_postmaster_gets_the_message(helo_path):
     milter.wait_for_log('SPF helo fail: 550 5.7.23 by RefuseHeloFail, ip=127.0.0.1, '
                         'from=<alice@pass.e2e.test>')
     milter.wait_for_log('SPF not refused: to=<postmaster@receiver.test>')
+
+
+# -- TrustedForwarder (::1 on the same milter) -------------------------------------------
+
+def test_trusted_forwarder_mail_is_delivered_untagged_and_says_why(helo_path):
+    postfix, milter, sink = helo_path
+    marker, refused = send(postfix, 'six@fail6.e2e.test', ['bob@receiver.test'],
+                           helo='fail.e2e.test', subject='hello', host='::1')
+    assert refused == {}
+    message = sink.wait_for(marker)
+    assert ('spf=fail smtp.mailfrom=six@fail6.e2e.test smtp.helo=fail.e2e.test '
+            'policy.trusted-forwarder="::1"; spf=fail smtp.helo=fail.e2e.test') in message
+    assert 'Subject: hello' in message and 'X-SPF-Original-To' not in message
+    milter.wait_for_log('SPF not refused: client ip=::1 is a TrustedForwarder (SPF fail, '
+                        'would be 550 5.7.23), from=<six@fail6.e2e.test>')
 
 
 # -- DryRun (-n) ---------------------------------------------------------------------------
