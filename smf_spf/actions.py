@@ -49,11 +49,7 @@ def result_refusal(config, connection, mail, result, helo_mail, helo_result):
 
 def trusted_forwarder(config, connection):
     """Why the client is a TrustedForwarder (its address or its host name), or None."""
-    if connection.client_ip in config.trusted_forwarder_ip:
-        return 'ip=%s' % connection.client_ip
-    if config.trusted_forwarder_ptr.matches('.' + connection.hostname):
-        return 'fqdn=%s' % connection.hostname
-    return None
+    return config.trusted_forwarders.why(connection.client_ip, connection.hostname)
 
 
 def is_postmaster(raw_rcpt):

@@ -10,7 +10,7 @@ Only an unusable Socket is fatal here; the process checks User and LogTo.
 import re
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
-from smf_spf import dialect
+from smf_spf import dialect, forwarders
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
 from smf_spf.match import SubstringMatcher, SuffixMatcher
@@ -89,8 +89,7 @@ class Config(NamedTuple):
     refuse_softfail: bool = False
     reject_perm_error: bool = False
     dry_run: bool = False
-    trusted_forwarder_ip: Any = CidrSet(())
-    trusted_forwarder_ptr: Any = SuffixMatcher(())
+    trusted_forwarders: Any = forwarders.NONE
 
 
 class LoadResult(NamedTuple):
@@ -331,34 +330,10 @@ def parse_lines(lines, path):
         nat[source] = target
     values['client_ip_nat'] = nat
     if lists['trustedforwarder']:
-        values.update(trusted_forwarders(lists['trustedforwarder'], report))
+        values['trusted_forwarders'] = forwarders.parse(
+            lists['trustedforwarder'], lambda line_no, reason: report(line_no, ERROR, reason))
     problems.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems))
-
-
-_HOST_NAME = re.compile(r'\.?(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*\Z')
-
-
-def trusted_forwarders(entries, report):
-    """TrustedForwarder lines -> the Config fields: a value with a `/` or an IP address is
-    a network (CIDR); a host name stands for itself and the names under it, stored with
-    a leading dot so that it only matches whole labels (see actions.trusted_forwarder)."""
-    networks = []
-    suffixes = []
-    for line_no, value in entries:
-        if '/' in value or parse_ip(value) is not None:
-            networks.append((line_no, value))
-        elif _HOST_NAME.match(value.rstrip('.')):
-            suffixes.append('.' + value.strip('.'))
-        else:
-            report(line_no, ERROR, 'TrustedForwarder %r is neither an IP network nor a host '
-                                   'name, line ignored' % value)
-
-    def bad_network(index, entry, message):
-        report(networks[index][0], ERROR, 'TrustedForwarder %s, line ignored' % message)
-
-    return {'trusted_forwarder_ip': CidrSet([v for _, v in networks], on_error=bad_network),
-            'trusted_forwarder_ptr': SuffixMatcher(suffixes)}
 
 
 def load(path):

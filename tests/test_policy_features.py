@@ -350,7 +350,7 @@ def test_new_keys_default_to_c_behaviour():
     config = conf()
     assert not (config.check_helo or config.refuse_helo_fail or config.refuse_softfail
                 or config.reject_perm_error or config.dry_run)
-    assert len(config.trusted_forwarder_ip) == 0 and len(config.trusted_forwarder_ptr) == 0
+    assert len(config.trusted_forwarders) == 0
 
 
 @pytest.mark.parametrize('line', ['CheckHelo yes', 'DryRun 1', 'RejectPermError maybe',
