@@ -60,9 +60,9 @@ def result_log(result, cached, connection, helo_mail):
 def budget(config, elapsed):
     """Seconds the HELO check may take: what the MAIL FROM check (`elapsed` seconds) left
     of SPFTimeout, so that both answer MAIL FROM within it, below the MTA's milter
-    timeout; None when less than MIN_BUDGET is left."""
+    timeout; None when less than MIN_BUDGET (or a shorter SPFTimeout) is left."""
     left = config.spf_timeout - elapsed
-    return left if left >= MIN_BUDGET else None
+    return left if left >= min(MIN_BUDGET, config.spf_timeout) else None
 
 
 def out_of_time_log(connection, helo_mail):

@@ -419,6 +419,8 @@ def test_helo_budget_is_what_mail_from_left_of_spf_timeout():
     assert helo.budget(conf('SPFTimeout 20'), 0.0) == 20.0
     assert helo.budget(conf('SPFTimeout 20'), 19.5) is None
     assert helo.budget(conf('SPFTimeout 20'), 25.0) is None
+    assert helo.budget(conf('SPFTimeout 0.5'), 0.0) == 0.5
+    assert helo.budget(conf('SPFTimeout 0.5'), 0.1) is None
 
 
 @pytest.mark.parametrize('line,says', [
