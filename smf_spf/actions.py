@@ -4,9 +4,9 @@
   them 4xx, as for RefuseFail);
 - TrustedForwarder: a forwarder's or backup MX's mail is checked and reported, never
   refused, tagged or quarantined for SPF;
-- postmaster: an SPF refusal decided at MAIL FROM is carried out at RCPT TO, so that mail
-  to postmaster (RFC 5321 section 4.5.1) is accepted while every other recipient gets the
-  refusal MAIL FROM would have had;
+- AcceptPostmaster (on by default): an SPF refusal decided at MAIL FROM is carried out at
+  RCPT TO, so that mail to postmaster (RFC 5321 section 4.5.1) is accepted while every
+  other recipient gets the refusal MAIL FROM would have had; off: at MAIL FROM, as C;
 - DryRun: every refusal is decided and logged as what it would have been, none is made.
 
 The adapter keeps one MessageState per message and hands it back at each stage.
@@ -77,7 +77,8 @@ def _code(verdict):
 def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
     """(Verdict for MAIL FROM, MessageState), given policy.after_spf's verdict.
 
-    A refusal is not made here but kept for RCPT TO; a TrustedForwarder's is dropped."""
+    A refusal is kept for RCPT TO (made here with AcceptPostmaster off, as C did); a
+    TrustedForwarder's is dropped."""
     if verdict.action not in REFUSALS:
         verdict = result_refusal(config, connection, mail, result, helo_mail,
                                  helo_result) or verdict
@@ -92,9 +93,9 @@ def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
                                         % (trusted, result, ', would be %s' % _code(verdict)
                                            if verdict.action in REFUSALS else '',
                                            mail.raw_from)),)), state
-    if verdict.action in REFUSALS:
+    if verdict.action in REFUSALS and config.accept_postmaster:
         return Verdict(CONTINUE), state._replace(pending=verdict)
-    return verdict, state
+    return dry_run(config, verdict), state
 
 
 def rcpt_result(state, result):
@@ -105,7 +106,7 @@ def rcpt_result(state, result):
 
 def at_rcpt(config, state, verdict, raw_rcpt):
     """(Verdict for this RCPT TO, MessageState), given policy.on_rcpt's verdict."""
-    if is_postmaster(raw_rcpt):
+    if config.accept_postmaster and is_postmaster(raw_rcpt):
         refusal = verdict if verdict.action in REFUSALS else state.pending
         if refusal is None:
             return verdict, state

@@ -89,6 +89,7 @@ class Config(NamedTuple):
     refuse_softfail: bool = False
     reject_perm_error: bool = False
     dry_run: bool = False
+    accept_postmaster: bool = True
     trusted_forwarders: Any = forwarders.NONE
 
 
@@ -243,6 +244,7 @@ _SCALARS = {
     'refusehelofail': ('refuse_helo_fail', _boolean),
     'refusesoftfail': ('refuse_softfail', _boolean),
     'dryrun': ('dry_run', _boolean),
+    'acceptpostmaster': ('accept_postmaster', _boolean),
     # the redvw fork's keys (smf_spf.dialect)
     'rejectpermerror': ('reject_perm_error', dialect.boolean),
     'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),

@@ -226,3 +226,10 @@ def test_add_auth_result_header_off():
     h.connect()
     deliver(h, '<a@sender.example>', '<b@receiver.test>')
     assert h.ctx.edits == []
+
+
+def test_accept_postmaster_off_refuses_at_mail_from_as_c():
+    h = Harness('AcceptPostmaster off', sender_example='fail')
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.REJECT
+    assert h.reply == ('550', '5.7.23', REASON % ('a@sender.example', '192.0.2.1'))

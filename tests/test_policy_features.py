@@ -444,3 +444,18 @@ def test_redvw_add_header_format_list_is_an_error_with_a_hint():
                                    'Authentication-Results)')
     (problem,) = configuration.parse_lines(['AddHeader maybe'], 't.conf').problems
     assert problem.reason.endswith('line ignored')
+
+
+def test_accept_postmaster_off_refuses_at_mail_from_as_c():
+    config = conf('AcceptPostmaster off')
+    verdict, state = mail_stage(config, 'fail')
+    assert (verdict.action, verdict.code, verdict.xcode) == (REJECT, '550', '5.7.23')
+    assert state.pending is None
+    verdict, _ = rcpt_stage(config, state, '<Postmaster>', 'pass')
+    assert (verdict.action, verdict.xcode) == (REJECT, '5.1.3')   # as C
+    config = conf('AcceptPostmaster off', 'DryRun on')
+    verdict, _ = mail_stage(config, 'fail')
+    assert (verdict.action, verdict.dry_run) == (CONTINUE, 'refuse')
+    connection = policy.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
+    config = conf('AcceptPostmaster off', 'TrustedForwarder 198.51.100.7')
+    assert mail_stage(config, 'fail', connection=connection)[0].action == CONTINUE
