@@ -7,7 +7,7 @@ VENV        := .venv
 VENV36      := .venv36
 RUN_SOCKET  ?= inet:10011@127.0.0.1
 DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file \
-                   binutils cpio passwd python3-dev python3-venv
+                   binutils cpio passwd python3-dev python3-venv logrotate systemd miltertest
 
 .PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench bench-e2e clean rpm rpm-el9 repo test-rpm
 
@@ -85,15 +85,18 @@ RPMTOP      := $(CURDIR)/build/rpmbuild
 RPMBUILD     = LDSHARED="gcc -pthread -shared" LDFLAGS="" rpmbuild --nodeps --load rpm/macros.el7 --define "_topdir $(RPMTOP)" \
                --define "__python3 $(CURDIR)/$(VENV36)/bin/python"
 PYSPF_VERSION := 2.0.14
+# the last prometheus_client for Python 3.6
+PROMETHEUS_CLIENT_VERSION := 0.17.1
 
 # source and binary RPMs for el7, built here against CPython 3.6 (see rpm/macros.el7)
 rpm: build36
 	rm -rf $(RPMTOP) && mkdir -p $(RPMTOP)/SOURCES
 	$(VENV36)/bin/python setup.py -q sdist -d $(RPMTOP)/SOURCES
 	$(VENV36)/bin/pip download -q --no-deps --no-binary :all: -d $(RPMTOP)/SOURCES \
-	  pyspf==$(PYSPF_VERSION)
+	  pyspf==$(PYSPF_VERSION) prometheus_client==$(PROMETHEUS_CLIENT_VERSION)
 	$(RPMBUILD) -ba rpm/smf-spf-py.spec
 	$(RPMBUILD) -ba rpm/python-pyspf.spec
+	$(RPMBUILD) -ba rpm/python-prometheus_client.spec
 	@find $(RPMTOP)/RPMS $(RPMTOP)/SRPMS -name '*.rpm' | sort
 
 # the spec's el8/el9 branch, built here with el9's Python (3.9) and names; no %check
@@ -106,7 +109,7 @@ rpm-el9: rpm
 	  --load rpm/macros.el9 --define "_topdir $(RPMTOP9)" --define "__python3 $(PYTHON39)" \
 	  --without check -bb rpm/smf-spf-py.spec
 
-# a yum repository with both packages
+# a yum repository with our packages and the python36 libraries EPEL7 lacks
 repo: rpm
 	rm -rf build/repo && mkdir -p build/repo
 	cp $(RPMTOP)/RPMS/*/*.rpm build/repo/

@@ -33,8 +33,10 @@ def extensions():
     exts = [Extension('smf_spf.' + name, [os.path.join('pyx', name + suffix)])
             for name in MODULES]
     if cythonize:
-        return cythonize(exts, language_level=3, compiler_directives={'embedsignature': True})
-    return exts
+        exts = cythonize(exts, language_level=3, compiler_directives={'embedsignature': True})
+    # plain C: interposes libmilter's smfi_getsymval (see the file's head)
+    return exts + [Extension('smf_spf._symguard', [os.path.join('smf_spf', '_symguard.c')],
+                             libraries=['dl'])]
 
 
 setup(

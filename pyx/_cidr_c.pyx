@@ -153,6 +153,10 @@ cdef class CidrSet:
                 except (UnicodeError, AttributeError):
                     raw = None
                     reason = 'not an ASCII address'
+                if raw is not None and b'\0' in raw:
+                    # inet_pton would stop at the NUL and read only what comes before it
+                    raw = None
+                    reason = 'NUL in the address'
                 if raw is not None:
                     addr_part, slash, len_part = raw.partition(b'/')
                     if inet_pton(AF_INET, addr_part, buf) == 1:
@@ -202,6 +206,8 @@ cdef class CidrSet:
         try:
             raw = (<str>address).encode('ascii')
         except UnicodeError:
+            return False
+        if b'\0' in raw:
             return False
         if inet_pton(AF_INET, raw, buf) == 1:
             return _covers(self.starts4, self.ends4, self.n4, _load4(buf))

@@ -10,7 +10,11 @@ import socket
 import sys
 
 from smf_spf import __version__, config as configuration
-from smf_spf.logsetup import NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging
+from smf_spf.logsetup import (NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging,
+                              switch_log_to, switch_syslog_facility)
+from smf_spf.reload import Live, Reloader
+# imported now: after the switch to User the interpreter's tree may be unreadable
+from smf_spf import signals
 
 USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-n] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
@@ -62,11 +66,18 @@ def socket_problem(spec):
         if not os.path.isdir(directory):
             return 'socket directory %s does not exist' % directory
         return None
-    family = socket.AF_INET6 if spec.family == 'inet6' else socket.AF_INET
+    # a host name is resolved as libmilter does: inet6 may find an IPv4 address
+    family = socket.AF_UNSPEC if spec.family == 'inet6' else socket.AF_INET
+    try:
+        found = socket.getaddrinfo(spec.address, spec.port, family, socket.SOCK_STREAM)
+    except (OSError, socket.error) as exc:
+        return 'cannot bind %s: host %s: %s' % (spec.text, spec.address, exc)
+    found.sort(key=lambda info: info[0] != socket.AF_INET6)
+    family, _, _, _, address = found[0]
     probe = socket.socket(family, socket.SOCK_STREAM)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((spec.address, spec.port))
+        probe.bind(address)
     except (OSError, socket.error) as exc:
         return 'cannot bind %s: %s' % (spec.text, exc)
     finally:
@@ -74,12 +85,33 @@ def socket_problem(spec):
     return None
 
 
-def check_config(path, explicit):
-    """-t: every problem on stderr; 0 when there is no error."""
+def exposure_warnings(path, conf):
+    """What lets someone other than root change the config: warned about by -t and at
+    start, never fatal (the Socket's reach is config.socket_warnings)."""
+    warnings = []
+    try:
+        info = os.stat(path)
+    except OSError:
+        return warnings
+    if info.st_mode & 0o022:
+        warnings.append('%s is writable by %s: only root should be able to change it'
+                        % (path, 'everyone' if info.st_mode & 0o002 else 'its group'))
+    if info.st_uid != 0:
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = 'uid %d' % info.st_uid
+        warnings.append('%s is owned by %s, not root: that user can change it' % (path, owner))
+    return warnings
+
+
+def config_report(path, explicit, open_log_to_too=True):
+    """-t's check, also run by a reload: (LoadResult, problem lines, failed). A reload
+    opens LogTo itself (open_log_to_too False): the file it has open may still serve."""
     loaded = read_config(path, explicit)
     problems = [str(p) for p in loaded.problems]
     failed = bool(loaded.errors)
-    if loaded.config.log_to:
+    if loaded.config.log_to and open_log_to_too:
         try:
             if loaded.config.log_to not in STANDARD_STREAMS:
                 open_log_to(loaded.config.log_to).close()
@@ -87,13 +119,25 @@ def check_config(path, explicit):
             problems.append('%s: fatal: LogTo %s cannot be opened: %s'
                             % (path, loaded.config.log_to, exc))
             failed = True
+    problems.extend('%s: warning: %s' % (path, text)
+                    for text in exposure_warnings(path, loaded.config))
     missing_user, _ = user_problem(loaded.config.user)
     if missing_user:
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
                                         missing_user))
         failed = failed or os.getuid() == 0
+    return loaded, problems, failed
+
+
+def check_config(path, explicit):
+    """-t: every problem on stderr; 0 when there is no error."""
+    loaded, problems, failed = config_report(path, explicit)
     for line in problems:
         sys.stderr.write(line + '\n')
+    if loaded.compat:
+        sys.stderr.write('compatibility: these lines do not act as in smf-spf 2.x:\n')
+        for problem in loaded.compat:
+            sys.stderr.write(str(problem) + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
 
@@ -137,44 +181,130 @@ def remove_stale_socket(spec):
         pass
 
 
-def build_services(conf, log):
-    """Everything a connection needs; run before the switch to User, while the
-    interpreter's files are readable (smf_spf.milter loads pymilter)."""
-    from smf_spf import dnscache, policy
+def answers_on(spec):
+    """A milter (or anything) accepts connections on the unix socket spec names."""
+    if spec.family != 'unix' or not os.path.exists(spec.address):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2)
+    try:
+        probe.connect(spec.address)
+        return True
+    except (OSError, socket.error):
+        return False
+    finally:
+        probe.close()
+
+
+def claim_socket(spec):
+    """Remove a unix socket left by a crashed run; refuse one a live process answers on."""
+    if answers_on(spec):
+        raise Fatal('another process answers on %s: is smf-spf already running? '
+                    'not starting' % spec.text)
+    remove_stale_socket(spec)
+
+
+def why_no_socket(spec):
+    """Why libmilter could not open spec (it says only "cannot opensocket"): the
+    error a bind of our own gets there, or ''."""
+    if spec.family == 'unix':
+        if answers_on(spec):
+            return 'another process answers on %s' % spec.address
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.bind(spec.address)
+        except (OSError, socket.error) as exc:
+            return '%s: %s' % (spec.address, exc.strerror or exc)
+        finally:
+            probe.close()
+        remove_stale_socket(spec)
+        return ''
+    problem = socket_problem(spec)
+    return problem or ''
+
+
+def _untrapped_to_log(log):
+    """pymilter prints an exception raised outside our callbacks (e.g. in its own
+    strict decoding) with sys.excepthook and tells the MTA 451: into the log with it."""
+    def report(kind, value, trace):
+        log.error('[ERROR] untrapped exception (pymilter answers 451 4.3.0): %s: %s',
+                  kind.__name__, value, exc_info=(kind, value, trace))
+    return report
+
+def new_cache(conf):
     from smf_spf.cache import ResultCache
-    from smf_spf.milter import Services
-    from smf_spf.spfcheck import (CachedChecker, SpfChecker, preload_dns_modules,
-                                   use_nameservers)
-    preload_dns_modules()
-    if conf.nameservers:
-        use_nameservers(conf.nameservers, conf.spf_timeout)
-    dnscache.enable()
+    return ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
+
+
+def build_spf(conf, cache):
+    """The SPF checker for conf, answering from cache (None: no cache)."""
+    from smf_spf import policy
+    from smf_spf.spfcheck import CachedChecker, SpfChecker
     checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
                          best_guess=conf.spf_best_guess)
-    cache = ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
-    return Services(conf, CachedChecker(checker, cache, policy.is_cacheable), log)
+    return CachedChecker(checker, cache, policy.is_cacheable)
 
 
-def serve(services, ident, foreground):
+def use_resolver(old, conf):
+    """DNS through conf's Nameservers, or the system's (/etc/resolv.conf) when there are
+    none, with SPFTimeout's tries and a fresh shared answer cache."""
+    from smf_spf import dnscache
+    from smf_spf.spfcheck import use_nameservers
+    use_nameservers(conf.nameservers, conf.spf_timeout)
+    dnscache.enable()
+
+
+def build_services(conf, log, metrics=None):
+    """Everything a connection needs; run before the switch to User, while the
+    interpreter's files are readable (smf_spf.milter loads pymilter)."""
+    from smf_spf.milter import GUARD_PROBLEM, Services
+    from smf_spf.spfcheck import preload_dns_modules
+    sys.excepthook = _untrapped_to_log(log)
+    if GUARD_PROBLEM:
+        log.warning('[WARNING] no guard for libmilter\'s macro lookup (%s): a malformed macro '
+                    'frame can crash the milter; keep its socket reachable by the MTA only',
+                    GUARD_PROBLEM)
+    preload_dns_modules()
+    use_resolver(None, conf)
+    return Services(conf, build_spf(conf, new_cache(conf)), log, metrics)
+
+
+def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     import Milter
     from smf_spf.listener import nodelay_once_listening
-    from smf_spf.milter import FLAGS, SpfMilter
-    conf, log = services.config, services.log
+    from smf_spf.milter import FLAGS, UNDECODED, SpfMilter
+    conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
     # the MTA's group may use the socket (usermod -aG smfs postfix); others may not
     os.umask(0o007)
-    Milter.factory = lambda: SpfMilter(services)
+    # each connection gets the Services in use when it starts (a reload replaces them)
+    Milter.factory = lambda: SpfMilter(live.services)
     Milter.set_flags(FLAGS)
+    # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
+    # deferring the whole message with 451 4.3.0; see milter.UNDECODED
+    Milter.set_exception_policy(Milter.CONTINUE)
+    UNDECODED.install(log)
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
+    milter = signals.MilterThread(ident, conf.socket.text)
     try:
-        Milter.runmilter(ident, conf.socket.text, 0)
-    except Milter.error as exc:
-        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, exc)
-        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, exc))
+        stopped_by = signals.serve(
+            signal_pipe, milter, log, reloader.reload,
+            lambda: log.info('%s', live.status(milter.in_flight())),
+            [metrics_server] if metrics_server is not None else [])
     finally:
         remove_stale_socket(conf.socket)
+    if milter.error is not None:
+        why = why_no_socket(conf.socket)
+        reason = '%s (%s)' % (milter.error, why) if why else str(milter.error)
+        log.error('[ERROR] terminated: cannot serve on %s: %s', conf.socket.text, reason)
+        raise Fatal('cannot serve on %s: %s' % (conf.socket.text, reason))
+    if stopped_by is None:
+        # libmilter's own signal thread took a HUP, TERM or INT meant for us (see signals)
+        log.error('[ERROR] terminated: libmilter stopped serving on %s though no TERM or INT '
+                  'reached smf-spf', conf.socket.text)
+        raise Fatal('libmilter stopped serving unasked')
     log.log(NOTICE, 'stopping %s %s listening on %s', ident, __version__, conf.socket.text)
 
 
@@ -190,6 +320,8 @@ def run(argv, ident):
     explicit = '-c' in options
     if '-t' in options:
         return check_config(path, explicit)
+    # from here on a HUP (say, systemctl reload right after start) waits to be acted on
+    signal_pipe = signals.SignalPipe().install()
     loaded = read_config(path, explicit)
     conf = with_options(loaded.config, options)
     for problem in loaded.fatal:
@@ -203,6 +335,10 @@ def run(argv, ident):
     log = setup_logging(ident, conf.syslog, log_stream)
     for problem in loaded.problems:
         log.log(40 if problem.severity != configuration.WARNING else 30, '[CONFIG] %s', problem)
+    for problem in loaded.compat:
+        log.warning('[CONFIG] %s', problem)
+    for text in exposure_warnings(path, conf):
+        log.warning('[CONFIG] %s: warning: %s', path, text)
     entry = None
     if os.getuid() == 0:
         missing, entry = user_problem(conf.user)
@@ -217,13 +353,49 @@ def run(argv, ident):
     if conf.dry_run:
         log.log(NOTICE, 'DryRun: every decision is logged, no message is refused')
     # everything is imported before the switch: the new user may not read the interpreter's tree
-    services = build_services(conf, log)
-    remove_stale_socket(conf.socket)
+    live = Live(None, path)
+    metrics, metrics_server = start_metrics(conf, log, lambda: live.services.spf.cache)
+    live.services = build_services(conf, log, metrics)
+    claim_socket(conf.socket)
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
-    serve(services, ident, foreground)
+    serve(live, ident, foreground, reloader_for(live, log, options), signal_pipe,
+          metrics_server)
     return 0
+
+
+def start_metrics(conf, log, current_cache):
+    """(metrics, bound /metrics server) for MetricsListen, or (None, None). Metrics are
+    not worth a stopped mail flow: a problem is logged and the milter runs without."""
+    if conf.metrics_listen is None:
+        return None, None
+    try:
+        from smf_spf.metrics import MetricsServer, PrometheusMetrics
+        metrics = PrometheusMetrics(current_cache)
+        server = MetricsServer(conf.metrics_listen, metrics.registry)
+    except ImportError as exc:
+        log.error('[ERROR] MetricsListen %s: no metrics: %s (install prometheus_client)',
+                  conf.metrics_listen.text, exc)
+        return None, None
+    except (OSError, IOError) as exc:
+        log.error('[ERROR] MetricsListen %s: no metrics: cannot listen: %s',
+                  conf.metrics_listen.text, exc)
+        return None, None
+    log.info('metrics on http://%s/metrics', conf.metrics_listen.text)
+    return metrics, server
+
+
+def reloader_for(live, log, options):
+    def check(path):
+        """-t's check of the new config, with the command line's overrides (-n) kept."""
+        loaded, problems, failed = config_report(path, True, False)
+        return loaded._replace(config=with_options(loaded.config, options)), problems, failed
+    return Reloader(live, check=check,
+                    build_spf=build_spf, new_cache=new_cache, use_resolver=use_resolver,
+                    open_log_to=open_log_to,
+                    switch_log_to=lambda stream: switch_log_to(log, stream),
+                    switch_syslog=lambda facility: switch_syslog_facility(log, facility))
 
 
 def main(argv=None):

@@ -4,7 +4,7 @@ import bisect
 import ipaddress
 import re
 
-from smf_spf.ipaddr import parse_ip
+from smf_spf.ipaddr import parse_ip, pton_address
 
 _PREFIX_LENGTH = re.compile(r'[0-9]{1,3}\Z')
 
@@ -13,7 +13,9 @@ def _parse_network(entry):
     addr_part, slash, len_part = entry.strip().partition('/')
     if slash and not _PREFIX_LENGTH.match(len_part):
         raise ValueError('bad prefix length')
-    address = ipaddress.ip_address(addr_part)
+    address = pton_address(addr_part)
+    if address is None:
+        raise ValueError('not an IPv4 or IPv6 address')
     prefix = int(len_part) if slash else address.max_prefixlen
     if prefix > address.max_prefixlen:
         raise ValueError('bad IPv%d prefix length' % address.version)

@@ -4,9 +4,10 @@
   them 4xx, as for RefuseFail);
 - TrustedForwarder: a forwarder's or backup MX's mail is checked and reported, never
   refused, tagged or quarantined for SPF;
-- AcceptPostmaster (on by default): an SPF refusal decided at MAIL FROM is carried out at
-  RCPT TO, so that mail to postmaster (RFC 5321 section 4.5.1) is accepted while every
-  other recipient gets the refusal MAIL FROM would have had; off: at MAIL FROM, as C;
+- AcceptPostmaster on: an SPF refusal decided at MAIL FROM is carried out at RCPT TO, so
+  that mail to postmaster (RFC 5321 section 4.5.1) is accepted while every other
+  recipient gets the refusal MAIL FROM would have had; off (the default): at MAIL FROM,
+  as C did;
 - DryRun: every refusal is decided and logged as what it would have been, none is made.
 
 The adapter keeps one MessageState per message and hands it back at each stage.
@@ -77,7 +78,7 @@ def _code(verdict):
 def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
     """(Verdict for MAIL FROM, MessageState), given policy.after_spf's verdict.
 
-    A refusal is kept for RCPT TO (made here with AcceptPostmaster off, as C did); a
+    A refusal is made here, as C did, or with AcceptPostmaster on kept for RCPT TO; a
     TrustedForwarder's is dropped."""
     if verdict.action not in REFUSALS:
         verdict = result_refusal(config, connection, mail, result, helo_mail,
@@ -126,8 +127,16 @@ def dry_run(config, verdict, instead=CONTINUE):
     if not config.dry_run or verdict.action not in REFUSALS:
         return verdict
     would = 'refuse' if verdict.action == REJECT else 'tempfail'
-    return Verdict(instead, logs=tuple((level, 'DryRun, would %s: %s' % (would, message))
+    return Verdict(instead, logs=tuple((level, _would(would, message))
                                        for level, message in verdict.logs), dry_run=would)
+
+
+def _would(would, message):
+    """A refusal's log line as DryRun writes it: `SPF would refuse (DryRun): 550 ...`, so
+    that a count of `SPF refused:` lines stays a count of refusals."""
+    if message.startswith(policy.REFUSED):
+        message = message[len(policy.REFUSED):].lstrip()
+    return 'SPF would %s (DryRun): %s' % (would, message)
 
 
 def at_eom(config, connection, mail, state, edits):

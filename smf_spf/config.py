@@ -7,7 +7,9 @@ unknown key is reported as a warning; an existing config never stops mail.
 Only an unusable Socket is fatal here; the process checks User and LogTo.
 """
 
+import ipaddress
 import re
+import socket
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
 from smf_spf import dialect, forwarders
@@ -23,6 +25,8 @@ SYSLOG_FACILITIES = ('none', 'daemon', 'mail') + tuple('local%d' % i for i in ra
 # Postfix waits 30 s (milter_command_timeout) for a reply to MAIL FROM.
 DEFAULT_SPF_TIMEOUT = 20.0
 MTA_COMMAND_TIMEOUT = 30.0
+# room the MTA should have after SPFTimeout for the rest of MAIL FROM and scheduling
+MTA_TIMEOUT_MARGIN = 5
 # about 80 MB at the 189 (CPython 3.11) to 204 (3.6) bytes of RSS per entry that
 # bench/cache_rss.py measures
 DEFAULT_CACHE_SIZE = 400000
@@ -30,6 +34,8 @@ DEFAULT_CACHE_SIZE = 400000
 ERROR = 'error'
 WARNING = 'warning'
 FATAL = 'fatal'
+# the line works, but not as it did in smf-spf 2.x (listed apart by -t, never an error)
+COMPAT = 'compat'
 
 
 class Problem(NamedTuple):
@@ -47,6 +53,12 @@ class SocketSpec(NamedTuple):
     address: str           # path for unix, host for inet/inet6
     port: int              # 0 for unix
     text: str              # as libmilter's smfi_setconn wants it
+
+
+class ListenSpec(NamedTuple):
+    host: str              # an IP address (IPv6 without brackets)
+    port: int
+    text: str              # as written in the config
 
 
 class Config(NamedTuple):
@@ -71,6 +83,8 @@ class Config(NamedTuple):
     add_header: bool = True
     add_received_header: bool = False
     authserv_id: Optional[str] = None
+    remove_forged_auth_results: bool = True
+    authserv_id_aliases: Tuple[str, ...] = ()
     quarantine: bool = False
     quarantine_box: str = 'postmaster'
     ttl: int = 3600
@@ -83,19 +97,23 @@ class Config(NamedTuple):
     nameservers: Tuple[str, ...] = ()
     spf_timeout: float = DEFAULT_SPF_TIMEOUT
     cache_size: int = DEFAULT_CACHE_SIZE
+    metrics_listen: Optional[ListenSpec] = None
+    # the accepted entries of each list key, as written: what a reload compares
+    list_entries: Dict[str, Tuple[str, ...]] = {}
     # policy beyond smf-spf: HELO identity, per-result actions, dry run, trusted forwarders
     check_helo: bool = False
     refuse_helo_fail: bool = False
     refuse_softfail: bool = False
     reject_perm_error: bool = False
     dry_run: bool = False
-    accept_postmaster: bool = True
+    accept_postmaster: bool = False
     trusted_forwarders: Any = forwarders.NONE
 
 
 class LoadResult(NamedTuple):
     config: Config
     problems: Tuple[Problem, ...]
+    compat: Tuple[Problem, ...] = ()    # lines whose effect differs from smf-spf 2.x
 
     @property
     def fatal(self):
@@ -143,30 +161,185 @@ def parse_ttl(value):
     return int(match.group(1)) * _TTL_UNITS[match.group(2).lower()]
 
 
-def parse_socket(value):
+# -- values as smf-spf read them ---------------------------------------------------
+# smf-spf checked IPv4 text against this pattern, then read it with inet_addr
+_C_DOTTED_QUAD = re.compile(r'[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z')
+_C_ATOI = re.compile(r'[ \t\n\v\f\r]*([+-]?[0-9]*)')
+_PLAIN_NUMBER = re.compile(r'[0-9]+\Z')
+_UNIX_PATH_MAX = 108           # sizeof(sun_path) on Linux, NUL included
+
+
+def c_atoi(text):
+    """What C's atoi made of text: leading blanks, a sign and digits; 0 when none."""
+    digits = _C_ATOI.match(text).group(1)
+    return int(digits) if digits.lstrip('+-') else 0
+
+
+def c_inet_addr(text):
+    """Dotted-quad IPv4 as smf-spf read it (its pattern, then inet_addr, where a leading
+    0 makes an octet octal: 010 is 8); canonical text, or None where C skipped it."""
+    if not _C_DOTTED_QUAD.match(text):
+        return None
+    octets = []
+    for part in text.split('.'):
+        try:
+            octet = int(part, 8 if len(part) > 1 and part[0] == '0' else 10)
+        except ValueError:
+            return None
+        if octet > 255:
+            return None
+        octets.append(octet)
+    return '%d.%d.%d.%d' % tuple(octets)
+
+
+def _first_word(key, value, notes):
+    """smf-spf up to 2.5.0 read only the first word of a value; 2.5.1 and later read the
+    whole line, and then refused an address followed by words.  We take the first word."""
+    words = value.split()
+    if len(words) > 1:
+        notes.append((COMPAT, '%s: text after %r ignored (%r): smf-spf up to 2.5.0 read '
+                              'only the first word as well; 2.5.1 and later ignored the whole '
+                              'line' % (key, words[0], ' '.join(words[1:]))))
+    return words[0]
+
+
+def _c_address(key, text, notes):
+    """An address as the milter compares it: IPv4 read as smf-spf read it, IPv6 as ours."""
+    address = c_inet_addr(text)
+    if address is not None:
+        if address != text:
+            notes.append((WARNING, '%s: %r read as %s, as smf-spf did (a leading 0 makes an '
+                                   'octet octal); write %s' % (key, text, address, address)))
+        return address
+    return _ip(text)
+
+
+def parse_whitelist_ip(value, notes):
+    """`ADDRESS[/MASK] [words]` as smf-spf read it: the first word is the address (with a
+    mask only when that word holds the `/`), the mask is C's atoi of the text after `/`
+    (2.5.1 read it so), a mask over the maximum is clamped.
+    The CidrSet text, e.g. '10.0.0.0/8'; remarks appended to notes as (severity, text)."""
+    first = value.split()[0]
+    slash = value.find('/') if '/' in first else -1
+    if slash < 0:
+        address_text = _first_word('WhitelistIP', value, notes)
+    else:
+        address_text = first.partition('/')[0]
+        if not address_text:
+            raise _Invalid('%r: no address before /' % value)
+    address = _c_address('WhitelistIP', address_text, notes)
+    # IPv6 is ours (C ignored such lines): documented, not listed, so the shipped config
+    # with its ::1 checks clean
+    maximum = 128 if ':' in address else 32
+    if slash < 0:
+        return '%s/%d' % (address, maximum)
+    mask_text = value[slash + 1:]
+    mask = c_atoi(mask_text) & 0xffff          # C stored it in an unsigned short
+    if mask > maximum:
+        mask = maximum
+    stripped = mask_text.strip()
+    if mask_text[:1].isspace():
+        notes.append((COMPAT, 'WhitelistIP %s: smf-spf up to 2.5.0 read only the first word '
+                              '(an empty mask: every IPv4 address); 2.5.1 and later, and '
+                              'smf-spf-py, read /%d' % (value, mask)))
+    elif not (_PLAIN_NUMBER.match(stripped) and int(stripped) <= maximum):
+        notes.append((WARNING, 'WhitelistIP: mask %r read as /%d, as smf-spf read it (the '
+                               'number at its start, clamped to %d)%s'
+                      % (mask_text, mask, maximum,
+                         '; this line whitelists EVERY IPv%d address'
+                         % (6 if maximum == 128 else 4) if mask == 0 else '')))
+    return '%s/%d' % (address, mask)
+
+
+def parse_fixed_ip(value, notes):
+    return _ip(_first_word('FixedClientIP', value, notes))
+
+
+def parse_socket(value, notes=None):
+    """A Socket as libmilter reads it: `PATH`, `unix:PATH`, `local:PATH`, `:PATH`,
+    `inet:PORT[@HOST]`, `inet6:PORT[@HOST]`, PORT a number or a service name, HOST a
+    name or an address, `[ADDRESS]` a literal.  Host names are resolved at bind time."""
+    notes = [] if notes is None else notes
     kind, colon, rest = value.partition(':')
     kind = kind.lower()
-    if not colon or not rest:
-        raise _Invalid('%r is not unix:PATH, local:PATH, inet:PORT@HOST or inet6:PORT@HOST'
-                       % value)
-    if kind in ('unix', 'local'):
+    if not colon:
+        kind, rest = 'unix', value
+    if kind in ('', 'unix', 'local'):
+        if not rest:
+            raise _Invalid('%r: no socket path' % value)
+        if len(rest.encode('utf-8', 'surrogateescape')) + 1 >= _UNIX_PATH_MAX:
+            raise _Invalid('%r: socket path longer than %d bytes' % (value, _UNIX_PATH_MAX - 2))
+        if not rest.startswith('/'):
+            notes.append((WARNING, 'Socket %s: relative path, created in / (the directory '
+                                   'the daemon runs in)' % value))
         return SocketSpec('unix', rest, 0, value)
-    if kind in ('inet', 'inet6'):
-        port, at, host = rest.partition('@')
-        if not _PORT.match(port) or not 0 < int(port) < 65536:
-            raise _Invalid('%r: port %r is not 1..65535' % (value, port))
-        if at and not host:
-            raise _Invalid('%r: no host after @' % value)
-        if kind == 'inet6' and host and host.startswith('['):
-            host = host.strip('[]')
-        if not host:
-            host = '::' if kind == 'inet6' else '0.0.0.0'
-        return SocketSpec(kind, host, int(port), value)
-    raise _Invalid('%r: unknown socket type %r' % (value, kind))
+    if kind not in ('inet', 'inet6'):
+        raise _Invalid('%r: unknown socket type %r (unix, local, inet or inet6)' % (value, kind))
+    port_text, at, host = rest.partition('@')
+    port = _socket_port(value, port_text, notes)
+    if not at:
+        host = '::' if kind == 'inet6' else '0.0.0.0'
+    elif host.startswith('['):
+        literal, bracket, _ = host[1:].partition(']')
+        parsed = parse_ip(literal) if bracket else None
+        if parsed is None or (parsed.version == 6) != (kind == 'inet6'):
+            raise _Invalid('%r: %r is not an IPv%s address in brackets'
+                           % (value, host, '6' if kind == 'inet6' else '4'))
+        host = str(parsed)
+    elif not host:
+        raise _Invalid('%r: no host after @' % value)
+    return SocketSpec(kind, host, port, value)
 
 
-def parse_nat(value):
-    """`src:dst`; IPv6 addresses in brackets: `[2001:db8::1]:[2001:db8::2]`."""
+def _socket_port(value, text, notes):
+    if text and text[0] in '0123456789':
+        port = c_atoi(text)
+        if not _PLAIN_NUMBER.match(text):
+            notes.append((WARNING, 'Socket %s: port %r read as %d, as libmilter reads it'
+                                   % (value, text, port)))
+    else:
+        try:
+            port = socket.getservbyname(text, 'tcp')
+        except (OSError, socket.error):
+            raise _Invalid('%r: %r is neither a port number nor a TCP service name'
+                           % (value, text))
+    if not 0 < port < 65536:
+        raise _Invalid('%r: port %d is not 1..65535' % (value, port))
+    return port
+
+
+def socket_warnings(spec):
+    """Reasons to look again at a usable Socket (printed by -t and logged at start):
+    whoever can connect to it speaks for the MTA."""
+    warnings = []
+    if spec.family not in ('inet', 'inet6'):
+        return warnings
+    if spec.address in ('0.0.0.0', '::'):
+        warnings.append('Socket %s listens on every interface: any host that reaches port %d '
+                        'can talk to the milter; name a host, e.g. %s:%d@%s'
+                        % (spec.text, spec.port, spec.family, spec.port,
+                           '[::1]' if spec.family == 'inet6' else '127.0.0.1'))
+    elif not _is_loopback(spec.address):
+        warnings.append('Socket %s listens beyond loopback: every host that reaches %s can '
+                        'talk to the milter; prefer a unix socket or a firewall'
+                        % (spec.text, spec.address))
+    return warnings
+
+
+def _is_loopback(host):
+    import ipaddress
+    try:
+        return ipaddress.ip_address(host.split('%')[0]).is_loopback
+    except ValueError:
+        name = host.lower().rstrip('.')
+        return name == 'localhost' or name.endswith('.localhost')
+
+
+def parse_nat(value, notes=None):
+    """`src:dst`; IPv6 addresses in brackets: `[2001:db8::1]:[2001:db8::2]`.
+    The first word counts, IPv4 is read as smf-spf read it."""
+    notes = [] if notes is None else notes
+    value = _first_word('ClientIPNAT', value, notes)
     if value.startswith('['):
         source, bracket, rest = value[1:].partition(']')
         if not bracket or not rest.startswith(':'):
@@ -180,7 +353,27 @@ def parse_nat(value):
         target = target[1:-1]
     if not target:
         raise _Invalid('%r: no destination address' % value)
-    return _ip(source), _ip(target)
+    return _c_address('ClientIPNAT', source, notes), _c_address('ClientIPNAT', target, notes)
+
+
+def parse_listen(value):
+    """`HOST:PORT` or `[IPv6]:PORT`, the host an IP address."""
+    if value.startswith('['):
+        host, bracket, rest = value[1:].partition(']')
+        if not bracket or not rest.startswith(':'):
+            raise _Invalid('%r: expected [IPv6]:PORT' % value)
+        port = rest[1:]
+    else:
+        host, colon, port = value.rpartition(':')
+        if not colon or ':' in host:
+            raise _Invalid('%r: expected HOST:PORT (an IPv6 host in brackets)' % value)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise _Invalid('%r: %r is not an IPv4 or IPv6 address' % (value, host))
+    if not _PORT.match(port) or not 0 < int(port) < 65536:
+        raise _Invalid('%r: port %r is not 1..65535' % (value, port))
+    return ListenSpec(str(address), int(port), value)
 
 
 def parse_nameservers(value):
@@ -213,7 +406,7 @@ def _template(value):
 
 # key (lower case) -> (Config field, value parser)
 _SCALARS = {
-    'fixedclientip': ('fixed_client_ip', _ip),
+    'fixedclientip': ('fixed_client_ip', parse_fixed_ip),
     'skipndr': ('skip_ndr', _boolean),
     'skipauth': ('skip_auth', _boolean),
     'rejectreason': ('reject_reason', _template),
@@ -229,6 +422,7 @@ _SCALARS = {
     'addheader': ('add_header', _boolean),
     'addreceivedheader': ('add_received_header', _boolean),
     'authservid': ('authserv_id', str),
+    'removeforgedauthresults': ('remove_forged_auth_results', _boolean),
     'quarantine': ('quarantine', _boolean),
     'quarantinebox': ('quarantine_box', str),
     'ttl': ('ttl', parse_ttl),
@@ -240,6 +434,7 @@ _SCALARS = {
     'nameservers': ('nameservers', parse_nameservers),
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
+    'metricslisten': ('metrics_listen', parse_listen),
     'checkhelo': ('check_helo', _boolean),
     'refusehelofail': ('refuse_helo_fail', _boolean),
     'refusesoftfail': ('refuse_softfail', _boolean),
@@ -250,8 +445,25 @@ _SCALARS = {
     'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),
     'addauthresultheader': ('add_header', dialect.auth_result_header),
 }
-_LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat')
-_NEW_LISTS = ('trustedforwarder',)
+_LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat',
+          'authservidalias', 'trustedforwarder')
+# every key as the documentation spells it (the redvw fork's keys are read as these)
+KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIPNAT',
+        'FixedClientIP', 'SkipNDR', 'SkipAuth', 'RejectReason', 'RelaxedLocalPart',
+        'RefuseSPFNone', 'RefuseSPFNoneHelo', 'RefuseFail', 'SoftFail', 'AcceptTempError',
+        'SPFBestGuess', 'TagSubject', 'Tag', 'AddHeader', 'AddReceivedHeader', 'AuthservID',
+        'RemoveForgedAuthResults', 'AuthservIDAlias',
+        'Quarantine', 'QuarantineBox', 'TTL', 'User', 'Socket', 'Syslog', 'LogTo',
+        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'MetricsListen',
+        'CheckHelo', 'RefuseHeloFail', 'RefuseSoftFail', 'RejectPermError', 'DryRun',
+        'AcceptPostmaster', 'TrustedForwarder')
+_LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
+                'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
+                'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases',
+                'trustedforwarder': 'trusted_forwarders'}
+# Config field -> its key
+FIELD_KEYS = {dict(_SCALARS, **{k: (f, None) for k, f in _LIST_FIELDS.items()})[key.lower()][0]:
+              key for key in KEYS}
 
 
 def _syslog(value):
@@ -270,14 +482,56 @@ def split_line(raw):
     return parts[0], parts[1].strip() if len(parts) > 1 else ''
 
 
+_TAKES_NOTES = (parse_fixed_ip, parse_socket)
+_DEFAULTS = Config()
+
+
+class _Setting(NamedTuple):
+    line: int
+    key: str           # as written
+    text: str          # the value as written
+    value: Any         # as parsed
+
+
+def _comparable(value):
+    return getattr(value, 'text', value)
+
+
+def _effective(field, settings):
+    """The line that takes effect, as in smf-spf: the last one, except for a boolean,
+    which only a line with its non-default value changes (wherever it stands)."""
+    default = getattr(_DEFAULTS, field)
+    if isinstance(default, bool):
+        changing = [s for s in settings if s.value != default]
+        return changing[0] if changing else settings[-1]
+    return settings[-1]
+
+
+def _repeat_warning(settings, chosen):
+    if len(set(_comparable(s.value) for s in settings)) < 2:
+        return None
+    lines = ', '.join('line %d: %s' % (s.line, s.text) for s in settings)
+    why = ('only a line with the non-default value counts, as in smf-spf'
+           if isinstance(chosen.value, bool) else 'the last line counts, as in smf-spf')
+    return '%s is set more than once with different values (%s); line %d (%s) takes effect: ' \
+           '%s' % (chosen.key, lines, chosen.line, chosen.text, why)
+
+
 def parse_lines(lines, path):
     """Parse config text lines; returns a LoadResult. Never raises on content."""
     problems = []
+    compat = []
     values = {}
-    lists = {key: [] for key in _LISTS + _NEW_LISTS}
+    settings = {}
+    lists = {key: [] for key in _LISTS}
 
     def report(line_no, severity, reason):
-        problems.append(Problem(path, line_no, severity, reason))
+        (compat if severity == COMPAT else problems).append(Problem(path, line_no, severity,
+                                                                    reason))
+
+    def report_all(line_no, notes):
+        for severity, reason in notes:
+            report(line_no, severity, reason)
 
     for line_no, raw in enumerate(lines, 1):
         key, value = split_line(raw)
@@ -285,7 +539,7 @@ def parse_lines(lines, path):
             continue
         lowered = key.lower()
         if lowered in dialect.ALIASES and value:
-            report(line_no, WARNING, dialect.note(key, value))
+            report(line_no, COMPAT, dialect.note(key, value))
             lowered = dialect.ALIASES[lowered]
         if lowered not in _SCALARS and lowered not in lists:
             report(line_no, WARNING, dialect.ignored(key) or 'unknown key %r, line ignored' % key)
@@ -300,22 +554,63 @@ def parse_lines(lines, path):
         field, parser = _SCALARS[lowered]
         if parser is None:
             parser = _syslog
+        notes = []
         try:
-            values[field] = parser(value)
+            parsed = parser(value, notes) if parser in _TAKES_NOTES else parser(value)
         except (_Invalid, dialect.DialectError) as exc:
             report(line_no, FATAL if lowered == 'socket' else ERROR,
                    '%s %s, line ignored%s' % (key, exc, dialect.hint(key, value)))
             continue
-        note = dialect.note(key, value, values[field])
+        report_all(line_no, notes)
+        note = dialect.note(key, value, parsed)
         if note:
-            report(line_no, WARNING, note)
-        if lowered == 'spftimeout' and values[field] >= MTA_COMMAND_TIMEOUT:
-            report(line_no, WARNING, 'SPFTimeout %s is not below the MTA\'s 30 s milter '
-                   'timeout: a slow DNS can make the MTA give up on the milter' % value)
+            report(line_no, COMPAT, note)
+        if parser in (str, _template) and len(value.split()) > 1:
+            report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
+                   '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))
+        settings.setdefault(field, []).append(_Setting(line_no, key, value, parsed))
+        if lowered == 'metricslisten' and not ipaddress.ip_address(parsed.host).is_loopback:
+            report(line_no, WARNING, 'MetricsListen %s is not a loopback address: anyone who '
+                   'reaches it sees the mail statistics' % value)
+        if lowered == 'spftimeout' and parsed > MTA_COMMAND_TIMEOUT - MTA_TIMEOUT_MARGIN:
+            report(line_no, WARNING, 'SPFTimeout %s leaves less than %d s before the MTA\'s '
+                   '30 s milter timeout (Postfix milter_command_timeout): a slow DNS can make '
+                   'the MTA give up on the milter' % (value, MTA_TIMEOUT_MARGIN))
 
-    entries = lists['whitelistip']
+    chosen = {}
+    for field, repeated in settings.items():
+        chosen[field] = _effective(field, repeated)
+        values[field] = chosen[field].value
+        warning = _repeat_warning(repeated, chosen[field])
+        if warning:
+            report(repeated[-1].line, WARNING, warning)
+    if 'socket' in chosen:
+        for reason in socket_warnings(chosen['socket'].value):
+            report(chosen['socket'].line, WARNING, reason)
+    for field in ('refuse_spf_none', 'refuse_spf_none_helo'):
+        if values.get(field) and values.get('spf_best_guess', True):
+            report(chosen[field].line, COMPAT,
+                   '%s on has no effect while SPFBestGuess is on (the default): as in smf-spf '
+                   'with SPFBestGuess, the best guess stands in for "none"; smf-spf 2.5.x (no '
+                   'best guess) refused here. Add "SPFBestGuess off" to refuse'
+                   % chosen[field].key)
+
+    # list lines dropped as errors, by their index among the key's lines (list_entries)
+    rejected = {'WhitelistIP': set(), 'ClientIPNAT': set()}
+    entries = []
+    entry_indexes = []
+    for index, (line_no, value) in enumerate(lists['whitelistip']):
+        notes = []
+        try:
+            entries.append((line_no, parse_whitelist_ip(value, notes)))
+            entry_indexes.append(index)
+        except _Invalid as exc:
+            rejected['WhitelistIP'].add(index)
+            report(line_no, ERROR, 'WhitelistIP %s, line ignored' % exc)
+        report_all(line_no, notes)
 
     def bad_cidr(index, entry, message):
+        rejected['WhitelistIP'].add(entry_indexes[index])
         report(entries[index][0], ERROR, 'WhitelistIP %s, line ignored' % message)
 
     values['whitelist_ip'] = CidrSet([entry for _, entry in entries], on_error=bad_cidr)
@@ -323,19 +618,40 @@ def parse_lines(lines, path):
     values['whitelist_from'] = SubstringMatcher([v for _, v in lists['whitelistfrom']])
     values['whitelist_to'] = SubstringMatcher([v for _, v in lists['whitelistto']])
     nat = {}
-    for line_no, value in lists['clientipnat']:
+    nat_lines = {}
+    for index, (line_no, value) in enumerate(lists['clientipnat']):
+        notes = []
         try:
-            source, target = parse_nat(value)
+            source, target = parse_nat(value, notes)
         except _Invalid as exc:
+            rejected['ClientIPNAT'].add(index)
             report(line_no, ERROR, 'ClientIPNAT %s, line ignored' % exc)
             continue
+        finally:
+            report_all(line_no, notes)
+        if nat.get(source, target) != target:
+            report(line_no, WARNING, 'ClientIPNAT %s is set more than once with different '
+                   'destinations (line %d: %s, line %d: %s); line %d takes effect: the last '
+                   'line counts, as in smf-spf' % (source, nat_lines[source], nat[source],
+                                                    line_no, target, line_no))
         nat[source] = target
+        nat_lines[source] = line_no
     values['client_ip_nat'] = nat
+    values['authserv_id_aliases'] = tuple(
+        alias for _, value in lists['authservidalias'] for alias in re.split(r'[\s,]+', value)
+        if alias)
     if lists['trustedforwarder']:
         values['trusted_forwarders'] = forwarders.parse(
             lists['trustedforwarder'], lambda line_no, reason: report(line_no, ERROR, reason))
+    accepted = {}
+    for lowered in _LISTS:
+        key = FIELD_KEYS[_LIST_FIELDS[lowered]]
+        bad = rejected.get(key, ())
+        accepted[key] = tuple(v for i, (_, v) in enumerate(lists[lowered]) if i not in bad)
+    values['list_entries'] = accepted
     problems.sort(key=lambda problem: problem.line)
-    return LoadResult(Config(**values), tuple(problems))
+    compat.sort(key=lambda problem: problem.line)
+    return LoadResult(Config(**values), tuple(problems), tuple(compat))
 
 
 def load(path):

@@ -1,4 +1,16 @@
-"""Header field values the milter adds: Authentication-Results and Received-SPF."""
+"""Every byte the milter hands to another program: Authentication-Results (RFC 8601),
+Received-SPF (RFC 7208 section 9.1), the tagged Subject, X-SPF-Original-To, and SMTP reply
+texts (RFC 5321).
+
+Values come from the SMTP client (HELO, MAIL FROM) and may hold anything the MTA lets
+through, so every value is written the way the receiving grammar allows: as it is when it
+already is a token, dot-atom or addr-spec (the C milter's layout), quoted otherwise, and
+left out when it cannot be written at all (control characters, bytes that are not UTF-8).
+"""
+
+import base64
+import ipaddress
+import re
 
 # RFC 7208 section 2.6 result -> the word Received-SPF starts with
 _RECEIVED_SPF_WORD = {
@@ -6,13 +18,209 @@ _RECEIVED_SPF_WORD = {
     'none': 'None', 'temperror': 'TempError', 'permerror': 'PermError',
 }
 
+# -- lexical pieces (RFC 5322 section 3.2, RFC 2045 section 5.1, RFC 6376 section 3.5) ----
+
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_DOT_ATOM = re.compile(r'[%s]+(?:\.[%s]+)*\Z' % (_ATEXT, _ATEXT))
+# RFC 2045 token: printable US-ASCII except tspecials ()<>@,;:\"/[]?=
+_TOKEN = re.compile(r'[!#$%&\'*+.^_`{|}~0-9A-Za-z-]+\Z')
+_LABEL = r'[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+# a host name as HELO may carry it: one or more labels, an optional final dot
+_HOST_NAME = re.compile(r'%s(?:\.%s)*\.?\Z' % (_LABEL, _LABEL))
+_QUOTED_LOCAL = re.compile(r'"(?:[^"\\]|\\.)*"\Z')
+# what a quoted-string may carry: printable ASCII, space, tab, and UTF-8 beyond ASCII
+# (RFC 6532); never other control characters nor undecodable bytes (surrogates)
+_UNQUOTABLE = re.compile('[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]')
+# Authentication-Results stays ASCII: its parsers (RFC 8601 predates RFC 8616) expect it
+_ASCII_QUOTABLE = re.compile('[\t\x20-\x7e]*\\Z')
+_SURROGATE = re.compile('[\ud800-\udfff]')
+
+
+def representable(text):
+    """True when text can be written into a header field at all."""
+    return _UNQUOTABLE.search(text) is None
+
+
+def quoted_string(text):
+    """RFC 5322 quoted-string of text (which must be representable)."""
+    return '"%s"' % text.replace('\\', '\\\\').replace('"', '\\"')
+
+
+def _is_dot_atom(text):
+    return _DOT_ATOM.match(text) is not None
+
+
+def is_address_literal(text):
+    """[IPv4] or [IPv6:addr], as RFC 5321 section 4.1.3 writes an address in HELO."""
+    if len(text) < 3 or text[0] != '[' or text[-1] != ']':
+        return False
+    inner = text[1:-1]
+    try:
+        if inner[:5].lower() == 'ipv6:':
+            return ipaddress.ip_address(inner[5:]).version == 6
+        return ipaddress.ip_address(inner).version == 4
+    except ValueError:
+        return False
+
+
+def is_helo_name(helo):
+    """A domain name or an address literal: what smtp.helo may name."""
+    if _HOST_NAME.match(helo) is not None and len(helo) <= 254:
+        return True
+    return is_address_literal(helo)
+
+
+# -- Authentication-Results (RFC 8601) ------------------------------------------
+
+def _ar_value(text):
+    """RFC 8601 `value` (token / quoted-string), or None."""
+    if _TOKEN.match(text):
+        return text
+    if _ASCII_QUOTABLE.match(text):
+        return quoted_string(text)
+    return None
+
+
+def _ar_mailfrom(sender):
+    """(pvalue, must_end_resinfo) for smtp.mailfrom, or (None, False).
+
+    `local@domain` as it is when it is an addr-spec; a local part that is not a dot-atom
+    quoted (`"a;b"@example.com`); `@domain` (RFC 8601's form without local part) when the
+    local part cannot be written in ASCII; the whole address as one quoted-string when its
+    domain is no dot-atom. That last form goes at the end of the resinfo, where parsers
+    that stop a quoted pvalue only at `;` (the `authres` package) read it right too."""
+    local, at, domain = sender.rpartition('@')
+    if at and _DOT_ATOM.match(domain):
+        if local in ('', '""'):
+            return '@' + domain, False
+        if _is_dot_atom(local) or _QUOTED_LOCAL.match(local) and _ASCII_QUOTABLE.match(local):
+            return sender, False
+        if local and _ASCII_QUOTABLE.match(local):
+            return '%s@%s' % (quoted_string(local), domain), False
+        return '@' + domain, False
+    if _ASCII_QUOTABLE.match(sender):
+        return quoted_string(sender), True
+    return None, False
+
+
+def authserv_id_value(authserv_id):
+    """authserv-id as a value; characters no header can carry are dropped (admin's text)."""
+    return _ar_value(authserv_id) or quoted_string(
+        re.sub(r'[^\t\x20-\x7e]', '', authserv_id))
+
 
 def authentication_results(authserv_id, result, sender, helo):
-    """RFC 8601 value; temperror and permerror are written as such (C wrote none)."""
-    return '%s; spf=%s smtp.mailfrom=%s smtp.helo=%s' % (authserv_id, result, sender, helo)
+    """RFC 8601 value: one spf resinfo; temperror and permerror are written as such
+    (C wrote none). `smtp.helo` only for a domain name or an address literal.
+
+    At most one property is a whole quoted-string, and it comes last; when both would be
+    (an address-literal HELO and an address whose domain is no dot-atom), the one naming
+    the identity checked stays: smtp.helo for an empty sender (postmaster@HELO)."""
+    mailfrom, mailfrom_quoted = _ar_mailfrom(sender)
+    helo_value, helo_quoted = None, False
+    if is_helo_name(helo):
+        helo_quoted = _TOKEN.match(helo) is None
+        helo_value = quoted_string(helo) if helo_quoted else helo
+    if mailfrom_quoted and helo_quoted:
+        if sender == 'postmaster@' + helo:
+            mailfrom = None
+        else:
+            helo_value = None
+    properties = [('mailfrom', mailfrom), ('helo', helo_value)]
+    if mailfrom_quoted:
+        properties.reverse()
+    return ' '.join(['%s; spf=%s' % (authserv_id_value(authserv_id), result)] +
+                    ['smtp.%s=%s' % (name, value) for name, value in properties
+                     if value is not None])
+
+
+def authentication_results_extended(value, trusted_forwarder_ip, helo_result, helo):
+    """An authentication_results() value with what policy beyond C adds: a
+    `policy.trusted-forwarder` property on its resinfo when a TrustedForwarder's mail was
+    not acted on, and the HELO identity's own resinfo after it (parsers that want one spf
+    result take the first, MAIL FROM's). A quoted-string pvalue stays last in its resinfo
+    where it can (see _ar_mailfrom); the HELO resinfo is left out for a HELO that is no
+    domain name or address literal."""
+    if trusted_forwarder_ip is not None:
+        prop = 'policy.trusted-forwarder=%s' % _ar_value(trusted_forwarder_ip)
+        if value.endswith('"'):
+            head, space, tail = value.partition(' smtp.')
+            value = '%s %s%s%s' % (head, prop, space, tail) if space else '%s %s' % (value, prop)
+        else:
+            value = '%s %s' % (value, prop)
+    if helo_result is not None and is_helo_name(helo):
+        value = '%s; spf=%s smtp.helo=%s' % (value, helo_result, _ar_value(helo))
+    return value
+
+
+_CFWS = re.compile(r'(?:[ \t\r\n]+|\((?:[^()\\]|\\.)*\))*')
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_TOKEN_PREFIX = re.compile(r'[^ \t\r\n()<>@,;:\\"/\[\]?=]+')
+
+
+def _skip_cfws(text, position):
+    """Position after comments (nested ones too) and white space."""
+    while True:
+        match = _CFWS.match(text, position)
+        position = match.end()
+        if position < len(text) and text[position] == '(':
+            depth = 0
+            while position < len(text):
+                char = text[position]
+                if char == '\\':
+                    position += 1
+                elif char == '(':
+                    depth += 1
+                elif char == ')':
+                    depth -= 1
+                    if depth == 0:
+                        position += 1
+                        break
+                position += 1
+            continue
+        return position
+
+
+def authserv_ids_claimed(value):
+    """The authserv-ids an Authentication-Results value can be read as claiming: the
+    RFC 8601 reading, and the looser one a consumer may make (first word up to `;`)."""
+    position = _skip_cfws(value, 0)
+    claimed = set()
+    if value[position:position + 1] == '"':
+        match = _QUOTED.match(value, position)
+        if match:
+            claimed.add(re.sub(r'\\(.)', r'\1', match.group(1)))
+    else:
+        match = _TOKEN_PREFIX.match(value, position)
+        if match:
+            claimed.add(match.group(0))
+    loose = re.split(r'[;\s]', value[position:].lstrip(), 1)[0]
+    loose = re.sub(r'\(.*', '', loose).strip('"')
+    if loose:
+        claimed.add(loose)
+    return claimed
+
+
+# -- Received-SPF (RFC 7208 section 9.1) ------------------------------------------
+
+def _kv_value(text):
+    """dot-atom / quoted-string, or None."""
+    if _is_dot_atom(text):
+        return text
+    if representable(text):
+        return quoted_string(text)
+    return None
+
+
+def _comment_text(text):
+    """Text safe inside a comment: parentheses and backslashes become quoted-pairs,
+    characters no header can carry become `?`."""
+    text = _UNQUOTABLE.sub('?', text)
+    return re.sub(r'([()\\])', r'\\\1', text)
 
 
 def _comment(result, receiver, sender, ip):
+    receiver, sender, ip = _comment_text(receiver), _comment_text(sender), _comment_text(ip)
     if result == 'pass':
         return '%s: domain of %s\n\tdesignates %s as permitted sender' % (receiver, sender, ip)
     if result == 'fail':
@@ -30,24 +238,81 @@ def _comment(result, receiver, sender, ip):
     return '%s: domain of %s\n\tdoes not designate permitted sender hosts' % (receiver, sender)
 
 
+def envelope_from(raw_from):
+    """The address MAIL FROM gave, without its angle brackets (empty for `<>`)."""
+    start = raw_from.find('<')
+    stop = raw_from.rfind('>')
+    if start < 0 or stop < start:
+        return raw_from
+    return raw_from[start + 1:stop]
+
+
 def received_spf(result, receiver, sender, ip, identity, raw_from, helo):
-    """Received-SPF value in the C milter's folded layout; `<` and `>` of the
-    envelope-from become `"` (what OpenDMARC parses)."""
-    envelope_from = raw_from.replace('<', '"').replace('>', '"')
-    return ('%s (%s)\n\treceiver=%s; client-ip=%s; identity=%s;\n\tenvelope-from=%s; helo=%s;'
-            % (_RECEIVED_SPF_WORD.get(result, 'None'), _comment(result, receiver, sender, ip),
-               receiver, ip, identity, envelope_from, helo))
+    """Received-SPF value in the C milter's folded layout. envelope-from is a
+    quoted-string (C turned `<` `>` into `"`, which OpenDMARC parses); a key whose value
+    cannot be written is left out."""
+    pairs = [('receiver', _kv_value(receiver)), ('client-ip', _kv_value(ip)),
+             ('identity', _kv_value(identity))]
+    address = envelope_from(raw_from)
+    second = [('envelope-from', quoted_string(address) if representable(address) else None),
+              ('helo', _kv_value(helo))]
+    line1 = ' '.join('%s=%s;' % pair for pair in pairs if pair[1] is not None)
+    line2 = ' '.join('%s=%s;' % pair for pair in second if pair[1] is not None)
+    return '%s (%s)\n\t%s\n\t%s' % (_RECEIVED_SPF_WORD.get(result, 'None'),
+                                    _comment(result, receiver, sender, ip), line1, line2)
 
 
-def authentication_results_extended(value, trusted_forwarder_ip, helo_result, helo):
-    """Authentication-Results with what policy beyond C adds: `policy.trusted-forwarder`
-    on the MAIL FROM resinfo when a TrustedForwarder's mail was not acted on, and the HELO
-    identity's own resinfo after it (parsers that want one spf result take the first)."""
-    if trusted_forwarder_ip is not None:
-        address = trusted_forwarder_ip
-        if ':' in address:
-            address = '"%s"' % address
-        value = '%s policy.trusted-forwarder=%s' % (value, address)
-    if helo_result is not None:
-        value = '%s; spf=%s smtp.helo=%s' % (value, helo_result, helo)
-    return value
+# -- Subject tag ------------------------------------------------------------------
+
+_ENCODED_WORD_OCTETS = 42     # 56 base64 characters: with its 19 others, 75 at most
+
+
+def _unknown_8bit_words(text):
+    """RFC 2047 encoded-words (charset `unknown-8bit`, RFC 1428) carrying text's bytes,
+    surrogate-escaped ones included, folded one word a line."""
+    raw = text.encode('utf-8', 'surrogateescape')
+    return '\n\t'.join('=?unknown-8bit?b?%s?=' % base64.b64encode(
+        raw[i:i + _ENCODED_WORD_OCTETS]).decode('ascii')
+        for i in range(0, len(raw), _ENCODED_WORD_OCTETS))
+
+
+def tagged_subject(tag, subject):
+    """`<tag> <subject>`. A Subject with bytes that are not UTF-8 (surrogate-escaped, as
+    pymilter decodes it) cannot be handed back as they are, so its bytes travel as
+    encoded-words: nothing is lost."""
+    if _SURROGATE.search(subject) is None:
+        return '%s %s' % (tag, subject)
+    return '%s %s' % (tag, _unknown_8bit_words(subject))
+
+
+def original_recipient(rcpt):
+    """X-SPF-Original-To value: the RCPT TO as given, or its bytes as encoded-words when
+    it holds anything a header cannot carry."""
+    return rcpt if representable(rcpt) else _unknown_8bit_words(rcpt)
+
+
+# -- SMTP replies (RFC 5321 sections 4.2 and 4.5.3.1.5) ---------------------------
+
+MAX_REPLY_LINE = 512          # octets, code and CRLF included
+_NOT_TEXTSTRING = re.compile('[^\x20-\x7e]')
+
+# what a client learns about a temperror; the detail goes to the log
+TEMPERROR_REASONS = ('DNS timeout', 'DNS lookup failed', 'internal error')
+
+
+def temperror_reason(explanation):
+    lowered = (explanation or '').lower()
+    if 'internal error' in lowered:
+        return 'internal error'
+    if 'timeout' in lowered or 'timed out' in lowered:
+        return 'DNS timeout'
+    return 'DNS lookup failed'
+
+
+def reply_text(code, xcode, text):
+    """Text libmilter's setreply accepts and the MTA sends as one RFC 5321 reply line:
+    printable ASCII only, the whole line within 512 octets, `%` doubled for libmilter."""
+    text = _NOT_TEXTSTRING.sub('?', text.replace('\t', ' ').replace('\r', ' ')
+                               .replace('\n', ' '))
+    room = MAX_REPLY_LINE - len('%s %s \r\n' % (code, xcode or ''))
+    return text[:room].replace('%', '%%')

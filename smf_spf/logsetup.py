@@ -16,6 +16,9 @@ LEVELS = {'info': logging.INFO, 'notice': NOTICE, 'warning': logging.WARNING,
           'error': logging.ERROR}
 
 
+LOG_TO_HANDLER = 'LogTo'
+
+
 def logger():
     return logging.getLogger(LOGGER_NAME)
 
@@ -31,7 +34,7 @@ class LogToFormatter(logging.Formatter):
     def format(self, record):
         stamp = time.strftime('%b %e %H:%M:%S', time.localtime(record.created))
         return '%s %s %s[%d]: %s' % (stamp, self.host, self.ident, os.getpid(),
-                                     record.getMessage())
+                                     record.getMessage() + _traceback(self, record, '\n'))
 
 
 class _SyslogFormatter(logging.Formatter):
@@ -40,16 +43,33 @@ class _SyslogFormatter(logging.Formatter):
         self.ident = ident
 
     def format(self, record):
-        return '%s[%d]: %s' % (self.ident, os.getpid(), record.getMessage())
+        # one datagram, one line: syslog daemons escape newlines anyway
+        return '%s[%d]: %s' % (self.ident, os.getpid(),
+                               record.getMessage() + _traceback(self, record, ' | '))
+
+
+def _traceback(formatter, record, separator):
+    """The record's exception with its traceback, after `separator`; '' without one."""
+    if not record.exc_info:
+        return ''
+    text = formatter.formatException(record.exc_info)
+    text = text.encode('utf-8', 'backslashreplace').decode('utf-8')
+    return separator + separator.join(text.splitlines())
+
+
+# control characters from the wire, escaped: a CR or LF in a HELO must not forge log lines
+_CONTROLS = dict((code, '\\x%02x' % code) for code in list(range(0x20)) + [0x7f])
 
 
 class SafeText(logging.Filter):
-    """Log text that any handler can encode: addresses from the wire may carry
-    undecodable bytes (surrogate escapes) or non-ASCII under a C locale."""
+    """Log text that any handler can encode and no client can split: addresses from
+    the wire may carry undecodable bytes (surrogate escapes), non-ASCII under a C
+    locale, or control characters."""
 
     def filter(self, record):
         message = record.getMessage()
-        record.msg = message.encode('utf-8', 'backslashreplace').decode('utf-8')
+        record.msg = message.encode('utf-8', 'backslashreplace').decode('utf-8').translate(
+            _CONTROLS)
         record.args = ()
         return True
 
@@ -62,7 +82,26 @@ def open_log_to(path):
         stream = sys.stderr if path == '/dev/stderr' else sys.stdout
         return io.TextIOWrapper(stream.buffer, encoding='utf-8', errors='backslashreplace',
                                 line_buffering=True)
-    return io.open(path, 'a', encoding='utf-8', errors='backslashreplace', buffering=1)
+    return io.open(_append_only(path), 'a', encoding='utf-8', errors='backslashreplace',
+                   buffering=1)
+
+
+LOG_FILE_MODE = 0o640
+
+
+def _append_only(path):
+    """A descriptor to append to path; a file it creates is 0640 whatever the umask
+    (an existing file keeps the mode its admin gave it)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, LOG_FILE_MODE)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.fchmod(fd, LOG_FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
@@ -101,6 +140,33 @@ def setup(ident, facility, log_to_stream=None, syslog_address='/dev/log'):
             log.addHandler(handler)
     if log_to_stream is not None:
         stream_handler = logging.StreamHandler(log_to_stream)
+        stream_handler.set_name(LOG_TO_HANDLER)
         stream_handler.setFormatter(LogToFormatter(ident))
         log.addHandler(stream_handler)
     return log
+
+
+def switch_log_to(log, stream):
+    """Point the LogTo handler at a newly opened stream (a reload: logrotate moved the
+    file, or LogTo names another). Under the handler's lock, so no line is written
+    half to each and none is lost; the old stream is closed. False without LogTo."""
+    for handler in log.handlers:
+        if handler.get_name() == LOG_TO_HANDLER:
+            handler.acquire()
+            try:
+                handler.flush()
+                old, handler.stream = handler.stream, stream
+            finally:
+                handler.release()
+            old.close()
+            return True
+    return False
+
+
+def switch_syslog_facility(log, facility):
+    """Log to syslog with another facility from the next line on; False without syslog."""
+    for handler in log.handlers:
+        if isinstance(handler, logging.handlers.SysLogHandler):
+            handler.facility = logging.handlers.SysLogHandler.facility_names[facility]
+            return True
+    return False

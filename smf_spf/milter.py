@@ -6,11 +6,15 @@ the shared parts (config, cache, SPF checker) are read-only or lock-protected.
 
 import logging
 import socket
+import sys
+import threading
 import time
 
+from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
 import Milter
 
-from smf_spf import actions, helo as helo_identity, policy
+from smf_spf import actions, headers, helo as helo_identity, policy
+from smf_spf.metrics import NO_METRICS
 from smf_spf.logsetup import LEVELS, logger
 
 _ACTIONS = {
@@ -19,23 +23,55 @@ _ACTIONS = {
     policy.REJECT: Milter.REJECT,
     policy.TEMPFAIL: Milter.TEMPFAIL,
 }
+# None when malformed macro frames cannot crash getsymval, else why they can
+GUARD_PROBLEM = symguard.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 
 
-class Services(object):
-    """What every connection shares: the config and the (cached) SPF checker."""
+class _Undecoded(object):
+    """Values pymilter could not decode. Its C part builds each callback's arguments as
+    strict UTF-8 (pymilter 1.0.4: header values, MAIL FROM, RCPT TO; every version: HELO),
+    so a value that is not UTF-8 never reaches Python: pymilter prints the error through
+    sys.excepthook and answers the MTA with its exception policy instead."""
 
-    def __init__(self, config, spf, log=None):
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def install(self, log):
+        """Count (and log) them; __main__ also sets the exception policy to CONTINUE."""
+        previous = sys.excepthook
+
+        def hook(exc_type, exc, tb):
+            if exc_type is not None and issubclass(exc_type, UnicodeDecodeError):
+                with self.lock:
+                    self.count += 1
+                log.warning('pymilter could not pass on a value that is not UTF-8 (%r); '
+                            'that callback was skipped', bytes(exc.object[:80]))
+                return
+            previous(exc_type, exc, tb)
+        sys.excepthook = hook
+
+
+UNDECODED = _Undecoded()
+
+
+class Services(object):
+    """What every connection shares: the config and the (cached) SPF checker.
+
+    Never changed once built: a reload builds new Services (replaced()) and the
+    process hands those to new connections; one in flight keeps its own.
+    """
+
+    def __init__(self, config, spf, log=None, metrics=None):
         self.config = config
         self.spf = spf
         self.log = log or logger()
+        self.metrics = metrics or NO_METRICS
 
-
-def reply_text(text):
-    """Text libmilter's setreply accepts: one line, `%` doubled, valid UTF-8."""
-    text = text.replace('\r', ' ').replace('\n', ' ').replace('%', '%%')
-    return text.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+    def replaced(self, config, spf):
+        return Services(config, spf, self.log, self.metrics)
 
 
 def _client_ip(family, hostaddr):
@@ -68,6 +104,7 @@ class SpfMilter(Milter.Base):
         self.connection = None
         self.helo = None
         self._reset_message()
+        services.metrics.connection_opened()
 
     def negotiate(self, opts):
         # pymilter's own looks up every callback for macro lists on each connection;
@@ -82,18 +119,56 @@ class SpfMilter(Milter.Base):
         self.result = None
         self.subject = None
         self.quarantined = []
+        self.decision_queue_id = None
+        self.auth_results = []      # incoming Authentication-Results values, in order
+        self.mail_seen = False      # envfrom ran for this message and did not refuse it
+        self.undecoded_at_mail = UNDECODED.count
         self.state = actions.NO_STATE
 
-    def _log_all(self, logs):
-        log = self.services.log
-        for level, message in logs:
-            log.log(LEVELS.get(level, logging.INFO), '%s', message)
+    def getsymval(self, name):
+        """A macro's value; bytes that are not UTF-8 kept as surrogate escapes
+        (pymilter decodes strictly and raises)."""
+        try:
+            value = Milter.Base.getsymval(self, name)
+        except UnicodeDecodeError as exc:
+            value = exc.object
+        if isinstance(value, bytes):
+            value = value.decode('utf-8', 'surrogateescape')
+        return value
 
-    def _answer(self, verdict):
-        self._log_all(verdict.logs)
+    def _queue_id(self):
+        """The MTA's queue ID (macro i), once it has one: sendmail at MAIL FROM, Postfix
+        only once its queue file is open (a later RCPT TO, or end of message)."""
+        try:
+            return self.getsymval('i') or None
+        except Exception:
+            return None
+
+    def _log_all(self, logs, queue_id=None):
+        """Log lines, prefixed `QUEUEID: ` as other milters do, so that grepping the ID
+        shows our decision beside the MTA's own lines."""
+        log = self.services.log
+        prefix = '%s: ' % queue_id if queue_id else ''
+        for level, message in logs:
+            log.log(LEVELS.get(level, logging.INFO), '%s%s', prefix, message)
+
+    def _tie_queue_id(self):
+        """The queue ID, once known; the first time it is, for a decision logged without
+        it, one line ties the two together."""
+        queue_id = self._queue_id()
+        if queue_id and self.mail is not None and not self.decision_queue_id:
+            self._log_all(((policy.INFO, policy.late_queue_id_log(self.result, self.mail)),),
+                          queue_id)
+            self.decision_queue_id = queue_id
+        return queue_id
+
+    def _answer(self, verdict, queue_id=None):
+        self._log_all(verdict.logs, queue_id)
+        self.services.metrics.decided(verdict)
         if verdict.code is not None:
             try:
-                self.setreply(verdict.code, verdict.xcode, reply_text(verdict.text))
+                self.setreply(verdict.code, verdict.xcode,
+                              headers.reply_text(verdict.code, verdict.xcode, verdict.text))
             except Exception as exc:
                 self.services.log.warning('cannot set reply %s %s: %s',
                                           verdict.code, verdict.xcode, exc)
@@ -101,14 +176,16 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('connect', Milter.ACCEPT)
     def connect(self, hostname, family, hostaddr):
+        hostname = symguard.from_wire(hostname)
         verdict, self.connection = policy.on_connect(
             self.services.config, _client_ip(family, hostaddr), hostname or '',
             self.getsymval('j') or self.getsymval('{j}'))
+        symguard.check_once(self.services.log)
         return self._answer(verdict)
 
     @_fail_open('HELO', Milter.ACCEPT)
     def hello(self, heloname):
-        self.helo = heloname
+        self.helo = symguard.from_wire(heloname)
         return Milter.CONTINUE
 
     def data(self):
@@ -116,91 +193,151 @@ class SpfMilter(Milter.Base):
         # write (the first header) then waits for our delayed ACK, about 40 ms on TCP.
         return Milter.CONTINUE
 
+    def _answer_mail(self, verdict, queue_id=None):
+        # after a refusal the next RCPT TO belongs to a MAIL FROM this callback never saw
+        self.mail_seen = verdict.action not in (policy.REJECT, policy.TEMPFAIL)
+        return self._answer(verdict, queue_id)
+
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
+        mailfrom = symguard.from_wire(mailfrom)
         self._reset_message()
+        if self.connection is None:
+            # CONNECT was accepted unchecked (or never came): only a client that
+            # ignores that answer gets here; it gets the same answer again
+            return Milter.ACCEPT
+        self.mail_seen = True
         config = self.services.config
+        queue_id = self._queue_id()
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
         if mail is None:
-            return self._answer(actions.dry_run(config, verdict, instead=policy.ACCEPT))
+            return self._answer_mail(actions.dry_run(config, verdict,
+                                                     instead=policy.skip_action(config)),
+                                     queue_id)
         started = time.monotonic()
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
-            mail.helo)
-        self._log_all((policy.spf_result_log(checked.result, cached, self.connection, mail),))
+            mail.helo, policy.detailed_cache_key(self.connection, mail))
+        self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
+                                          self.services.spf.cache is not None)
+        logs = [policy.spf_result_log(checked.result, cached, self.connection, mail)]
         if checked.best_guess is not None:
-            self.services.log.info('SPF best guess %s (not used): ip=%s, from=%s',
-                                   checked.best_guess, self.connection.spf_ip, mailfrom)
+            logs.append((policy.INFO, 'SPF best guess %s (not used): ip=%s, from=%s'
+                         % (checked.best_guess, self.connection.spf_ip, mailfrom)))
+        self._log_all(logs, queue_id)
         self.mail = mail
         self.result = checked.result
+        self.decision_queue_id = queue_id
         verdict = policy.after_spf(config, self.connection, mail, checked.result,
                                    checked.explanation)
         helo_mail, helo_result = self._check_helo(mail, checked.result,
-                                                  time.monotonic() - started)
+                                                  time.monotonic() - started, queue_id)
         verdict, self.state = actions.at_mail(config, self.connection, mail, checked.result,
                                               helo_mail, helo_result, verdict)
-        return self._answer(verdict)
+        return self._answer_mail(verdict, queue_id)
 
-    def _check_helo(self, mail, result, elapsed):
+    def _check_helo(self, mail, result, elapsed, queue_id):
         """(Mail, result) of the HELO identity, through the result cache, in what the
         MAIL FROM check (`elapsed` seconds) left of SPFTimeout; (None, None) when it is
         not checked."""
         config = self.services.config
         helo_mail, logs = helo_identity.identity(config, mail)
-        self._log_all(logs)
+        self._log_all(logs, queue_id)
         if helo_mail is None:
             return None, None
         if helo_mail is mail:       # an empty sender: its identity is the HELO identity
             return mail, result
         timeout = helo_identity.budget(config, elapsed)
         if timeout is None:
-            self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),))
+            self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),),
+                          queue_id)
             return helo_mail, 'temperror'
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, helo_mail), self.connection.spf_ip,
-            helo_mail.sender, helo_mail.helo, timeout)
+            helo_mail.sender, helo_mail.helo,
+            detailed_key=policy.detailed_cache_key(self.connection, helo_mail), timeout=timeout)
         self._log_all((helo_identity.result_log(checked.result, cached, self.connection,
-                                                helo_mail),))
+                                                helo_mail),), queue_id)
         return helo_mail, checked.result
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
+        to = symguard.from_wire(to)
+        if not self.mail_seen:
+            action = self._late_envfrom()
+            if action != Milter.CONTINUE:
+                return action
+        if self.mail is None:       # a message we do not check, kept only for EOM
+            return Milter.CONTINUE
         config = self.services.config
         verdict, quarantine = policy.on_rcpt(config, self.connection, self.mail,
                                              actions.rcpt_result(self.state, self.result), to)
         verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
         if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)
-        return self._answer(verdict)
+        queue_id = self._tie_queue_id()
+        return self._answer(verdict, queue_id)
+
+    def _late_envfrom(self):
+        """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
+        the {mail_addr} macro, losslessly, and decide now (again at each RCPT if refused)."""
+        try:
+            address = self.getsymval('{mail_addr}')
+        except UnicodeDecodeError as exc:
+            address = bytes(exc.object).decode('utf-8', 'surrogateescape')
+        if address is None:
+            self._reset_message()
+            return self._answer_mail(policy.unreadable_sender())
+        return self.envfrom('<%s>' % address)
 
     @_fail_open('header', Milter.CONTINUE)
     def header(self, name, value):
-        if self.subject is None and name.lower() == 'subject':
+        raw = symguard.stashed()
+        if raw is not None:     # not UTF-8: the original bytes, which pymilter would refuse
+            name, value = (text.decode('utf-8', 'surrogateescape') for text in raw)
+        lowered = name.lower()
+        if self.subject is None and lowered == 'subject':
             self.subject = value
+        elif lowered == 'authentication-results':
+            self.auth_results.append(value)
         return Milter.CONTINUE
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
+        self._tie_queue_id()
+        headers_unseen = UNDECODED.count != self.undecoded_at_mail
+        if headers_unseen and self.subject is None and self.mail is not None:
+            self.services.log.info('no Subject seen, but a header pymilter could not decode '
+                                   'may be it: none added')
         config = self.services.config
         edits = actions.at_eom(config, self.connection, self.mail, self.state, policy.on_eom(
-            config, self.connection, self.mail, self.result, self.subject, self.quarantined))
+            config, self.connection, self.mail, self.result, self.subject, self.quarantined,
+            self.auth_results, headers_unseen))
         quarantine_box_added = True
         for edit in edits:
-            if edit.operation == 'delrcpt' and not quarantine_box_added:
-                self.services.log.warning('quarantine box not added: %s keeps the message',
-                                          edit.value)
+            if edit.needs_quarantine_box and not quarantine_box_added:
+                if edit.operation == 'delrcpt':
+                    self.services.log.warning('quarantine box not added: %s keeps the message',
+                                              edit.value)
                 continue
             applied = self._apply(edit)
             if edit.operation == 'addrcpt':
                 quarantine_box_added = applied
+            elif edit.operation == 'delheader' and applied:
+                self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
+                                       edit.name, edit.index, edit.value)
+        if self.mail is not None:     # a skipped message was counted as such at MAIL FROM
+            self.services.metrics.delivered(edits)
         self._reset_message()
         return Milter.CONTINUE
 
     def _apply(self, edit):
         try:
-            if edit.operation == 'insheader':
+            if edit.operation == 'delheader':
+                self.chgheader(edit.name, edit.index, '')
+            elif edit.operation == 'insheader':
                 self.addheader(edit.name, edit.value, edit.index)
             elif edit.operation == 'addheader':
                 self.addheader(edit.name, edit.value)
@@ -210,7 +347,7 @@ class SpfMilter(Milter.Base):
                 self.delrcpt(edit.value)
             elif edit.operation == 'addrcpt':
                 self.addrcpt(edit.value)
-        except (UnicodeError, Milter.error) as exc:
+        except (UnicodeError, Milter.error, Milter.DisabledAction) as exc:
             self.services.log.warning('cannot %s %s: %s; message left as it is there',
                                       edit.operation, edit.name or edit.value, exc)
             return False
@@ -221,5 +358,6 @@ class SpfMilter(Milter.Base):
         return Milter.CONTINUE
 
     def close(self):
+        self.services.metrics.connection_closed()
         self.connection = None
         return Milter.CONTINUE

@@ -23,6 +23,9 @@ MAX_LOCAL_PART = 64
 UNDEFINED_HELO = 'undefined'
 DEFAULT_MTA_NAME = 'localhost'
 RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
+# a refusal's own log prefix: `SPF <result>:` lines stay one per decision, as C wrote them,
+# so a pattern such as `SPF fail: .*ip=` counts each message once
+REFUSED = 'SPF refused:'
 
 
 class Verdict(NamedTuple):
@@ -31,6 +34,7 @@ class Verdict(NamedTuple):
     xcode: Optional[str] = None
     text: Optional[str] = None
     logs: Tuple[Tuple[str, str], ...] = ()   # (level, message) to log, in order
+    skipped_by: Optional[str] = None         # the whitelist or rule that skips the check
     dry_run: Optional[str] = None            # DryRun let it through: 'refuse' or 'tempfail'
 
 
@@ -50,14 +54,15 @@ class Mail(NamedTuple):
 
 class Edit(NamedTuple):
     """One change to the message at end of message, in the order to apply."""
-    operation: str           # chgheader, addheader, insheader, delrcpt, addrcpt
+    operation: str           # delheader, chgheader, addheader, insheader, delrcpt, addrcpt
     name: Optional[str] = None
-    value: Optional[str] = None
+    value: Optional[str] = None   # for delheader: the authserv-id it claimed (for the log)
     index: int = 0
+    needs_quarantine_box: bool = False   # only once the quarantine box was added
 
 
-def _reply(action, code, xcode, text, *logs):
-    return Verdict(action, code, xcode, text, tuple(logs))
+def _reply(action, code, xcode, text, *logs, skipped_by=None):
+    return Verdict(action, code, xcode, text, tuple(logs), skipped_by)
 
 
 def unwrap_ip(address):
@@ -78,25 +83,33 @@ def on_connect(config, client_ip, hostname, mta_name):
     address = unwrap_ip(client_ip) if client_ip else None
     if address is None:
         return _reply(ACCEPT, None, None, None,
-                      (NOTICE, 'unknown sender IP address, skipping SPF check')), None
+                      (NOTICE, 'unknown sender IP address, skipping SPF check'),
+                      skipped_by='NoClientIP'), None
     if address in config.whitelist_ip:
         return _reply(ACCEPT, None, None, None,
                       (INFO, 'SPF skip : client ip=%s, fqdn=%s whitelisted by WhitelistIP'
-                       % (address, hostname))), None
+                       % (address, hostname)), skipped_by='WhitelistIP'), None
     if config.whitelist_ptr.matches(hostname):
         return _reply(ACCEPT, None, None, None,
                       (INFO, 'SPF skip : client ip=%s, fqdn=%s whitelisted by WhitelistPTR'
-                       % (address, hostname))), None
+                       % (address, hostname)), skipped_by='WhitelistPTR'), None
     logs = ()
     spf_ip = config.client_ip_nat.get(address)
     if spf_ip is not None:
-        logs = ((INFO, 'Found NAT IP address. Original: %s . Final %s' % (address, spf_ip)),)
+        logs = ((INFO, nat_log(address, spf_ip)),)
     elif config.fixed_client_ip:
         spf_ip = config.fixed_client_ip
     else:
         spf_ip = address
     connection = Connection(address, spf_ip, hostname, mta_name or DEFAULT_MTA_NAME)
     return Verdict(CONTINUE, logs=logs), connection
+
+
+def nat_log(address, spf_ip):
+    """C's line, two spaces and all; its number is the in_addr as a little-endian long."""
+    parsed = parse_ip(spf_ip)
+    number = '%d ' % int.from_bytes(parsed.packed, 'little') if parsed.version == 4 else ''
+    return 'Found  NAT IP address. Original: %s . Final %s(%s)' % (address, number, spf_ip)
 
 
 # -- addresses ------------------------------------------------------------------
@@ -134,17 +147,26 @@ def sender_domain(sender):
 
 # -- MAIL FROM ------------------------------------------------------------------
 
+def skip_action(config):
+    """What a message we do not SPF-check gets: ACCEPT ends filtering (as C did), unless
+    forged Authentication-Results are to be removed at end of message."""
+    return CONTINUE if config.remove_forged_auth_results else ACCEPT
+
+
 def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
-    """(Verdict, Mail or None) before any DNS: CONTINUE with a Mail means check SPF."""
+    """(Verdict, Mail or None) before any DNS: CONTINUE with a Mail means check SPF;
+    no Mail means the message is not checked (its verdict may still continue to EOM)."""
     helo = helo or UNDEFINED_HELO
+    skip = skip_action(config)
     if verify == 'OK':
-        return _reply(ACCEPT, None, None, None,
-                      (INFO, 'SPF skip : verified TLS client, from=%s' % raw_from)), None
+        return _reply(skip, None, None, None,
+                      (INFO, 'SPF skip : verified TLS client, from=%s' % raw_from),
+                      skipped_by='TLS'), None
     if '<>' in raw_from:
         if config.skip_ndr:
-            return _reply(ACCEPT, None, None, None,
+            return _reply(skip, None, None, None,
                           (INFO, 'SPF skip : empty sender, helo=%s, ip=%s'
-                           % (helo, connection.spf_ip))), None
+                           % (helo, connection.spf_ip)), skipped_by='SkipNDR'), None
         helo = ascii_lower(helo)
         mail = Mail(raw_from, 'postmaster@' + helo, 'helo', helo)
     else:
@@ -153,12 +175,21 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
             return _syntax_reject(config, '1.7', 'Sender', raw_from), None
         mail = Mail(raw_from, ascii_lower(address), 'mailfrom', helo)
     if config.skip_auth and auth_authen:
-        return _reply(ACCEPT, None, None, None,
-                      (INFO, 'SPF skip : username %s, from=%s' % (auth_authen, raw_from))), None
+        return _reply(skip, None, None, None,
+                      (INFO, 'SPF skip : username %s, from=%s' % (auth_authen, raw_from)),
+                      skipped_by='SkipAuth'), None
     if mail.identity == 'mailfrom' and config.whitelist_from.matches(mail.sender):
-        return _reply(ACCEPT, None, None, None,
-                      (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % raw_from)), None
+        return _reply(skip, None, None, None,
+                      (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % raw_from),
+                      skipped_by='WhitelistFrom'), None
     return Verdict(CONTINUE), mail
+
+
+def unreadable_sender():
+    """MAIL FROM that neither the callback nor the {mail_addr} macro let us read."""
+    return _reply(TEMPFAIL, '451', '4.3.0', 'Sender address could not be read',
+                  (NOTICE, 'MAIL FROM could not be read (not UTF-8, no {mail_addr}): '
+                   '451 4.3.0'))
 
 
 def _syntax_reject(config, status, role, raw):
@@ -168,11 +199,17 @@ def _syntax_reject(config, status, role, raw):
     else:
         code, xcode = '550', '5.' + status
     return _reply(REJECT if code == '550' else TEMPFAIL, code, xcode, text,
-                  (NOTICE, '%s %s %s: %s' % (code, xcode, text, raw)))
+                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, raw)))
 
 
 def cache_key(connection, mail):
     return '%s|%s' % (connection.spf_ip, sender_domain(mail.sender))
+
+
+def detailed_cache_key(connection, mail):
+    """Key for results of records that expand %{l}, %{s} or %{h}: the whole sender
+    and HELO too (NUL-separated: no MTA passes a NUL through libmilter)."""
+    return '%s\0%s\0%s' % (cache_key(connection, mail), mail.sender, mail.helo)
 
 
 def is_cacheable(result):
@@ -186,39 +223,52 @@ def _refuse(config, connection, mail, code_suffix, rule, result='fail'):
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
     return _reply(action, code, xcode, text,
-                  (NOTICE, 'SPF %s: %s %s by %s, ip=%s, from=%s'
-                   % (result, code, xcode, rule, connection.spf_ip, mail.raw_from)))
+                  (NOTICE, '%s %s %s by %s (SPF %s), ip=%s, from=%s'
+                   % (REFUSED, code, xcode, rule, result, connection.spf_ip, mail.raw_from)))
 
 
 def spf_result_log(result, cached, connection, mail):
-    return (NOTICE, 'SPF %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
+    """The one `SPF <result>: ...` line per decision, at C's levels: info for a cache hit
+    and for none, notice for a fresh result."""
+    level = INFO if cached or result == 'none' else NOTICE
+    return (level, 'SPF %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
             % (result, ' (cached)' if cached else '', connection.spf_ip, connection.hostname,
                mail.helo, mail.raw_from))
 
 
 def after_spf(config, connection, mail, result, explanation=''):
-    """Verdict at MAIL FROM once the SPF result is known (fresh or cached)."""
-    if result == 'none':
+    """Verdict at MAIL FROM once the SPF result is known (fresh or cached).
+
+    With SPFBestGuess on, `none` is never refused: in C the best-guess result stood in
+    for it before the RefuseSPFNone checks (the guess itself decides nothing here)."""
+    if result == 'none' and not config.spf_best_guess:
         if config.refuse_spf_none and mail.identity == 'mailfrom':
             text = 'Sorry %s, we only accept mail from SPF enabled domains.' % mail.sender
             return _reply(REJECT, '550', '5.7.1', text,
-                          (NOTICE, 'SPF none: 550 5.7.1 by RefuseSPFNone, from=%s'
-                           % mail.raw_from))
+                          (NOTICE, '%s 550 5.7.1 by RefuseSPFNone (SPF none), from=%s'
+                           % (REFUSED, mail.raw_from)))
         if config.refuse_spf_none_helo and mail.identity == 'helo':
             text = ('Sorry %s, we only accept empty senders from enabled servers '
                     '(HELO identity)' % mail.sender)
             return _reply(REJECT, '550', '5.7.1', text,
-                          (NOTICE, 'SPF none: 550 5.7.1 by RefuseSPFNoneHelo, from=%s, helo=%s'
-                           % (mail.raw_from, mail.helo)))
+                          (NOTICE, '%s 550 5.7.1 by RefuseSPFNoneHelo (SPF none), from=%s, '
+                           'helo=%s' % (REFUSED, mail.raw_from, mail.helo)))
     if result == 'temperror' and not config.accept_temp_error:
         text = 'Found a problem processing SFP for %s. Error: %s' % (
-            mail.sender, explanation or '(no reason)')
+            mail.sender, headers.temperror_reason(explanation))
         return _reply(TEMPFAIL, '451', '4.4.3', text,
-                      (NOTICE, 'SPF temperror: 451 4.4.3 (AcceptTempError off), from=%s: %s'
-                       % (mail.raw_from, explanation)))
+                      (NOTICE, '%s 451 4.4.3 by AcceptTempError off (SPF temperror), from=%s: %s'
+                       % (REFUSED, mail.raw_from, explanation)))
     if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
         return _refuse(config, connection, mail, '7.23', 'RefuseFail')
     return Verdict(CONTINUE)
+
+
+def late_queue_id_log(result, mail):
+    """For a decision logged before the MTA had a queue ID, once it has one; worded so
+    that it never matches an `SPF <result>: ... ip=` pattern a second time."""
+    return 'SPF result %s for from=%s (decided at MAIL FROM, before the queue ID)' % (
+        result, mail.raw_from)
 
 
 # -- RCPT TO --------------------------------------------------------------------
@@ -231,7 +281,8 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
     if len(config.whitelist_to):
         if config.whitelist_to.matches(address):
             return _reply(CONTINUE, None, None, None,
-                          (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % raw_rcpt)), False
+                          (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % raw_rcpt),
+                          skipped_by='WhitelistTo'), False
         if result == 'fail' and config.refuse_fail:
             return _refuse(config, connection, mail, '1.1', 'RefuseFail'), False
     quarantine = config.quarantine and result in ('fail', 'softfail')
@@ -240,18 +291,54 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
 
 # -- end of message -------------------------------------------------------------
 
-def on_eom(config, connection, mail, result, subject, quarantined):
-    """The edits to make, in order: Subject tag, headers, quarantine."""
-    edits = []
+AUTHENTICATION_RESULTS = 'Authentication-Results'
+
+
+def our_authserv_ids(config, connection):
+    """The authserv-ids this host writes and answers for, lower-cased."""
+    ids = [config.authserv_id or connection.mta_name] + list(config.authserv_id_aliases)
+    return frozenset(ascii_lower(one) for one in ids)
+
+
+def forged_auth_results(config, connection, values):
+    """(index, authserv-id) of each incoming Authentication-Results value (in order of
+    arrival; index 1-based among them) that claims one of our authserv-ids, highest index
+    first, so deleting one never shifts the index of the next (RFC 8601 section 5)."""
+    if not config.remove_forged_auth_results or connection is None:
+        return ()      # no connection: skipped at connect, a trusted internal MTA (RFC 8601 5)
+    ours = our_authserv_ids(config, connection)
+    found = []
+    for index, value in enumerate(values, 1):
+        for claimed in headers.authserv_ids_claimed(value):
+            if ascii_lower(claimed) in ours:
+                found.append((index, claimed))
+                break
+    return tuple(reversed(found))
+
+
+def on_eom(config, connection, mail, result, subject, quarantined, auth_results=(),
+           headers_unseen=False):
+    """The edits to make, in order: forged Authentication-Results removed, Subject tag,
+    headers, quarantine. No mail: a message we did not check; only the removal applies.
+    headers_unseen: a header may have been withheld (by pymilter), so a Subject not seen
+    may still be there; none is added then (two Subject fields are worse than no tag)."""
+    # deletions go first: Postfix counts a header a milter inserted in the same EOM when
+    # it resolves a later chgheader index (index 1 after our insert at 0 is ours)
+    edits = [Edit('delheader', AUTHENTICATION_RESULTS, claimed, index)
+             for index, claimed in forged_auth_results(config, connection, auth_results)]
+    if mail is None:
+        return edits
     if config.tag_subject and result in ('fail', 'softfail'):
         if subject is None:
-            edits.append(Edit('addheader', 'Subject', config.tag))
+            if not headers_unseen:
+                edits.append(Edit('addheader', 'Subject', config.tag))
         else:
-            edits.append(Edit('chgheader', 'Subject', '%s %s' % (config.tag, subject), 1))
+            edits.append(Edit('chgheader', 'Subject', headers.tagged_subject(config.tag, subject),
+                              1))
     if config.add_header:
-        edits.append(Edit('insheader', 'Authentication-Results', headers.authentication_results(
+        edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
             config.authserv_id or connection.mta_name, result, mail.sender, mail.helo), 0))
-    if config.add_received_header:
+    if config.add_received_header and mail is not None:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
             mail.raw_from, mail.helo)))
@@ -259,6 +346,7 @@ def on_eom(config, connection, mail, result, subject, quarantined):
         # the quarantine box first: a recipient is only removed once it is there
         edits.append(Edit('addrcpt', value=config.quarantine_box))
         for rcpt in quarantined:
-            edits.append(Edit('addheader', 'X-SPF-Original-To', rcpt))
-            edits.append(Edit('delrcpt', value=rcpt))
+            edits.append(Edit('addheader', 'X-SPF-Original-To',
+                              headers.original_recipient(rcpt), needs_quarantine_box=True))
+            edits.append(Edit('delrcpt', value=rcpt, needs_quarantine_box=True))
     return edits

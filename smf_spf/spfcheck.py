@@ -1,12 +1,14 @@
 """SPF evaluation through pyspf and dnspython, inside a total time budget.
 
-pyspf's `querytime` bounds the whole check: every DNS lookup gets at most what
-is left of the budget, and a check that runs out is a temperror.  The budget
-defaults below Postfix's 30 s milter_command_timeout, so a slow DNS gives a
-temperror the policy can act on, never an MTA timeout.
+Every check has a deadline (now + SPFTimeout): each DNS lookup gets what is left
+of it and a check that runs out is a temperror.  The budget defaults below
+Postfix's 30 s milter_command_timeout, so a slow DNS gives a temperror the
+policy can act on, never an MTA timeout.
 """
 
 import logging
+import re
+import time
 import warnings
 from typing import NamedTuple, Optional
 
@@ -14,38 +16,173 @@ import spf
 
 log = logging.getLogger('smf-spf')
 
+# dnspython 2 deprecates query(), which pyspf calls (1.16 has only query()).  Filtered once,
+# here: catch_warnings() in the worker threads would swap the process-wide filter list.
+warnings.filterwarnings('ignore', message=r'please use dns\.resolver\.', category=DeprecationWarning)
+
 # what C evaluates for a domain without a record (logged only, never decides)
 BEST_GUESS_RECORD = 'v=spf1 a/24 mx/24 ptr ?all'
+# macros on data the result cache key (client IP, sender domain) does not hold
+_UNKEYED_MACRO = re.compile(r'%\{[lsh]', re.IGNORECASE)
+# 255 octets on the wire are 253 characters of dotted text (without the root dot)
+MAX_DNS_NAME = 253
+# dnspython 2 sleeps 0.1 s after a round of unanswered tries before it notices that
+# the lookup's lifetime is over: each lookup ends this much before the deadline
+DNS_BACKOFF_ROOM = 0.1
 
 
 class SpfResult(NamedTuple):
     result: str                      # RFC 7208 result name
     explanation: str = ''
     best_guess: Optional[str] = None
+    # the record expanded %{l}, %{s} or %{h}: the result holds only for this
+    # local part and HELO, not for every sender of the domain at this IP
+    uses_sender_details: bool = False
 
 
 def use_nameservers(nameservers, timeout):
-    """Point dnspython's default resolver (which pyspf uses) at these servers.
+    """Point dnspython's default resolver (which pyspf uses) at these servers, or
+    at /etc/resolv.conf's when there are none, with tries that may use the budget.
 
-    Process-wide by nature: pyspf resolves through dnspython's default resolver.
+    A try waits for its share of the budget, not dnspython's 2 s, so a slow but
+    working resolver is answered within SPFTimeout.  Process-wide by nature:
+    pyspf resolves through dnspython's default resolver.
     """
     import dns.resolver
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = list(nameservers)
-    resolver.timeout = min(resolver.timeout, timeout)
+    if nameservers:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = list(nameservers)
+    else:
+        try:
+            resolver = dns.resolver.Resolver()
+        except Exception as exc:  # no resolv.conf: keep dnspython's own default
+            log.warning('cannot read the system resolver configuration: %s', exc)
+            return dns.resolver.default_resolver
+    resolver.timeout = float(timeout) / max(1, len(resolver.nameservers))
     resolver.lifetime = timeout
     dns.resolver.default_resolver = resolver
     return resolver
 
 
 def preload_dns_modules():
-    """Import the record-type modules dnspython loads lazily, while they are readable
-    (before the switch to the unprivileged User)."""
+    """Import what dnspython and the codecs load lazily, while it is readable
+    (before the switch to the unprivileged User): record-type modules and the
+    IDNA/punycode codecs a non-ASCII domain needs."""
+    import codecs
+    import encodings.idna
+    import encodings.punycode
+    import dns.name
     import dns.rdata
     import dns.rdataclass
     import dns.rdatatype
     for name in ('A', 'AAAA', 'MX', 'PTR', 'TXT', 'SPF', 'CNAME', 'NS', 'SOA'):
         dns.rdata.get_rdata_class(dns.rdataclass.IN, dns.rdatatype.from_text(name))
+    for codec in ('idna', 'punycode', 'ascii', 'utf-8'):
+        codecs.lookup(codec)
+    dns.name.from_text(u'b\u00fccher.example').to_text()
+    dns.name.from_text(u'xn--bcher-kva.example').to_unicode()
+    malformed_domain(u'b\u00fccher.example')
+    _dns_errors()
+
+
+def malformed_domain(domain):
+    """Why `domain` cannot be a DNS name (RFC 7208 4.3), or None when it can."""
+    name = domain[:-1] if domain.endswith('.') else domain
+    labels = name.split('.')
+    if len(labels) < 2:
+        return 'not a multi-label domain name'
+    if not all(labels):
+        return 'empty label'
+    if any(len(label) > 63 for label in labels):
+        return 'label longer than 63 octets'
+    try:
+        octets = [len(label.encode('idna')) for label in labels]
+    except UnicodeError as exc:
+        return 'not a valid internationalized domain name (%s)' % exc
+    if max(octets) > 63:
+        return 'label longer than 63 octets'
+    if sum(octets) + len(octets) - 1 > MAX_DNS_NAME:
+        return 'longer than 255 octets'
+    return None
+
+
+class _DeadlineQuery(spf.query):
+    """pyspf's query, held to a wall-clock deadline, with the RFC 7208 readings
+    pyspf does not make for us:
+
+    - every DNS lookup gets what is left until the deadline (pyspf only counts the
+      time spent inside lookups, so a check could run over);
+    - `exp=` is not fetched: the explanation only goes into our logs, and an
+      unanswered exp= lookup must not cost the verdict its budget;
+    - a DNS error on the PTR lookup fails ptr, on one name's address lookup skips
+      that name (5.5);
+    - a name dnspython cannot resolve at all (too long, bad IDNA, CNAME chain
+      too long) is a void lookup, as pyspf treats bad labels, not a crash;
+    - macro expansion of %{l}, %{s}, %{h} is noted for the result cache.
+    """
+
+    def __init__(self, ip, sender, helo, deadline, **kwargs):
+        spf.query.__init__(self, ip, sender, helo, **kwargs)
+        self.deadline = deadline
+        self.uses_sender_details = False
+
+    def expand(self, s, stripdot=True):
+        if _UNKEYED_MACRO.search(s):
+            self.uses_sender_details = True
+        return spf.query.expand(self, s, stripdot)
+
+    def get_explanation(self, spec):
+        return None
+
+    def validated_ptrs(self):
+        try:
+            names = self.dns_ptr(self.i)[:spf.MAX_PTR if self.strict else spf.MAX_PTR * 4]
+        except spf.TempError:
+            return []    # 5.5: an error on the PTR lookup itself: ptr does not match
+        validated = []
+        for name in names:
+            try:
+                addresses = self.dns_a(name, self.A)
+            except spf.TempError:
+                continue
+            if self.cidrmatch(addresses, self.cidrmax):
+                validated.append(name)
+        return validated
+
+    def dns(self, name, qtype, cnames=None, ignore_void=False):
+        remaining = self.deadline - time.monotonic() - DNS_BACKOFF_ROOM
+        if remaining <= 0:
+            raise spf.TempError('DNS Error: exceeded max query lookup time')
+        self.querytime = self.timeout = remaining
+        bad_name, chain_too_long = _dns_errors()
+        try:
+            return spf.query.dns(self, name, qtype, cnames, ignore_void)
+        except chain_too_long:
+            # a CNAME loop: what a recursive resolver answers with SERVFAIL
+            raise spf.TempError('DNS CNAME chain too long or looping at %s' % name)
+        except bad_name as exc:
+            log.debug('DNS %s %s cannot be asked (%s): no data', name, qtype, exc)
+            if not ignore_void:
+                self.void_lookups += 1
+                if self.void_lookups > spf.MAX_VOID_LOOKUPS:
+                    raise spf.PermError('Void lookup limit of %d exceeded'
+                                        % spf.MAX_VOID_LOOKUPS)
+            return []
+
+
+_DNS_ERRORS = []
+
+
+def _dns_errors():
+    """(no such name can be asked, the answer's CNAME chain is too long) as dnspython
+    classifies them; dnspython 1.16 has no ChainTooLong (it answers NoAnswer)."""
+    if not _DNS_ERRORS:
+        import dns.message
+        import dns.name
+        bad_name = (UnicodeError, dns.name.NameTooLong, dns.name.LabelTooLong,
+                    dns.name.EmptyLabel, dns.name.IDNAException)
+        _DNS_ERRORS.append((bad_name, getattr(dns.message, 'ChainTooLong', ())))
+    return _DNS_ERRORS[0]
 
 
 class SpfChecker(object):
@@ -59,20 +196,21 @@ class SpfChecker(object):
         `timeout` seconds (default: the checker's, SPFTimeout)."""
         timeout = self.timeout if timeout is None else timeout
         try:
-            with warnings.catch_warnings():
-                # dnspython 2 deprecates query() in favour of resolve(); 1.16 has only query()
-                warnings.simplefilter('ignore', DeprecationWarning)
-                query = spf.query(ip, sender, helo, receiver=self.receiver,
-                                  timeout=timeout, querytime=timeout)
-                result, _code, explanation = query.check()
-                guess = None
-                if result == 'none' and self.best_guess:
-                    guess = query.best_guess(BEST_GUESS_RECORD)[0]
+            problem = malformed_domain(sender.rpartition('@')[2])
+            if problem is not None:
+                return SpfResult('none', 'malformed domain: %s' % problem)
+            query = _DeadlineQuery(ip, sender, helo, time.monotonic() + timeout,
+                                   receiver=self.receiver, timeout=timeout,
+                                   querytime=timeout)
+            result, _code, explanation = query.check()
+            guess = None
+            if result == 'none' and self.best_guess:
+                guess = query.best_guess(BEST_GUESS_RECORD)[0]
         except Exception as exc:  # pyspf raising on odd input must not cost a message
             log.warning('SPF check failed for ip=%s, sender=%s, helo=%s: %s: %s',
                         ip, sender, helo, type(exc).__name__, exc)
             return SpfResult('temperror', 'internal error: %s' % type(exc).__name__)
-        return SpfResult(result, explanation or '', guess)
+        return SpfResult(result, explanation or '', guess, query.uses_sender_details)
 
 
 # distinct results kept for sharing: the same few results (pass with pyspf's fixed
@@ -81,7 +219,13 @@ MAX_SHARED_RESULTS = 4096
 
 
 class CachedChecker(object):
-    """SPF results through the result cache: fresh ones are stored, temperrors never."""
+    """SPF results through the result cache: fresh ones are stored, temperrors never.
+
+    `key` names what most results depend on (client IP, sender domain).  A result
+    whose record expanded %{l}, %{s} or %{h} is stored under `detailed_key` (which
+    adds sender and HELO) and its entry under `key` only says so; without a
+    `detailed_key` such a result is not stored at all.
+    """
 
     def __init__(self, checker, cache, is_cacheable):
         self.checker = checker
@@ -98,14 +242,22 @@ class CachedChecker(object):
             self._shared.setdefault(result, result)
         return result
 
-    def evaluate(self, key, ip, sender, helo, timeout=None):
+    def evaluate(self, key, ip, sender, helo, detailed_key=None, timeout=None):
         """(SpfResult, from_cache); a fresh check within `timeout` seconds (None: the
         checker's own)."""
-        if self.cache is not None:
-            hit = self.cache.get(key)
+        cache = self.cache
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None and hit.uses_sender_details:
+                hit = cache.get(detailed_key) if detailed_key is not None else None
             if hit is not None:
                 return hit, True
         fresh = self.checker.check(ip, sender, helo, timeout=timeout)
-        if self.cache is not None and self.is_cacheable(fresh.result):
-            self.cache.put(key, self._share(fresh))
+        if cache is not None and self.is_cacheable(fresh.result):
+            fresh = self._share(fresh)
+            if not fresh.uses_sender_details:
+                cache.put(key, fresh)
+            elif detailed_key is not None:
+                cache.put(key, fresh)
+                cache.put(detailed_key, fresh)
         return fresh, False

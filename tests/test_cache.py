@@ -47,6 +47,20 @@ def test_bounded_evicts_oldest(cache_impl):
     assert c.get('c') is None and c.get('b') == 'B2' and len(c) == 3
 
 
+def test_evictions_count_entries_dropped_for_room_not_replaced_or_expired(cache_impl):
+    c = cache_impl.ResultCache(0.05, 3)
+    for key in 'abc':
+        c.put(key, key)
+    c.put('a', 'again')              # replaced in place: nothing evicted
+    assert c.evictions == 0
+    c.put('d', 'd')
+    c.put('e', 'e')
+    assert c.evictions == 2
+    time.sleep(0.12)
+    assert c.get('a') is None        # expired, not evicted
+    assert c.evictions == 2
+
+
 def test_zero_ttl_or_size_disables(cache_impl):
     for ttl, size in ((0, 10), (60, 0)):
         c = cache_impl.ResultCache(ttl, size)

@@ -148,3 +148,56 @@ def test_random_text_never_crashes(text):
             impl.CidrSet([text])
         except ValueError:
             pass
+
+
+# -- raw config text, not only what ipaddress prints: both agree on every interpreter ------
+
+RAW_PIECES = ['1', '2', '0', '00', '04', '010', '255', '256', '1.2.3.4', '::', ':', '.',
+              'ffff', 'fe80', 'db8', '2001', '/', '/8', '/32', '/128', '/033', '%eth0', '%',
+              '\x00', ' ', '\t', '\n', '\x85', '\u3000', '\u0661', 'x', '0x0a', '[', ']', '+']
+raw_text = st.lists(st.sampled_from(RAW_PIECES), max_size=12).map(''.join)
+raw_pieces = st.sampled_from(RAW_PIECES)
+# real addresses and networks with raw text before or after them
+raw_around = st.one_of(
+    st.tuples(st.one_of(networks.map(str), addresses.map(str)), raw_pieces).map(''.join),
+    st.tuples(raw_pieces, addresses.map(str)).map(''.join))
+raw_entries = st.one_of(raw_text, networks.map(str), raw_around)
+raw_probes = st.one_of(raw_text, addresses.map(str), raw_around)
+
+
+def _built(impl, entries):
+    errors = []
+    built = impl.CidrSet(entries, on_error=lambda index, entry, message: errors.append(index))
+    return built, errors
+
+
+def _agree(entries, probes):
+    compiled, compiled_errors = _built(_cidr_c, entries)
+    twin, twin_errors = _built(_cidr_py, entries)
+    assert compiled_errors == twin_errors, entries
+    assert len(compiled) == len(twin)
+    for probe in probes + entries:
+        assert (probe in compiled) == (probe in twin), (entries, probe)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(raw_entries, raw_probes)
+def test_twins_agree_on_one_raw_entry_and_probe(entry, probe):
+    _agree([entry], [probe])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(raw_entries, max_size=8), st.lists(raw_probes, max_size=12))
+def test_twins_agree_on_raw_text(entries, probes):
+    _agree(entries, probes)
+
+
+@pytest.mark.parametrize('text', ['fe80::1%eth0', 'fe80::1%1', '1.2.3.4\x00', '1.2.3.4\x00junk',
+                                  '1.2.3.04', '01.2.3.4', '::ffff:1.2.3.04', '\u0661.2.3.4',
+                                  '1.2.3.4/8\x00', '1.2.3.4/\x008', '0x0a.0.0.1', '10.1'])
+def test_odd_text_is_no_address_for_either(cidr_impl, text):
+    """inet_pton's reading on every interpreter: no scope IDs (ipaddress takes them from
+    3.9 on), no NUL (C stops there), no leading zeros (3.6's ipaddress took them)."""
+    assert text not in cidr_impl.CidrSet(['0.0.0.0/0', '::/0'])
+    with pytest.raises(ValueError):
+        cidr_impl.CidrSet([text])

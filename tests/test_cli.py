@@ -54,7 +54,7 @@ def test_check_valid_config(tmp_path):
 
 
 def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
-    path = write(tmp_path, 'User %s' % ME, 'TTL soon', 'Frob on', 'WhitelistIP 1.2.3.4/40')
+    path = write(tmp_path, 'User %s' % ME, 'TTL soon', 'Frob on', 'WhitelistIP 1.2.3.400/8')
     done = run('-t', '-c', path)
     assert done.returncode == 1
     lines = done.stderr.splitlines()
@@ -63,11 +63,35 @@ def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
     assert lines[2].startswith('%s:4: error: WhitelistIP ' % path)
 
 
+def test_check_lists_lines_that_differ_from_c_after_the_problems(tmp_path):
+    path = write(tmp_path, 'User %s' % ME, 'RefuseFail off', 'WhitelistIP 192.168.1.10 printer',
+                 'RefuseSPFNone on', 'RefuseFail on', 'Socket inet:10011')
+    done = run('-t', '-c', path)
+    assert done.returncode == 0, done.stderr      # nothing here is an error
+    assert done.stdout.endswith(': OK\n')
+    lines = done.stderr.splitlines()
+    heading = lines.index('compatibility: these lines do not act as in smf-spf 2.x:')
+    problems, compat = lines[:heading], lines[heading + 1:]
+    assert [line.split(': ')[0:2] for line in problems] == [
+        ['%s:5' % path, 'warning'], ['%s:6' % path, 'warning']]
+    assert 'line 2 (off) takes effect' in problems[0]
+    assert 'every interface' in problems[1]
+    assert [line.split(': ')[0:2] for line in compat] == [
+        ['%s:3' % path, 'compat'], ['%s:4' % path, 'compat']]
+    assert 'SPFBestGuess off' in compat[1]
+
+
 def test_check_accepts_the_howto_config(tmp_path):
     with io.open(os.path.join(DATA, 'howto-2.0.4.conf'), encoding='utf-8') as howto:
         text = howto.read()
-    done = run('-t', '-c', write(tmp_path, text, 'User %s' % ME))
-    assert done.returncode == 0 and done.stderr == ''
+    path = write(tmp_path, text, 'User %s' % ME)
+    done = run('-t', '-c', path)
+    # valid; its only remark is the LAN-wide socket of the how-to's example
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == [
+        '%s:105: warning: Socket inet:10011@192.168.0.70 listens beyond loopback: every host '
+        'that reaches 192.168.0.70 can talk to the milter; prefer a unix socket or a '
+        'firewall' % path]
 
 
 def test_missing_config_given_with_c_is_fatal(tmp_path):
@@ -137,7 +161,7 @@ def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
         modes.append(stat.S_IMODE(os.stat(str(sock)).st_mode))
         return True
     assert serve_until_sigterm(path, serving) == 0
-    assert modes[0] & 0o060 == 0o060 and modes[0] & 0o007 == 0   # group may connect, others not
+    assert modes[0] == 0o770     # 0777 less the umask 007: owner and group may connect, others not
     text = log.read_text(encoding='utf-8')
     assert 'smf-spf.conf:5: error: ClientIPNAT' in text
     assert 'stopping smf-spf' in text
@@ -211,7 +235,7 @@ def _pids_with_argument(argument):
 
 
 @pytest.mark.parametrize('sample', ['howto-2.0.4.conf', 'sample-2.5.conf',
-                                    'nat-invalid-lines.conf'])
+                                    'nat-invalid-lines.conf', 'odd-lines-2.x.conf'])
 def test_field_configs_start_the_daemon(tmp_path, sample):
     """Configs from the field start and serve; their bad lines are logged, not fatal.
     Only Socket, User and LogTo are replaced (the last line of a key wins), since the
@@ -230,3 +254,160 @@ def test_field_configs_start_the_daemon(tmp_path, sample):
     assert 'starting smf-spf' in logged and 'stopping smf-spf' in logged
     if sample == 'nat-invalid-lines.conf':
         assert logged.count('error: ClientIPNAT') == 4
+
+
+def test_start_up_log_names_repeated_keys_and_compat_lines(tmp_path):
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    log = tmp_path / 'log'
+    path = write(tmp_path, 'RefuseFail off', 'RefuseFail on', 'RefuseSPFNone on',
+                 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME, 'LogTo %s' % log,
+                 'Syslog none')
+    assert serve_until_sigterm(path, lambda: _port_open(port)) == 0
+    logged = log.read_text(encoding='utf-8')
+    assert '[CONFIG] %s:2: warning: RefuseFail is set more than once' % path in logged
+    assert '[CONFIG] %s:3: compat: RefuseSPFNone on has no effect' % path in logged
+
+
+@pytest.mark.parametrize('form', ['inet:{port}@localhost', 'inet:{port}@[127.0.0.1]',
+                                  'inet6:{port}@[::1]'])
+def test_daemon_serves_on_libmilter_socket_forms(tmp_path, form):
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    path = write(tmp_path, 'Socket ' + form.format(port=port), 'User %s' % ME, 'Syslog none')
+    host = '::1' if form.startswith('inet6') else '127.0.0.1'
+
+    def listening():
+        try:
+            socket.create_connection((host, port), 0.5).close()
+            return True
+        except OSError:
+            return False
+    assert serve_until_sigterm(path, listening) == 0
+
+
+def test_daemon_serves_on_a_bare_socket_path(tmp_path):
+    sock = str(tmp_path / 'bare.sock')
+    path = write(tmp_path, 'Socket ' + sock, 'User %s' % ME, 'Syslog none')
+    assert serve_until_sigterm(path, lambda: os.path.exists(sock)) == 0
+
+
+
+def test_check_of_the_odd_field_config_lists_its_compat_lines(tmp_path):
+    with io.open(os.path.join(DATA, 'odd-lines-2.x.conf'), encoding='utf-8') as original:
+        text = original.read()
+    path = write(tmp_path, text, 'User %s' % ME)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0 and done.stdout.endswith(': OK\n')
+    section = done.stderr.split('compatibility: these lines do not act as in smf-spf 2.x:\n')[1]
+    assert [line.split(': ')[0] for line in section.splitlines()] == [
+        '%s:%d' % (path, n) for n in (4, 6, 7, 11)]
+
+
+@pytest.mark.parametrize('socket_text, warned', [
+    ('inet:2424@127.0.0.1', None),
+    ('inet6:2424@[::1]', None),
+    ('inet:2424@localhost', None),
+    ('unix:/run/smfs/smf-spf.sock', None),
+    ('inet:2424', 'Socket inet:2424 listens on every interface'),
+    ('inet:2424@0.0.0.0', 'Socket inet:2424@0.0.0.0 listens on every interface'),
+    ('inet6:2424@[2001:db8::1]', 'Socket inet6:2424@[2001:db8::1] listens beyond loopback'),
+    ('inet:2424@mx.example.org', 'Socket inet:2424@mx.example.org listens beyond loopback'),
+])
+def test_check_warns_about_sockets_others_can_reach(tmp_path, socket_text, warned):
+    path = write(tmp_path, 'Socket %s' % socket_text, 'User %s' % ME)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0 and done.stdout.endswith(': OK\n')
+    if warned is None:
+        assert done.stderr == ''
+    else:
+        assert done.stderr.startswith('%s:1: warning: %s' % (path, warned)), done.stderr
+        assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize('mode, owner, warned', [
+    (0o644, 'root', None),
+    (0o600, 'root', None),
+    (0o664, 'root', 'is writable by its group'),
+    (0o646, 'root', 'is writable by everyone'),
+    (0o644, 'nobody', 'is owned by nobody, not root'),
+])
+def test_check_warns_about_a_config_others_can_change(tmp_path, mode, owner, warned):
+    if os.getuid() != 0:
+        pytest.skip('needs root to give the file to root and to nobody')
+    path = write(tmp_path, 'Socket unix:%s' % (tmp_path / 'sock'), 'User %s' % ME)
+    os.chmod(path, mode)
+    os.chown(path, pwd.getpwnam(owner).pw_uid, -1)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0
+    if warned is None:
+        assert done.stderr == ''
+    else:
+        assert done.stderr == '%s: warning: %s %s' % (path, path, warned) + (
+            ': only root should be able to change it\n' if 'writable' in warned
+            else ': that user can change it\n')
+
+
+def test_start_logs_the_exposure_warnings(tmp_path):
+    port_probe = socket.socket()
+    port_probe.bind(('127.0.0.1', 0))
+    port = port_probe.getsockname()[1]
+    port_probe.close()
+    log = tmp_path / 'log'
+    path = write(tmp_path, 'Socket inet:%d' % port, 'User %s' % ME, 'Syslog none',
+                 'LogTo %s' % log)
+    os.chmod(path, 0o666)
+    assert serve_until_sigterm(path, lambda: _port_open(port)) == 0
+    text = log.read_text(encoding='utf-8')
+    assert 'warning: Socket inet:%d listens on every interface' % port in text
+    assert '%s is writable by everyone' % path in text
+
+
+def test_second_instance_on_a_live_unix_socket_refuses_to_start(tmp_path):
+    sock = tmp_path / 'smf-spf.sock'
+    first_log, second_log = tmp_path / 'first.log', tmp_path / 'second.log'
+    first = write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none',
+                  'LogTo %s' % first_log)
+    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', first],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: sock.exists() and _connects(str(sock)))
+        inode = os.stat(str(sock)).st_ino
+        second_dir = tmp_path / 'second'
+        second_dir.mkdir()
+        second = write(second_dir, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none',
+                       'LogTo %s' % second_log)
+        for options in (['-f'], []):          # in the foreground and as a daemon
+            done = run(*(options + ['-c', second]))
+            assert done.returncode == 1, done.stderr
+            assert 'another process answers on unix:%s' % sock in done.stderr
+        assert process.poll() is None
+        assert os.stat(str(sock)).st_ino == inode and _connects(str(sock))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert not sock.exists()
+
+
+def test_cannot_opensocket_says_why(tmp_path):
+    if os.getuid() == 0:
+        # root may bind anywhere: a path under a regular file fails for everyone
+        blocker = tmp_path / 'file'
+        blocker.write_text('')
+        sock = blocker / 'smf-spf.sock'
+        expected = 'Not a directory'
+    else:
+        locked = tmp_path / 'locked'
+        locked.mkdir()
+        locked.chmod(0o500)
+        sock = locked / 'smf-spf.sock'
+        expected = 'Permission denied'
+    path = write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none')
+    done = run('-f', '-c', path)
+    assert done.returncode == 1
+    assert 'cannot serve on unix:%s' % sock in done.stderr
+    assert '%s: %s' % (sock, expected) in done.stderr, done.stderr

@@ -6,7 +6,12 @@ import socket
 import Milter
 
 from smf_spf import listener
-from smf_spf.milter import SpfMilter
+from smf_spf import config as configuration
+from smf_spf.milter import Services, SpfMilter
+
+
+def _milter():
+    return SpfMilter(Services(configuration.parse_lines([], 'test.conf').config, None))
 
 
 def _listening(family=socket.AF_INET, host='127.0.0.1'):
@@ -80,7 +85,7 @@ def test_the_milter_answers_data_so_its_macros_never_wait_unacknowledged():
     # with P_NODATA the MTA sends DATA's macros and no command we would answer
     offered = Milter.P_NODATA | Milter.P_NR_DATA | Milter.P_NOHDRS | Milter.P_NOBODY
     options = [Milter.CURR_ACTS, offered, 0, 0]
-    assert SpfMilter(None).negotiate(options) == Milter.CONTINUE
+    assert _milter().negotiate(options) == Milter.CONTINUE
     assert not options[1] & (Milter.P_NODATA | Milter.P_NR_DATA)
     assert options[1] & Milter.P_NOBODY        # the body is still not sent to us
 
@@ -88,7 +93,7 @@ def test_the_milter_answers_data_so_its_macros_never_wait_unacknowledged():
 def test_negotiate_gives_what_pymilters_own_negotiate_gives():
     for offered in (0, 0x1fffff, Milter.P_NODATA | Milter.P_NR_HDR | Milter.P_NOBODY):
         ours, theirs = [Milter.CURR_ACTS, offered, 7, 7], [Milter.CURR_ACTS, offered, 7, 7]
-        fast, reference = SpfMilter(None), SpfMilter(None)
+        fast, reference = _milter(), _milter()
         assert fast.negotiate(ours) == Milter.Base.negotiate(reference, theirs)
         assert ours == theirs
         assert (fast._actions, fast._protocol) == (reference._actions, reference._protocol)

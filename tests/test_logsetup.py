@@ -51,3 +51,103 @@ def test_undecodable_bytes_from_the_wire_are_logged_not_lost(tmp_path):
     with open(path, 'rb') as handle:
         line = handle.read().decode('utf-8')
     assert 'from=<caf\\udce9@example.org>, to=m\u00fcller@example.org' in line
+
+
+def test_log_to_file_is_created_0640_whatever_the_umask(tmp_path):
+    import os
+    path = tmp_path / 'new.log'
+    old = os.umask(0)
+    try:
+        logsetup.open_log_to(str(path)).close()
+    finally:
+        os.umask(old)
+    assert os.stat(str(path)).st_mode & 0o777 == 0o640
+
+
+def test_log_to_file_that_exists_keeps_its_mode(tmp_path):
+    import os
+    path = tmp_path / 'old.log'
+    path.write_text('earlier\n')
+    os.chmod(str(path), 0o600)
+    stream = logsetup.open_log_to(str(path))
+    stream.write('later\n')
+    stream.close()
+    assert os.stat(str(path)).st_mode & 0o777 == 0o600
+    assert path.read_text() == 'earlier\nlater\n'
+
+
+def _raise_and_log(log):
+    try:
+        {}['missing']
+    except KeyError:
+        log.exception('[ERROR] internal error at %s; passing the message on unfiltered', 'MAIL')
+
+
+def test_internal_errors_reach_both_handlers_with_their_traceback(tmp_path):
+    path = str(tmp_path / 'log.sock')
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(5)
+    stream = io.StringIO()
+    try:
+        log = logsetup.setup('smf-spf', 'mail', stream, syslog_address=path)
+        _raise_and_log(log)
+        datagram = server.recv(65536).decode()
+    finally:
+        server.close()
+        logsetup.setup('smf-spf', 'none', None)
+    for text in (datagram, stream.getvalue()):
+        assert 'internal error at MAIL' in text
+        assert 'Traceback (most recent call last)' in text
+        assert "KeyError: 'missing'" in text
+        assert 'in _raise_and_log' in text
+    assert '\n' not in datagram.rstrip('\n')       # one syslog line
+    assert stream.getvalue().count('\n') > 3
+
+
+def test_control_characters_from_the_wire_cannot_forge_log_lines():
+    stream = io.StringIO()
+    log = logsetup.setup('smf-spf', 'none', stream)
+    log.info('SPF fail: helo=%s, from=%s', 'x\r\nNov 29 12:00:00 vm smf-spf[1]: SPF pass',
+             '<a\x00\x1b[31m\x7f@example.org>')
+    logsetup.setup('smf-spf', 'none', None)
+    text = stream.getvalue()
+    assert text.count('\n') == 1
+    assert ('helo=x\\x0d\\x0aNov 29 12:00:00 vm smf-spf[1]: SPF pass, '
+            'from=<a\\x00\\x1b[31m\\x7f@example.org>') in text
+
+
+def test_switch_log_to_moves_the_next_line_to_the_new_stream_and_closes_the_old():
+    old, new = io.StringIO(), io.StringIO()
+    log = logsetup.setup('smf-spf', 'none', old)
+    try:
+        log.info('before')
+        assert logsetup.switch_log_to(log, new) is True
+        log.info('after')
+        assert old.closed
+        assert 'after' in new.getvalue() and 'before' not in new.getvalue()
+    finally:
+        logsetup.setup('smf-spf', 'none', None)
+
+
+def test_switch_log_to_without_log_to_changes_nothing():
+    log = logsetup.setup('smf-spf', 'none', None)
+    stream = io.StringIO()
+    assert logsetup.switch_log_to(log, stream) is False and not stream.closed
+
+
+def test_switch_syslog_facility(tmp_path):
+    path = str(tmp_path / 'log.sock')
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(5)
+    try:
+        log = logsetup.setup('smf-spf', 'mail', None, syslog_address=path)
+        assert logsetup.switch_syslog_facility(log, 'local2') is True
+        log.warning('moved')
+        line = server.recv(4096).decode()
+    finally:
+        server.close()
+        logsetup.setup('smf-spf', 'none', None)
+    assert line.startswith('<148>smf-spf[')      # local2 = 18; warning = 4
+    assert logsetup.switch_syslog_facility(logsetup.logger(), 'mail') is False

@@ -109,3 +109,21 @@ def test_any_unicode_agrees(patterns, text):
             == _match_py.SubstringMatcher(patterns).matches(text))
     assert (_match_c.SuffixMatcher(patterns).matches(text)
             == _match_py.SuffixMatcher(patterns).matches(text))
+
+
+# raw config text: NUL, surrogate-escaped bytes (non-UTF-8 config lines), blanks, case
+raw_alphabet = st.sampled_from(['\x00', '\udcff', '\udce4', 'a', 'A', '@', '.', ' ', '\t',
+                                'ä', 'Ä', 'ı', 'İ', 'ß', '\u212a', 'k', 'K'])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(raw_alphabet, max_size=6), max_size=8),
+       st.lists(st.text(raw_alphabet, max_size=16), max_size=8))
+def test_twins_agree_on_raw_config_text(patterns, texts):
+    compiled = (_match_c.SubstringMatcher(patterns), _match_c.SuffixMatcher(patterns))
+    twin = (_match_py.SubstringMatcher(patterns), _match_py.SuffixMatcher(patterns))
+    for text in texts + patterns:
+        expected_in = any(_fold(p) in _fold(text) for p in patterns)
+        expected_end = any(_fold(text).endswith(_fold(p)) for p in patterns)
+        assert compiled[0].matches(text) == twin[0].matches(text) == expected_in, (patterns, text)
+        assert compiled[1].matches(text) == twin[1].matches(text) == expected_end, (patterns, text)

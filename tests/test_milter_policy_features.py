@@ -1,6 +1,7 @@
 """Policy beyond the C milter (issue 11) through pymilter's TestCtx (SPF results stubbed)."""
 
 import Milter
+import pytest
 
 from miltertools import Harness
 
@@ -91,7 +92,8 @@ def test_check_helo_address_literal_is_not_checked():
 
 
 def test_refuse_helo_fail_refuses_at_rcpt_postmaster_accepted():
-    h = Harness('RefuseHeloFail on', sender_example='pass', helo_example='fail')
+    h = Harness('RefuseHeloFail on', 'AcceptPostmaster on', sender_example='pass',
+                helo_example='fail')
     h.connect(helo='helo.example')
     assert h.mail('<a@sender.example>') == Milter.CONTINUE
     assert h.rcpt('<b@receiver.test>') == Milter.REJECT
@@ -104,8 +106,8 @@ def test_refuse_helo_fail_refuses_at_rcpt_postmaster_accepted():
 def test_refuse_helo_fail_with_soft_fail_is_450():
     h = Harness('RefuseHeloFail on', 'SoftFail on', sender_example='pass', helo_example='fail')
     h.connect(helo='helo.example')
-    h.mail('<a@sender.example>')
-    assert h.rcpt('<b@receiver.test>') == Milter.TEMPFAIL and h.reply[:2] == ('450', '4.7.23')
+    assert h.mail('<a@sender.example>') == Milter.TEMPFAIL
+    assert h.reply[:2] == ('450', '4.7.23')
 
 
 # -- per-result refusals ---------------------------------------------------------------
@@ -113,16 +115,17 @@ def test_refuse_helo_fail_with_soft_fail_is_450():
 def test_refuse_softfail():
     h = Harness('RefuseSoftFail on', sender_example='softfail')
     h.connect()
-    assert deliver(h, '<a@sender.example>', '<b@receiver.test>') == [Milter.REJECT]
+    assert h.mail('<a@sender.example>') == Milter.REJECT
     assert h.reply == ('550', '5.7.1', REASON % ('a@sender.example', '192.0.2.1'))
 
 
 def test_reject_perm_error_and_its_soft_fail():
     h = Harness('RejectPermError on', sender_example='permerror')
     h.connect()
-    assert deliver(h, '<a@sender.example>', '<b@receiver.test>') == [Milter.REJECT]
+    assert h.mail('<a@sender.example>') == Milter.REJECT
     assert h.reply[:2] == ('550', '5.7.24')
-    h = Harness('RejectPermError yes', 'SoftFail on', sender_example='permerror')
+    h = Harness('RejectPermError yes', 'SoftFail on', 'AcceptPostmaster on',
+                sender_example='permerror')
     h.connect()
     assert deliver(h, '<a@sender.example>', '<b@receiver.test>') == [Milter.TEMPFAIL]
     assert h.reply[:2] == ('450', '4.7.24')
@@ -131,7 +134,7 @@ def test_reject_perm_error_and_its_soft_fail():
 def test_reject_temp_error_is_accept_temp_error_off():
     h = Harness('RejectTempError on', sender_example='temperror')
     h.connect()
-    assert deliver(h, '<a@sender.example>', '<b@receiver.test>') == [Milter.TEMPFAIL]
+    assert h.mail('<a@sender.example>') == Milter.TEMPFAIL
     assert h.reply[:2] == ('451', '4.4.3')
 
 
@@ -143,7 +146,7 @@ def test_dry_run_refuses_nothing_adds_headers_and_logs_what_it_would_do():
     answers = deliver(h, '<a@sender.example>', '<b@receiver.test>', '<c@receiver.test>',
                       Subject='Hi')
     assert answers == [Milter.CONTINUE, Milter.CONTINUE]
-    assert ('DryRun, would refuse: SPF fail: 550 5.7.23 by RefuseFail, ip=192.0.2.1, '
+    assert ('SPF would refuse (DryRun): 550 5.7.23 by RefuseFail (SPF fail), ip=192.0.2.1, '
             'from=<a@sender.example>') in h.logs
     assert [edit[:2] for edit in h.ctx.edits] == [('chgheader', 'Subject'), ('insheader', AR),
                                                   ('addheader', 'Received-SPF')]
@@ -151,11 +154,16 @@ def test_dry_run_refuses_nothing_adds_headers_and_logs_what_it_would_do():
 
 
 def test_dry_run_bad_sender_is_accepted_unchecked():
-    h = Harness('DryRun on')
+    h = Harness('DryRun on', 'RemoveForgedAuthResults off')
     h.connect()
     assert h.mail('<nobody>') == Milter.ACCEPT
-    assert h.logs[-1] == ('DryRun, would refuse: 550 5.1.7 Sender address does not conform '
-                          'to RFC-2821 syntax: <nobody>')
+    # followed to the end of the message to remove forged Authentication-Results
+    h = Harness('DryRun on')
+    h.connect()
+    assert deliver(h, '<nobody>', '<b@receiver.test>') == [Milter.CONTINUE]
+    assert h.ctx.edits == []
+    assert h.logs[-1] == ('SPF would refuse (DryRun): 550 5.1.7 Sender address does not '
+                          'conform to RFC-2821 syntax: <nobody>')
     assert h.checker.calls == []
 
 
@@ -194,7 +202,7 @@ def test_whitelist_ip_still_skips_silently():
 # -- postmaster ------------------------------------------------------------------------
 
 def test_postmaster_gets_failing_mail_others_refused():
-    h = Harness(sender_example='fail')
+    h = Harness('AcceptPostmaster on', sender_example='fail')
     h.connect()
     answers = deliver(h, '<a@sender.example>', '<bob@receiver.test>', '<Postmaster>',
                       '<postmaster@receiver.test>', '<carol@receiver.test>', Subject='x')
@@ -205,7 +213,7 @@ def test_postmaster_gets_failing_mail_others_refused():
 
 def test_quarantine_lists_only_recipients_not_refused():
     h = Harness('Quarantine on', 'QuarantineBox spam@receiver.test', 'TagSubject off',
-                'AddHeader off', sender_example='fail')
+                'AddHeader off', 'AcceptPostmaster on', sender_example='fail')
     h.connect()
     deliver(h, '<a@sender.example>', '<bob@receiver.test>', '<postmaster@receiver.test>')
     assert h.ctx.edits == [('addrcpt', 'spam@receiver.test'),
@@ -228,8 +236,9 @@ def test_add_auth_result_header_off():
     assert h.ctx.edits == []
 
 
-def test_accept_postmaster_off_refuses_at_mail_from_as_c():
-    h = Harness('AcceptPostmaster off', sender_example='fail')
+@pytest.mark.parametrize('lines', [(), ('AcceptPostmaster off',)])
+def test_by_default_refused_at_mail_from_as_c(lines):
+    h = Harness(*lines, sender_example='fail')
     h.connect()
     assert h.mail('<a@sender.example>') == Milter.REJECT
     assert h.reply == ('550', '5.7.23', REASON % ('a@sender.example', '192.0.2.1'))

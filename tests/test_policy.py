@@ -46,11 +46,17 @@ TABLE = [
     ((), MAIL, 'softfail', CONTINUE, None, None),
     ((), MAIL, 'neutral', CONTINUE, None, None),
     ((), MAIL, 'none', CONTINUE, None, None),
-    (('RefuseSPFNone on',), MAIL, 'none', REJECT, '550', '5.7.1'),
-    (('RefuseSPFNone on', 'SoftFail on'), MAIL, 'none', REJECT, '550', '5.7.1'),
-    (('RefuseSPFNone on',), NDR, 'none', CONTINUE, None, None),
-    (('RefuseSPFNoneHelo on',), NDR, 'none', REJECT, '550', '5.7.1'),
-    (('RefuseSPFNoneHelo on',), MAIL, 'none', CONTINUE, None, None),
+    (('RefuseSPFNone on', 'SPFBestGuess off'), MAIL, 'none', REJECT, '550', '5.7.1'),
+    (('RefuseSPFNone on', 'SoftFail on', 'SPFBestGuess off'), MAIL, 'none', REJECT, '550',
+     '5.7.1'),
+    (('RefuseSPFNone on', 'SPFBestGuess off'), NDR, 'none', CONTINUE, None, None),
+    (('RefuseSPFNoneHelo on', 'SPFBestGuess off'), NDR, 'none', REJECT, '550', '5.7.1'),
+    (('RefuseSPFNoneHelo on', 'SPFBestGuess off'), MAIL, 'none', CONTINUE, None, None),
+    # SPFBestGuess on (the default): C's best guess stood in for none, nothing was refused
+    (('RefuseSPFNone on',), MAIL, 'none', CONTINUE, None, None),
+    (('RefuseSPFNoneHelo on',), NDR, 'none', CONTINUE, None, None),
+    (('RefuseSPFNone on', 'RefuseSPFNoneHelo on', 'SPFBestGuess on'), MAIL, 'none', CONTINUE,
+     None, None),
     ((), MAIL, 'temperror', CONTINUE, None, None),
     (('AcceptTempError off',), MAIL, 'temperror', TEMPFAIL, '451', '4.4.3'),
     ((), MAIL, 'permerror', CONTINUE, None, None),
@@ -64,6 +70,27 @@ def test_after_spf_table(lines, mail, result, action, code, xcode):
     assert (verdict.action, verdict.code, verdict.xcode) == (action, code, xcode)
     if code:
         assert verdict.logs, 'a refusal says why in the log'
+        # its own prefix: never a second `SPF <result>:` line for one message
+        assert all(message.startswith('SPF refused: %s %s ' % (code, xcode))
+                   for _, message in verdict.logs)
+
+
+@pytest.mark.parametrize('cached,result,level', [
+    (False, 'pass', policy.NOTICE), (False, 'fail', policy.NOTICE),
+    (False, 'none', policy.INFO), (True, 'fail', policy.INFO)])
+def test_result_line_as_c_wrote_it(cached, result, level):
+    mail = policy.Mail('<A@x.example>', 'a@x.example', 'mailfrom', 'helo.example')
+    assert policy.spf_result_log(result, cached, CONN, mail) == (
+        level, 'SPF %s%s: ip=%s, fqdn=%s, helo=helo.example, from=<A@x.example>'
+        % (result, ' (cached)' if cached else '', CONN.spf_ip, CONN.hostname))
+
+
+def test_nat_line_as_c_wrote_it():
+    # C printed inet_addr's value as a long on a little-endian host, then the dotted quad
+    assert policy.nat_log('10.0.0.1', '192.0.2.1') == (
+        'Found  NAT IP address. Original: 10.0.0.1 . Final 16908480 (192.0.2.1)')
+    assert policy.nat_log('2001:db8::9', '2001:db8::1') == (
+        'Found  NAT IP address. Original: 2001:db8::9 . Final (2001:db8::1)')
 
 
 def test_on_connect_order_whitelist_then_nat_then_fixed():
@@ -105,3 +132,22 @@ _ipv4_like = st.one_of(
 def test_unwrap_ip_fast_path_agrees_with_the_ipaddress_reading(text):
     parsed = parse_ip(text)
     assert policy.unwrap_ip(text) == (None if parsed is None else str(parsed))
+
+
+def test_readme_log_table_names_every_line_we_write():
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sources = ''
+    for name in ('policy.py', 'milter.py'):
+        with open(os.path.join(root, 'smf_spf', name), encoding='utf-8') as handle:
+            sources += handle.read()
+    with open(os.path.join(root, 'README.md'), encoding='utf-8') as handle:
+        readme = handle.read()
+    table = readme.split('## Log lines', 1)[1].split('\n## ', 1)[0]
+    # the fixed start of every decision line the policy and the adapter write
+    starts = set(re.findall(r"'((?:SPF [a-z]+ ?:?|Found  NAT|unknown sender)[^%']*)", sources))
+    starts |= {policy.REFUSED}
+    assert starts
+    for start in starts:
+        assert start.strip() in table, start

@@ -5,7 +5,7 @@ import authres
 import pytest
 
 from smf_spf import actions, config as configuration, headers, helo, policy
-from smf_spf.config import ERROR, WARNING
+from smf_spf.config import COMPAT, ERROR, WARNING
 from smf_spf.policy import ACCEPT, CONTINUE, REJECT, TEMPFAIL, Verdict
 
 
@@ -28,12 +28,19 @@ def mail_stage(config, result, helo_result=None, connection=CONN, mail=MAIL):
     return actions.at_mail(config, connection, mail, result, helo_mail, helo_result, verdict)
 
 
-def refusal(config, result, helo_result=None, connection=CONN, mail=MAIL):
-    """What MAIL FROM decided: the pending refusal (action, code, xcode) or None."""
+def decided(config, result, helo_result=None, connection=CONN, mail=MAIL):
+    """The refusal MAIL FROM decided (made there, or kept for RCPT TO), or None."""
     verdict, state = mail_stage(config, result, helo_result, connection, mail)
-    assert verdict.action == CONTINUE, 'MAIL FROM never refuses for SPF itself'
-    pending = state.pending
-    return None if pending is None else (pending.action, pending.code, pending.xcode)
+    if state.pending is not None:
+        assert verdict.action == CONTINUE, 'a refusal kept for RCPT TO is not made twice'
+        return state.pending
+    return verdict if verdict.action in actions.REFUSALS else None
+
+
+def refusal(config, result, helo_result=None, connection=CONN, mail=MAIL):
+    """(action, code, xcode) of the refusal MAIL FROM decided, or None."""
+    refused = decided(config, result, helo_result, connection, mail)
+    return None if refused is None else (refused.action, refused.code, refused.xcode)
 
 
 # -- per-result refusals ------------------------------------------------------------
@@ -58,16 +65,18 @@ def refusal(config, result, helo_result=None, connection=CONN, mail=MAIL):
 ])
 def test_per_result_refusals(lines, result, expected):
     assert refusal(conf(*lines), result) == expected
+    # the same refusal, made at RCPT TO
+    assert refusal(conf('AcceptPostmaster on', *lines), result) == expected
 
 
 def test_refusal_text_is_reject_reason_and_log_names_rule():
     config = conf('RefuseSoftFail on', 'RejectReason %s via %s')
-    _, state = mail_stage(config, 'softfail')
-    assert state.pending.text == 'a@sender.example via 192.0.2.1'
-    assert state.pending.logs == (('notice', 'SPF softfail: 550 5.7.1 by RefuseSoftFail, '
-                                             'ip=192.0.2.1, from=<a@sender.example>'),)
-    _, state = mail_stage(conf('RejectPermError on'), 'permerror')
-    assert 'by RejectPermError' in state.pending.logs[0][1]
+    refused = decided(config, 'softfail')
+    assert refused.text == 'a@sender.example via 192.0.2.1'
+    assert refused.logs == (('notice', 'SPF refused: 550 5.7.1 by RefuseSoftFail (SPF '
+                                             'softfail), ip=192.0.2.1, '
+                                             'from=<a@sender.example>'),)
+    assert 'by RejectPermError' in decided(conf('RejectPermError on'), 'permerror').logs[0][1]
 
 
 # -- HELO identity --------------------------------------------------------------------
@@ -124,16 +133,15 @@ def test_refuse_helo_fail(lines, helo_result, expected):
 
 
 def test_helo_fail_refusal_names_helo_identity():
-    _, state = mail_stage(conf('RefuseHeloFail on'), 'pass', 'fail')
-    assert state.pending.text.startswith(
+    refused = decided(conf('RefuseHeloFail on'), 'pass', 'fail')
+    assert refused.text.startswith(
         'Message was rejected during SPF policy evaluation. sender:postmaster@helo.example')
-    assert state.pending.logs[0][1] == ('SPF helo fail: 550 5.7.23 by RefuseHeloFail, '
-                                        'ip=192.0.2.1, from=<a@sender.example>')
+    assert refused.logs[0][1] == ('SPF refused: 550 5.7.23 by RefuseHeloFail (SPF helo '
+                                        'fail), ip=192.0.2.1, from=<a@sender.example>')
 
 
 def test_mail_from_refusal_comes_before_helo_refusal():
-    _, state = mail_stage(conf('RefuseHeloFail on'), 'fail', 'fail')
-    assert 'by RefuseFail' in state.pending.logs[0][1]
+    assert 'by RefuseFail' in decided(conf('RefuseHeloFail on'), 'fail', 'fail').logs[0][1]
 
 
 def test_authentication_results_gets_helo_resinfo_after_mail_from():
@@ -246,7 +254,7 @@ def rcpt_stage(config, state, raw_rcpt, result='fail', mail=MAIL):
 
 
 def test_postmaster_accepted_others_refused_as_mail_from_decided():
-    config = conf()
+    config = conf('AcceptPostmaster on')
     _, state = mail_stage(config, 'fail')
     verdict, state = rcpt_stage(config, state, '<PostMaster@receiver.test>')
     assert verdict.action == CONTINUE
@@ -261,7 +269,7 @@ def test_postmaster_accepted_others_refused_as_mail_from_decided():
 
 
 def test_bare_postmaster_is_not_a_syntax_error():
-    config = conf()
+    config = conf('AcceptPostmaster on')
     _, state = mail_stage(config, 'pass')
     verdict, _ = rcpt_stage(config, state, '<Postmaster>', 'pass')
     assert verdict.action == CONTINUE
@@ -272,7 +280,7 @@ def test_bare_postmaster_is_not_a_syntax_error():
 
 
 def test_postmaster_exempt_from_whitelist_to_path_refusal():
-    config = conf('WhitelistTo @friends.example')
+    config = conf('WhitelistTo @friends.example', 'AcceptPostmaster on')
     _, state = mail_stage(config, 'fail')
     assert state.pending is None     # C's path: refused per recipient with 5.1.1
     assert rcpt_stage(config, state, '<bob@receiver.test>')[0].xcode == '5.1.1'
@@ -281,16 +289,16 @@ def test_postmaster_exempt_from_whitelist_to_path_refusal():
 
 
 def test_pending_refusal_respects_whitelist_to():
-    config = conf('WhitelistTo @friends.example', 'RefuseSoftFail on')
+    config = conf('WhitelistTo @friends.example', 'RefuseSoftFail on', 'AcceptPostmaster on')
     _, state = mail_stage(config, 'softfail')
     assert rcpt_stage(config, state, '<bob@friends.example>', 'softfail')[0].action == CONTINUE
     assert rcpt_stage(config, state, '<bob@receiver.test>', 'softfail')[0].action == REJECT
 
 
-def test_every_spf_refusal_waits_for_rcpt():
+def test_every_spf_refusal_waits_for_rcpt_with_accept_postmaster_on():
     for lines, result in ((('RefuseSPFNone on', 'SPFBestGuess off'), 'none'),
                           (('AcceptTempError off',), 'temperror'), ((), 'fail')):
-        config = conf(*lines)
+        config = conf('AcceptPostmaster on', *lines)
         verdict, state = mail_stage(config, result)
         assert verdict == Verdict(CONTINUE) and state.pending.action in (REJECT, TEMPFAIL)
         assert rcpt_stage(config, state, '<postmaster@x.example>', result)[0].action == CONTINUE
@@ -299,24 +307,33 @@ def test_every_spf_refusal_waits_for_rcpt():
 # -- DryRun ----------------------------------------------------------------------------
 
 def test_dry_run_lets_refusal_through_logged_and_marked():
-    config = conf('DryRun on')
+    verdict, _ = mail_stage(conf('DryRun on'), 'fail')
+    assert (verdict.action, verdict.code, verdict.dry_run) == (CONTINUE, None, 'refuse')
+    assert verdict.logs == (('notice', 'SPF would refuse (DryRun): 550 5.7.23 by RefuseFail '
+                                       '(SPF fail), ip=192.0.2.1, from=<a@sender.example>'),)
+    # AcceptPostmaster on: at RCPT TO, logged with the first recipient
+    config = conf('DryRun on', 'AcceptPostmaster on')
     _, state = mail_stage(config, 'fail')
     verdict, state = rcpt_stage(config, state, '<bob@receiver.test>')
     assert (verdict.action, verdict.code, verdict.dry_run) == (CONTINUE, None, 'refuse')
-    assert verdict.logs == (('notice', 'DryRun, would refuse: SPF fail: 550 5.7.23 by '
-                                       'RefuseFail, ip=192.0.2.1, from=<a@sender.example>'),)
+    assert verdict.logs == (('notice', 'SPF would refuse (DryRun): 550 5.7.23 by RefuseFail '
+                                       '(SPF fail), ip=192.0.2.1, from=<a@sender.example>'),)
     verdict, _ = rcpt_stage(config, state, '<carol@receiver.test>')
     assert (verdict.action, verdict.dry_run, verdict.logs) == (CONTINUE, 'refuse', ())
 
 
 def test_dry_run_tempfail_and_syntax():
     config = conf('DryRun on', 'AcceptTempError off')
+    verdict, _ = mail_stage(config, 'temperror')
+    assert (verdict.action, verdict.dry_run) == (CONTINUE, 'tempfail')
+    config = conf('DryRun on', 'AcceptTempError off', 'AcceptPostmaster on')
     _, state = mail_stage(config, 'temperror')
     verdict, _ = rcpt_stage(config, state, '<bob@receiver.test>', 'temperror')
     assert (verdict.action, verdict.dry_run) == (CONTINUE, 'tempfail')
     verdict, _ = rcpt_stage(config, state, '<bob>', 'temperror')
     assert (verdict.action, verdict.dry_run) == (CONTINUE, 'refuse')
-    assert verdict.logs[0][1].startswith('DryRun, would refuse: 550 5.1.3 Recipient address')
+    assert verdict.logs[0][1].startswith('SPF would refuse (DryRun): 550 5.1.3 Recipient '
+                                         'address')
     syntax, _ = policy.on_mail(config, CONN, '<nobody>', 'h.example')
     assert actions.dry_run(config, syntax, instead=ACCEPT).action == ACCEPT
 
@@ -334,6 +351,7 @@ def test_dry_run_off_changes_nothing():
     ('RefuseHeloFail on', 'refuse_helo_fail', True),
     ('RefuseSoftFail on', 'refuse_softfail', True),
     ('DryRun on', 'dry_run', True),
+    ('AcceptPostmaster on', 'accept_postmaster', True),
     ('RejectPermError on', 'reject_perm_error', True),
     ('RejectPermError No', 'reject_perm_error', False),
     ('RejectTempError on', 'accept_temp_error', False),
@@ -349,7 +367,7 @@ def test_new_keys(line, field, value):
 def test_new_keys_default_to_c_behaviour():
     config = conf()
     assert not (config.check_helo or config.refuse_helo_fail or config.refuse_softfail
-                or config.reject_perm_error or config.dry_run)
+                or config.reject_perm_error or config.dry_run or config.accept_postmaster)
     assert len(config.trusted_forwarders) == 0
 
 
@@ -365,13 +383,17 @@ def test_whitelist_ip6_is_whitelist_ip():
                                         'WhitelistIP 10.0.0.0/8'], 't.conf')
     assert '2001:db8:4321:abcd::1' in loaded.config.whitelist_ip
     assert '10.1.2.3' in loaded.config.whitelist_ip
-    assert [(p.line, p.severity) for p in loaded.problems] == [(1, WARNING)]
-    assert 'read as WhitelistIP' in loaded.problems[0].reason
+    assert loaded.problems == ()
+    assert [(p.line, p.severity) for p in loaded.compat] == [(1, COMPAT)]
+    assert 'read as WhitelistIP' in loaded.compat[0].reason
 
 
-def test_whitelist_ip6_bad_network_is_an_error():
+def test_whitelist_ip6_lines_are_read_as_whitelist_ip_lines():
+    loaded = configuration.parse_lines(['WhitelistIP6 nonsense'], 't.conf')
+    assert [p.severity for p in loaded.compat + loaded.problems] == [COMPAT, ERROR]
     loaded = configuration.parse_lines(['WhitelistIP6 2001:db8::/200'], 't.conf')
-    assert [p.severity for p in loaded.problems] == [WARNING, ERROR]
+    assert [p.severity for p in loaded.compat + loaded.problems] == [COMPAT, WARNING]
+    assert '2001:db8::' in loaded.config.whitelist_ip       # mask clamped, as C did
 
 
 @pytest.mark.parametrize('line,says', [
@@ -385,14 +407,14 @@ def test_whitelist_ip6_bad_network_is_an_error():
 ])
 def test_config_check_says_how_each_redvw_key_maps(line, says):
     loaded = configuration.parse_lines([line], 't.conf')
-    assert len(loaded.problems) == 1 and loaded.problems[0].severity == WARNING
-    assert says in loaded.problems[0].reason and 'redvw' in loaded.problems[0].reason
-    assert not loaded.errors
+    assert loaded.problems == () and len(loaded.compat) == 1
+    assert says in loaded.compat[0].reason and 'redvw' in loaded.compat[0].reason
 
 
 def test_our_keys_have_no_dialect_note():
-    assert configuration.parse_lines(['CheckHelo on', 'AcceptTempError off',
-                                      'AddHeader off'], 't').problems == ()
+    loaded = configuration.parse_lines(['CheckHelo on', 'AcceptTempError off', 'AddHeader off'],
+                                       't')
+    assert loaded.problems == () and loaded.compat == ()
 
 
 def test_command_line_n_is_dry_run():
@@ -410,8 +432,10 @@ def test_config_check_prints_the_mappings_and_passes(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.endswith(': OK\n')
     lines = err.splitlines()
-    assert [line.split(': ')[0] for line in lines] == ['%s:%d' % (path, n) for n in (2, 3, 4, 5)]
-    assert 'read as WhitelistIP' in lines[0] and 'read as AcceptTempError off' in lines[1]
+    assert lines[0].startswith('compatibility:')
+    assert [line.split(': ')[0] for line in lines[1:]] == ['%s:%d' % (path, n)
+                                                          for n in (2, 3, 4, 5)]
+    assert 'read as WhitelistIP' in lines[1] and 'read as AcceptTempError off' in lines[2]
 
 
 def test_helo_budget_is_what_mail_from_left_of_spf_timeout():
@@ -446,16 +470,17 @@ def test_redvw_add_header_format_list_is_an_error_with_a_hint():
     assert problem.reason.endswith('line ignored')
 
 
-def test_accept_postmaster_off_refuses_at_mail_from_as_c():
-    config = conf('AcceptPostmaster off')
+@pytest.mark.parametrize('lines', [(), ('AcceptPostmaster off',)])
+def test_by_default_spf_refusals_are_made_at_mail_from_as_c(lines):
+    config = conf(*lines)
     verdict, state = mail_stage(config, 'fail')
     assert (verdict.action, verdict.code, verdict.xcode) == (REJECT, '550', '5.7.23')
     assert state.pending is None
     verdict, _ = rcpt_stage(config, state, '<Postmaster>', 'pass')
     assert (verdict.action, verdict.xcode) == (REJECT, '5.1.3')   # as C
-    config = conf('AcceptPostmaster off', 'DryRun on')
+    config = conf('DryRun on', *lines)
     verdict, _ = mail_stage(config, 'fail')
     assert (verdict.action, verdict.dry_run) == (CONTINUE, 'refuse')
     connection = policy.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
-    config = conf('AcceptPostmaster off', 'TrustedForwarder 198.51.100.7')
+    config = conf('TrustedForwarder 198.51.100.7', *lines)
     assert mail_stage(config, 'fail', connection=connection)[0].action == CONTINUE

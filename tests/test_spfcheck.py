@@ -102,3 +102,213 @@ def test_cached_checker_stores_and_skips_temperror():
         assert first == (SpfResult(result), False)
         assert second[1] is (expected_calls == 1)
         assert inner.calls == expected_calls
+
+
+def test_check_leaves_the_process_wide_warning_filters_alone(stub_dns, monkeypatch):
+    """catch_warnings() in a worker thread swaps warnings.filters for every thread; the
+    dnspython deprecation is filtered once, when spfcheck is imported."""
+    import warnings
+    filters = warnings.filters
+    during = []
+    real_check = spfcheck._DeadlineQuery.check
+
+    def watched(self, *args, **kwargs):
+        during.append(warnings.filters is filters)
+        return real_check(self, *args, **kwargs)
+    monkeypatch.setattr(spfcheck._DeadlineQuery, 'check', watched)
+    SpfChecker(5).check('192.0.2.9', 'a@pass.test', 'helo.test')
+    assert during == [True]
+
+
+def test_dnspython_query_deprecation_is_filtered_once_at_import():
+    import subprocess
+    import sys
+    code = ('import warnings, smf_spf.spfcheck\n'
+            'warnings.warn("please use dns.resolver.resolve() instead", DeprecationWarning)\n'
+            'warnings.warn("other", DeprecationWarning)\n')
+    done = subprocess.run([sys.executable, '-W', 'always::DeprecationWarning', '-c', code],
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert done.returncode == 0
+    assert 'please use dns' not in done.stderr and 'other' in done.stderr
+
+
+# -- the result cache and macros on data outside its key ------------------------------
+
+MACRO_ZONE = {
+    ('local.test', 'TXT'): ['v=spf1 exists:%{l}.allow.local.test -all'],
+    ('alice.allow.local.test', 'A'): ['127.0.0.2'],
+    ('helo.test', 'TXT'): ['v=spf1 a:%{h} -all'],
+    ('good.helo', 'A'): ['192.0.2.9'],
+    ('sender.test', 'TXT'): ['v=spf1 exists:%{s}.allow.local.test -all'],
+    ('alice@sender.test.allow.local.test', 'A'): ['127.0.0.2'],
+    ('plain.test', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 -all'],
+    ('late.test', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 include:lp.local.test -all'],
+    ('lp.local.test', 'TXT'): ['v=spf1 exists:%{l}.allow.local.test -all'],
+}
+
+
+@pytest.fixture
+def macro_dns(monkeypatch):
+    asked = []
+
+    def lookup(name, qtype, strict=True, timeout=30):
+        asked.append((name, qtype))
+        answers = MACRO_ZONE.get((name, qtype), [])
+        if qtype == 'TXT':
+            return [((name, qtype), [r.encode()]) for r in answers]
+        return [((name, qtype), r) for r in answers]
+    monkeypatch.setattr(spf, 'DNSLookup', lookup)
+    return asked
+
+
+def _cached_checker():
+    from smf_spf import policy
+    from smf_spf.cache import ResultCache
+    return spfcheck.CachedChecker(SpfChecker(5, best_guess=False), ResultCache(60, 100),
+                                  policy.is_cacheable)
+
+
+def _evaluate(checker, ip, sender, helo):
+    from smf_spf import policy
+    connection = policy.Connection(ip, ip, 'client.test', 'mx.test')
+    mail = policy.Mail('<%s>' % sender, sender, 'mailfrom', helo)
+    checked, cached = checker.evaluate(policy.cache_key(connection, mail), ip, sender, helo,
+                                       policy.detailed_cache_key(connection, mail))
+    return checked.result, cached
+
+
+@pytest.mark.parametrize('first,second,helo2', [
+    ('bob@local.test', 'alice@local.test', 'h.test'),        # %{l}
+    ('bob@sender.test', 'alice@sender.test', 'h.test'),      # %{s}
+    ('a@helo.test', 'a@helo.test', 'good.helo'),             # %{h}
+])
+def test_result_using_sender_details_is_not_served_to_another_sender(macro_dns, first,
+                                                                       second, helo2):
+    checker = _cached_checker()
+    assert _evaluate(checker, '192.0.2.9', first, 'bad.helo') == ('fail', False)
+    assert _evaluate(checker, '192.0.2.9', second, helo2) == ('pass', False)
+    # each is still cached for the very same sender and HELO
+    assert _evaluate(checker, '192.0.2.9', first, 'bad.helo') == ('fail', True)
+    assert _evaluate(checker, '192.0.2.9', second, helo2) == ('pass', True)
+
+
+def test_macro_use_is_learned_from_the_evaluation_path(macro_dns):
+    """late.test expands %{l} only for clients outside 192.0.2.0/24."""
+    checker = _cached_checker()
+    assert _evaluate(checker, '192.0.2.9', 'bob@late.test', 'h') == ('pass', False)
+    assert _evaluate(checker, '192.0.2.9', 'carol@late.test', 'h') == ('pass', True)
+    assert _evaluate(checker, '198.51.100.1', 'bob@late.test', 'h') == ('fail', False)
+    assert _evaluate(checker, '198.51.100.1', 'alice@late.test', 'h') == ('pass', False)
+
+
+def test_ordinary_records_stay_cached_across_senders_and_helos(macro_dns):
+    checker = _cached_checker()
+    assert _evaluate(checker, '192.0.2.9', 'bob@plain.test', 'a.helo') == ('pass', False)
+    asked = len(macro_dns)
+    assert _evaluate(checker, '192.0.2.9', 'alice@plain.test', 'b.helo') == ('pass', True)
+    assert len(macro_dns) == asked
+
+
+def test_without_a_detailed_key_sender_dependent_results_are_not_stored(macro_dns):
+    checker = _cached_checker()
+    assert checker.evaluate('k', '192.0.2.9', 'bob@local.test', 'h') == (
+        SpfResult('fail', 'SPF fail - not authorized', None, True), False)
+    assert checker.evaluate('k', '192.0.2.9', 'bob@local.test', 'h')[1] is False
+
+
+# -- sender domains that cannot be DNS names: RFC 7208 4.3 says none -----------------
+
+@pytest.mark.parametrize('domain,why', [
+    ('a' * 64 + '.example', 'label longer than 63'),
+    ('.'.join(['a' * 60] * 5), 'longer than 255'),
+    ('.'.join(['b\u00fccher' + 'x' * 50] * 4), 'longer than 255'),
+    ('exa\u200fmple.test', 'internationalized'),
+    ('\ufffd.example', 'internationalized'),
+    ('b\u00fccher' + 'x' * 54 + '.example', 'internationalized'),
+    ('example..test', 'empty label'),
+    ('.example.test', 'empty label'),
+    ('localhost', 'multi-label'),
+    ('', 'multi-label'),
+])
+def test_malformed_sender_domain_is_none_without_dns(domain, why):
+    """A real dnspython resolver pointed at a nameserver that never answers: a query
+    sent would be a temperror, so `none` proves no lookup was tried."""
+    import dns.resolver
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(('127.0.0.1', 0))
+    saved = dns.resolver.default_resolver
+    try:
+        resolver = spfcheck.use_nameservers(['127.0.0.1'], 1.0)
+        resolver.port = silent.getsockname()[1]
+        if hasattr(resolver, 'nameserver_ports'):
+            resolver.nameserver_ports = {'127.0.0.1': resolver.port}
+        checked = SpfChecker(1.0, best_guess=True).check('192.0.2.9', 'a@' + domain, 'h.test')
+    finally:
+        dns.resolver.default_resolver = saved
+        silent.close()
+    assert checked.result == 'none'
+    assert why in checked.explanation
+
+
+def test_ordinary_and_idn_domains_are_well_formed():
+    for domain in ('example.com', 'b\u00fccher.example', 'mx.example.', 'x' * 63 + '.test'):
+        assert spfcheck.malformed_domain(domain) is None
+
+
+def test_unaskable_mechanism_target_is_a_void_lookup_not_temperror(monkeypatch):
+    """a:<name dnspython refuses to build> matches nothing (pyspf's reading of bad labels)."""
+    import dns.name
+
+    def lookup(name, qtype, strict=True, timeout=30):
+        if name.startswith('x'):
+            raise dns.name.NameTooLong
+        if (name, qtype) == ('odd.test', 'TXT'):
+            return [((name, qtype), [b'v=spf1 a:xx.%{d} ip4:192.0.2.0/24 -all'])]
+        return []
+    monkeypatch.setattr(spf, 'DNSLookup', lookup)
+    assert SpfChecker(5, best_guess=False).check('192.0.2.9', 'a@odd.test', 'h').result == 'pass'
+    assert SpfChecker(5, best_guess=False).check('198.51.100.1', 'a@odd.test',
+                                                 'h').result == 'fail'
+
+
+def test_milter_does_not_serve_bobs_fail_to_alice(macro_dns):
+    """The issue's case end to end through the milter: exists:%{l}.allow with the cache on."""
+    import logging
+    import Milter
+    from Milter import testctx
+    from smf_spf import config as configuration, policy
+    from smf_spf.cache import ResultCache
+    from smf_spf.milter import Services, SpfMilter
+    conf = configuration.parse_lines(['TTL 1h'], 't.conf').config
+    log = logging.getLogger('smf-spf-cache-macro')
+    log.propagate = False
+    checker = spfcheck.CachedChecker(SpfChecker(5, best_guess=False), ResultCache(3600, 100),
+                                     policy.is_cacheable)
+    Milter.factory = lambda: SpfMilter(Services(conf, checker, log))
+    replies = []
+    for sender in ('bob@local.test', 'alice@local.test', 'bob@local.test'):
+        ctx = testctx.TestCtx()
+        ctx._connect('client.test', 'h.test', '192.0.2.9')
+        replies.append((ctx._envfrom('<%s>' % sender), (ctx._reply or (None,))[0]))
+    assert replies == [(Milter.REJECT, '550'), (Milter.CONTINUE, None), (Milter.REJECT, '550')]
+
+
+@pytest.mark.parametrize('failing,result', [
+    ('9.2.0.192.in-addr.arpa', 'softfail'),     # the PTR lookup: ptr does not match
+    ('bad.ptr.test', 'pass'),                   # one name's address lookup: name skipped
+])
+def test_dns_errors_under_ptr_follow_rfc7208_5_5(monkeypatch, failing, result):
+    zone = {
+        ('ptr.test', 'TXT'): [((('ptr.test', 'TXT')), [b'v=spf1 ptr:ptr.test ~all'])],
+        ('9.2.0.192.in-addr.arpa', 'PTR'): [(('9.2.0.192.in-addr.arpa', 'PTR'), 'bad.ptr.test'),
+                                             (('9.2.0.192.in-addr.arpa', 'PTR'), 'ok.ptr.test')],
+        ('ok.ptr.test', 'A'): [(('ok.ptr.test', 'A'), '192.0.2.9')],
+        ('bad.ptr.test', 'A'): [(('bad.ptr.test', 'A'), '192.0.2.9')],
+    }
+
+    def lookup(name, qtype, strict=True, timeout=30):
+        if name == failing:
+            raise spf.TempError('DNS SERVFAIL')
+        return zone.get((name, qtype), [])
+    monkeypatch.setattr(spf, 'DNSLookup', lookup)
+    assert SpfChecker(5, best_guess=False).check('192.0.2.9', 'a@ptr.test', 'h').result == result

@@ -53,6 +53,23 @@ def stop(process, sig=signal.SIGTERM, timeout=10.0):
         process.wait()
 
 
+# What the C project's miltertest suite (tests/miltertest) expects of the C author's
+# domain, rebuilt from what each case asserts: underspell.com passes the addresses its
+# pass cases connect from (or are NATed/fixed to) and fails the rest.
+C_SUITE_ZONES = {
+    'underspell.com': [
+        ('@', 'TXT', '"v=spf1 ip4:54.194.147.141 ip4:54.194.157.134 ip4:54.154.126.152 '
+                     'ip4:54.154.127.152 -all"'),
+        ('neutral', 'TXT', '"v=spf1 ?all"'),
+        ('softfail', 'TXT', '"v=spf1 ~all"'),
+        ('nospf', 'A', '192.0.2.80'),
+        ('helo', 'TXT', '"v=spf1 ip4:10.11.12.13 -all"'),
+        ('badspf', 'TXT', '"v=spf1 redirect:badspf.underspell.com"'),
+        ('badspf2', 'TXT', '"v=spf1 "'),
+    ],
+}
+
+
 class Nsd(object):
     """nsd serving the test zone on DNS_ADDRESS:53."""
 
@@ -74,13 +91,15 @@ class Nsd(object):
 
     def start(self):
         nsd = need('nsd')
-        zone = os.path.join(self.directory, ZONE + '.zone')
-        with open(zone, 'w') as out:
-            out.write('$ORIGIN %s.\n$TTL 60\n' % ZONE)
-            out.write('@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60\n' % (ZONE, ZONE))
-            out.write('@ IN NS ns.%s.\nns IN A %s\n' % (ZONE, DNS_ADDRESS))
-            for name, rtype, data in self.RECORDS:
-                out.write('%s IN %s %s\n' % (name, rtype, data))
+        zones = [(ZONE, self.RECORDS)] + sorted(C_SUITE_ZONES.items())
+        for origin, records in zones:
+            with open(os.path.join(self.directory, origin + '.zone'), 'w') as out:
+                out.write('$ORIGIN %s.\n$TTL 60\n' % origin)
+                out.write('@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60\n'
+                          % (origin, origin))
+                out.write('@ IN NS ns.%s.\nns IN A %s\n' % (origin, DNS_ADDRESS))
+                for name, rtype, data in records:
+                    out.write('%s IN %s %s\n' % (name, rtype, data))
         conf = os.path.join(self.directory, 'nsd.conf')
         with open(conf, 'w') as out:
             out.write('server:\n'
@@ -89,9 +108,10 @@ class Nsd(object):
                       '  zonelistfile: "%s/zone.list"\n  xfrdfile: "%s/xfrd.state"\n'
                       '  logfile: "%s/nsd.log"\n  server-count: 1\n  verbosity: 2\n'
                       'remote-control:\n  control-enable: no\n'
-                      'zone:\n  name: %s\n  zonefile: %s.zone\n'
                       % (DNS_ADDRESS, self.directory, self.directory, self.directory,
-                         self.directory, self.directory, ZONE, ZONE))
+                         self.directory, self.directory))
+            for origin, _ in zones:
+                out.write('zone:\n  name: %s\n  zonefile: %s.zone\n' % (origin, origin))
         self.process = subprocess.Popen([nsd, '-d', '-c', conf])
         self._wait_ready()
         return self

@@ -1,5 +1,6 @@
 """Policy beyond the C milter (issue 11) through a real Postfix, smf-spf and nsd: the HELO
-identity checked and refused, DryRun (-n), and postmaster reachable despite a refused fail."""
+identity checked and refused, DryRun (-n), TrustedForwarder, and postmaster reachable despite
+a refused fail (AcceptPostmaster on)."""
 
 import contextlib
 import os
@@ -34,7 +35,8 @@ def mail_path_with(workdir, name, *config_lines, **options):
 @pytest.fixture(scope='module')
 def helo_path(workdir, dns_server):
     with mail_path_with(workdir, 'helo', 'CheckHelo on', 'RefuseHeloFail on',
-                        'TrustedForwarder ::1', 'Quarantine on') as path:
+                        'TrustedForwarder ::1', 'Quarantine on', 'AcceptPostmaster on',
+                        'RefuseFail on') as path:
         yield path
 
 
@@ -87,8 +89,8 @@ def test_helo_fail_is_refused_but_postmaster_gets_the_message(helo_path):
     message = sink.wait_for(marker)
     assert ('spf=pass smtp.mailfrom=alice@pass.e2e.test smtp.helo=fail.e2e.test; '
             'spf=fail smtp.helo=fail.e2e.test') in message
-    milter.wait_for_log('SPF helo fail: 550 5.7.23 by RefuseHeloFail, ip=127.0.0.1, '
-                        'from=<alice@pass.e2e.test>')
+    milter.wait_for_log('SPF refused: 550 5.7.23 by RefuseHeloFail (SPF helo fail), '
+                        'ip=127.0.0.1, from=<alice@pass.e2e.test>')
     milter.wait_for_log('SPF not refused: to=<postmaster@receiver.test>')
 
 
@@ -118,8 +120,9 @@ def test_dry_run_delivers_a_fail_with_headers_and_logs_the_refusal(dry_run_path)
     message = sink.wait_for(marker)
     assert 'spf=fail smtp.mailfrom=mallory@fail.e2e.test' in message
     assert 'Subject: [SPF:fail] hello' in message
-    milter.wait_for_log('DryRun, would refuse: SPF fail: 550 5.7.23 by RefuseFail, '
+    milter.wait_for_log('SPF would refuse (DryRun): 550 5.7.23 by RefuseFail (SPF fail), '
                         'ip=127.0.0.1, from=<mallory@fail.e2e.test>')
+    assert 'SPF refused:' not in milter.log()
 
 
 def test_dry_run_delivers_a_temperror_it_would_tempfail(dry_run_path):
@@ -127,13 +130,14 @@ def test_dry_run_delivers_a_temperror_it_would_tempfail(dry_run_path):
     marker, refused = send(postfix, 'x@unserved.example', ['bob@receiver.test'])
     assert refused == {}
     assert 'spf=temperror smtp.mailfrom=x@unserved.example' in sink.wait_for(marker)
-    milter.wait_for_log('DryRun, would tempfail: SPF temperror: 451 4.4.3')
+    milter.wait_for_log('SPF would tempfail (DryRun): 451 4.4.3 by AcceptTempError off (SPF '
+                        'temperror), from=<x@unserved.example>')
 
 
-# -- postmaster (the session's RefuseFail on milter) -----------------------------------------
+# -- AcceptPostmaster (on for the HELO milter) -------------------------------------------------
 
-def test_postmaster_gets_a_refused_fail(mail_path):
-    postfix, milter, sink = mail_path
+def test_postmaster_gets_a_refused_fail(helo_path):
+    postfix, milter, sink = helo_path
     marker, refused = send(postfix, 'mallory@fail.e2e.test',
                            ['bob@receiver.test', 'PostMaster@receiver.test'])
     assert list(refused) == ['bob@receiver.test']

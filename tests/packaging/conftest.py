@@ -57,6 +57,12 @@ def pyspf_rpm(rpmdir):
 
 
 @pytest.fixture(scope='session')
+def prometheus_rpm(rpmdir):
+    return _one(os.path.join(rpmdir, 'RPMS'), 'python36-prometheus_client-')
+
+
+@pytest.fixture(scope='session')
 def srpms(rpmdir):
     return [_one(os.path.join(rpmdir, 'SRPMS'), 'smf-spf-py-'),
-            _one(os.path.join(rpmdir, 'SRPMS'), 'python-pyspf-')]
+            _one(os.path.join(rpmdir, 'SRPMS'), 'python-pyspf-'),
+            _one(os.path.join(rpmdir, 'SRPMS'), 'python-prometheus_client-')]

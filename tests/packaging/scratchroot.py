@@ -1,11 +1,14 @@
 """A scratch root for `rpm --root`: just what the scriptlets call (sh, getent,
-groupadd, useradd) with their shared libraries, and an empty user database."""
+groupadd, useradd, install) with their shared libraries, /dev/null and an empty user
+database."""
 
 import os
 import shutil
+import stat
 import subprocess
 
-PROGRAMS = ['/bin/sh', '/usr/bin/getent', '/usr/sbin/groupadd', '/usr/sbin/useradd']
+PROGRAMS = ['/bin/sh', '/usr/bin/getent', '/usr/sbin/groupadd', '/usr/sbin/useradd',
+            '/usr/bin/install']
 ETC = {
     'passwd': 'root:x:0:0:root:/root:/bin/sh\n',
     'group': 'root:x:0:\n',
@@ -46,7 +49,11 @@ def make(root):
             out.write(text)
     os.chmod(os.path.join(etc, 'shadow'), 0o640)
     os.chmod(os.path.join(etc, 'gshadow'), 0o640)
-    for directory in ('run', 'tmp', 'var/tmp', 'usr/lib64', 'usr/sbin'):
+    for directory in ('run', 'tmp', 'var/tmp', 'var/log', 'usr/lib64', 'usr/sbin'):
         os.makedirs(os.path.join(root, directory), exist_ok=True)
+    # scriptlets write to /dev/null (and %post copies it into the empty LogTo file)
+    os.makedirs(os.path.join(root, 'dev'), exist_ok=True)
+    os.mknod(os.path.join(root, 'dev', 'null'), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.chmod(os.path.join(root, 'dev', 'null'), 0o666)
     subprocess.run(['rpm', '--root', root, '--initdb'], check=True)
     return root

@@ -5,6 +5,7 @@ import gzip
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -13,6 +14,8 @@ import scratchroot
 SITEARCH = '/usr/lib64/python3.6/site-packages'
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from systemd_directives import SYSTEMD_OF, parse_unit, unknown_to  # noqa: E402 (tests/)
 
 
 def query(rpm, *options):
@@ -20,27 +23,45 @@ def query(rpm, *options):
                           stdout=subprocess.PIPE, universal_newlines=True).stdout
 
 
+def member(rpm, path):
+    """The text of one file of a binary RPM."""
+    return subprocess.run('rpm2cpio %s | cpio -i --quiet --to-stdout .%s' % (rpm, path),
+                          shell=True, check=True, stdout=subprocess.PIPE,
+                          universal_newlines=True).stdout
+
+
+def source(path):
+    with open(os.path.join(ROOT, path)) as text:
+        return text.read()
+
+
 def test_files(milter_rpm):
     files = query(milter_rpm, '-l').split()
     for path in ['/usr/sbin/smf-spf', '/etc/mail/smfs/smf-spf.conf',
                  '/usr/lib/systemd/system/smf-spf.service', '/usr/lib/tmpfiles.d/smf-spf.conf',
-                 '/run/smfs', SITEARCH + '/smf_spf/__main__.py']:
+                 '/etc/logrotate.d/smf-spf-py', '/run/smfs', SITEARCH + '/smf_spf/__main__.py']:
         assert path in files
     for module in ('_cidr_c', '_match_c', '_cache_c'):
         assert SITEARCH + '/smf_spf/%s.cpython-36m-x86_64-linux-gnu.so' % module in files
     assert any(f.endswith('.cpython-36.pyc') for f in files)
     config = query(milter_rpm, '-c').split()
-    assert config == ['/etc/mail/smfs/smf-spf.conf']
-    assert '/etc/mail/smfs/smf-spf.conf' in query(milter_rpm, '--configfiles').split()
+    assert config == ['/etc/logrotate.d/smf-spf-py', '/etc/mail/smfs/smf-spf.conf']
     flags = query(milter_rpm, '--qf', '[%{FILEFLAGS:fflags} %{FILENAMES}\n]')
     assert 'cn /etc/mail/smfs/smf-spf.conf' in flags.splitlines()   # %config(noreplace)
+    assert 'cn /etc/logrotate.d/smf-spf-py' in flags.splitlines()
 
 
-def test_dependencies(milter_rpm, pyspf_rpm):
+def test_dependencies(milter_rpm, pyspf_rpm, prometheus_rpm):
     requires = query(milter_rpm, '--requires')
     assert re.search(r'^python36-pymilter >= 1\.0\.4$', requires, re.M)
     assert re.search(r'^python36-dns >= 1\.16$', requires, re.M)
     assert re.search(r'^python36-pyspf >= 2\.0\.12$', requires, re.M)
+    # optional (MetricsListen only), and el7's rpm 4.11 has no weak dependencies
+    assert 'prometheus' not in requires
+    assert query(prometheus_rpm, '--qf', '%{NAME} %{VERSION} %{ARCH}') == \
+        'python36-prometheus_client 0.17.1 noarch'
+    assert ('/usr/lib/python3.6/site-packages/prometheus_client/exposition.py'
+            in query(prometheus_rpm, '-l').split())
     assert 'shadow-utils' in requires and 'systemd' in requires
     assert query(milter_rpm, '--conflicts').split() == ['smf-spf']
     assert query(pyspf_rpm, '--qf', '%{NAME} %{VERSION} %{ARCH}') == 'python36-pyspf 2.0.14 noarch'
@@ -62,9 +83,9 @@ def test_release_is_el7(milter_rpm):
     assert query(milter_rpm, '--qf', '%{RELEASE}') == '1.el7'
 
 
-def test_rpmlint_reports_no_errors(milter_rpm, pyspf_rpm, srpms):
+def test_rpmlint_reports_no_errors(milter_rpm, pyspf_rpm, prometheus_rpm, srpms):
     # one package a run: rpmlint 2.4 mixes up the spec files of several source RPMs
-    for package in [milter_rpm, pyspf_rpm] + srpms:
+    for package in [milter_rpm, pyspf_rpm, prometheus_rpm] + srpms:
         done = subprocess.run(['rpmlint', '-c', os.path.join(ROOT, 'rpm', 'rpmlintrc.toml'),
                                package], stdout=subprocess.PIPE, universal_newlines=True)
         assert ' 0 errors' in done.stdout, done.stdout
@@ -99,18 +120,21 @@ def test_wrapper_uses_el7_python(extracted):
         assert wrapper.readline() == '#!/usr/bin/python3.6 -s\n'
 
 
-def test_repository_holds_both_packages(repodir):
+def test_repository_holds_our_packages_and_the_libraries_epel7_lacks(repodir):
     primary = [f for f in os.listdir(os.path.join(repodir, 'repodata'))
                if f.endswith('primary.xml.gz')]
     assert len(primary) == 1
     with gzip.open(os.path.join(repodir, 'repodata', primary[0]), 'rt') as xml:
         text = xml.read()
-    assert '<name>smf-spf-py</name>' in text and '<name>python36-pyspf</name>' in text
+    for name in ('smf-spf-py', 'python36-pyspf', 'python36-prometheus_client'):
+        assert '<name>%s</name>' % name in text, name
 
 
-def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, python36, tmp_path):
+def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, prometheus_rpm, python36,
+                                                 tmp_path):
     root = scratchroot.make(str(tmp_path / 'root'))
-    done = subprocess.run(['rpm', '--root', root, '-ivh', '--nodeps', milter_rpm, pyspf_rpm],
+    done = subprocess.run(['rpm', '--root', root, '-ivh', '--nodeps', milter_rpm, pyspf_rpm,
+                           prometheus_rpm],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True)
     assert done.returncode == 0, done.stdout
@@ -121,14 +145,19 @@ def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, python36
     with open(root + '/etc/group') as group:
         assert any(line.startswith('smfs:') for line in group)
     assert os.stat(root + '/run/smfs').st_uid == int(users['smfs'][2])
+    # %post made the LogTo file logrotate.d/smf-spf-py rotates, for smfs to reopen
+    log = os.stat(root + '/var/log/smf-spf.log')
+    assert (log.st_uid, log.st_gid) == (int(users['smfs'][2]), int(users['smfs'][3]))
+    assert log.st_mode & 0o777 == 0o640
     # the installed modules import (compiled) and smf-spf -h runs, under CPython 3.6
     env = dict(os.environ, PYTHONPATH='%s%s:%s/usr/lib/python3.6/site-packages'
                % (root, SITEARCH, root))
-    probe = subprocess.run([python36, '-c', 'import smf_spf, spf; print(smf_spf.EXTENSIONS, '
-                            'smf_spf.__file__, spf.__file__)'], env=env, check=True,
+    probe = subprocess.run([python36, '-c', 'import smf_spf, spf, prometheus_client; '
+                            'print(smf_spf.EXTENSIONS, smf_spf.__file__, spf.__file__, '
+                            'prometheus_client.__file__)'], env=env, check=True,
                            cwd=str(tmp_path),
                            stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
-    assert probe[0] == 'True' and probe[1].startswith(root) and probe[2].startswith(root)
+    assert probe[0] == 'True' and all(path.startswith(root) for path in probe[1:]), probe
     usage = subprocess.run([python36, root + '/usr/sbin/smf-spf', '-h'], env=env, cwd=root,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True)
@@ -137,11 +166,15 @@ def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, python36
                               root + '/etc/mail/smfs/smf-spf.conf'], env=env, cwd=root,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)
-    assert 'smf-spf.conf:' not in checked.stderr.replace("User 'smfs'", '')
+    # the shipped config is clean; only its User may be missing on this host
+    problems = [line for line in checked.stderr.splitlines() if 'smf-spf.conf:' in line
+                and "User 'smfs' does not exist" not in line]
+    assert problems == [], checked.stderr
     # erasing keeps an edited config
     with open(root + '/etc/mail/smfs/smf-spf.conf', 'a') as conf:
         conf.write('WhitelistIP 198.51.100.0/24\n')
-    done = subprocess.run(['rpm', '--root', root, '-e', 'smf-spf-py', 'python36-pyspf'],
+    done = subprocess.run(['rpm', '--root', root, '-e', 'smf-spf-py', 'python36-pyspf',
+                           'python36-prometheus_client'],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True)
     assert done.returncode == 0, done.stdout
@@ -169,7 +202,8 @@ def test_el9_branch_of_the_spec(el9_rpm):
     requires = query(el9_rpm, '--requires')
     for line in ('python3-pymilter >= 1.0.4', 'python3-dns >= 1.16', 'python3-pyspf >= 2.0.12'):
         assert re.search('^%s$' % re.escape(line), requires, re.M)
-    assert 'python36' not in requires
+    assert 'python36' not in requires and 'prometheus' not in requires
+    assert query(el9_rpm, '--recommends').split() == ['python3-prometheus_client']
     files = query(el9_rpm, '-l').split()
     assert ('/usr/lib64/python3.9/site-packages/smf_spf/_cidr_c.cpython-39-x86_64-linux-gnu.so'
             in files)
@@ -177,3 +211,47 @@ def test_el9_branch_of_the_spec(el9_rpm):
                              % el9_rpm, shell=True, check=True, stdout=subprocess.PIPE,
                              universal_newlines=True).stdout
     assert wrapper.splitlines()[0] == '#!/usr/bin/python3 -s'
+
+
+def _spec_requires(rhel):
+    """What the spec requires when built for el<rhel> (its branches, not a build)."""
+    macros = ['--load', os.path.join(ROOT, 'rpm', 'macros.el7')]
+    if rhel != 7:
+        macros += ['--load', os.path.join(ROOT, 'rpm', 'macros.el9'), '--define', 'rhel %d' % rhel]
+    return subprocess.run(['rpmspec'] + macros + ['-q', '--requires',
+                                                  os.path.join(ROOT, 'rpm', 'smf-spf-py.spec')],
+                          check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+
+
+def test_el8_branch_takes_el8s_dnspython_with_epel8s_pyspf():
+    """el8 ships dnspython 1.15; upstream pyspf 2.0.14 needs 1.16 (lifetime=), EPEL8's
+    build from 2.0.14-8 on adds a dns query patch for it (rhbz 1891225)."""
+    requires = _spec_requires(8).splitlines()
+    assert 'python3-dns >= 1.15' in requires and 'python3-pyspf >= 2.0.14-8' in requires
+    assert 'python3-dns >= 1.15' not in _spec_requires(9).splitlines()
+
+
+@pytest.mark.parametrize('branch', ['el7', 'el9'])
+def test_installed_unit_of_each_branch(branch, milter_rpm, el9_rpm):
+    """The unit each build installs: el7's without NoNewPrivileges, el9's (the el8/el9
+    unit) with it; both reload with SIGHUP and parse on their systemd."""
+    text = member(milter_rpm if branch == 'el7' else el9_rpm,
+                  '/usr/lib/systemd/system/smf-spf.service')
+    assert text == source('systemd/%s/smf-spf.service' % ('el7' if branch == 'el7' else 'el8'))
+    sections = parse_unit(text)
+    service = sections['Service']
+    assert service['ExecReload'] == '/bin/kill -HUP $MAINPID'
+    if branch == 'el7':
+        assert 'NoNewPrivileges' not in service
+    else:
+        assert service['NoNewPrivileges'] == 'yes'
+        assert unknown_to(sections, SYSTEMD_OF['el8']) == []
+    assert unknown_to(sections, SYSTEMD_OF[branch]) == []
+
+
+def test_logrotate_snippet_in_the_rpm(milter_rpm):
+    """The shipped snippet is the source one, which tests/test_units.py runs through
+    logrotate --debug."""
+    text = member(milter_rpm, '/etc/logrotate.d/smf-spf-py')
+    assert text == source('logrotate/smf-spf')
+    assert 'copytruncate' not in text and 'systemctl reload smf-spf.service' in text

@@ -1,0 +1,589 @@
+/*
+ * A bounds-safe smfi_getsymval for the process that serves the milter.
+ *
+ * libmilter splits a macro frame (SMFIC_MACRO) into a NULL-terminated array
+ * of strings and smfi_getsymval walks it two entries (name, value) at a time,
+ * testing only the name slot for the end.  A frame with an odd number of
+ * strings ("{x}\0y\0z\0") therefore makes the walk step over the terminating
+ * NULL and read past the end of the array: heap garbage is compared with
+ * strcmp (SIGSEGV) or handed back as a macro value.  No MTA sends such a
+ * frame, anyone who can connect to the socket can.
+ *
+ * Loaded with RTLD_GLOBAL before pymilter's milter.so, this module's
+ * smfi_getsymval is the one milter.so binds to.  It reads the macro arrays
+ * from the session context with the layout that sendmail 8.14 (el7) to 8.18
+ * (Debian) share, checks on every call that the context looks like one of
+ * theirs, and stops at the terminating NULL whether it falls on a name or a
+ * value slot.  When a context does not look as expected it hands the call to
+ * libmilter's own function (the address install() was given), so it is never
+ * worse than libmilter alone.
+ *
+ * It also stands between libmilter and pymilter's connect, HELO, MAIL, RCPT,
+ * header and unknown-command callbacks (smfi_register is interposed the same way): pymilter
+ * decodes their strings as strict UTF-8 (1.0.4 even header values) and, for
+ * bytes that are not, answers 451 without calling Python and without a log
+ * line - a Latin-1 Subject was deferred.  When a string is not
+ * UTF-8 the wrapper keeps the original bytes for this thread (stashed()),
+ * hands pymilter a copy with '?' for every non-ASCII byte, and the adapter
+ * takes the original, decoded with surrogate escapes, from the stash.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+/* the session context's leading fields, as libmilter.h declares them from
+ * sendmail 8.14.0 to 8.18 (struct smfi_str); only the prefix up to the macro
+ * buffers is read */
+#define MACRO_SLOTS 7                 /* MAX_MACROS_ENTRIES: CI_CONN .. CI_EOH */
+#define MILTER_PROTOCOL_MAX 6         /* SMFI_PROT_VERSION */
+#define MILTER_PROTOCOL_MIN 2         /* the oldest an MTA may offer */
+#define MILTER_STATE_MAX 16           /* ST_SKIP, the highest state number */
+
+struct session_prefix {
+    pthread_t thread;
+    int socket;
+    int debug;
+    time_t timeout;
+    int state;
+    void *description;
+    int protocol;
+    unsigned long actions;
+    unsigned long protocol_flags;
+    unsigned long protocol_flags_to_mta;
+    int protocol_to_mta;
+    char **macro_strings[MACRO_SLOTS];
+    char *macro_frames[MACRO_SLOTS];
+};
+
+typedef char *(*getsymval_fn)(void *, char *);
+
+static getsymval_fn libmilter_getsymval = NULL;
+
+/* struct smfiDesc as mfapi.h declares it since 8.14 (passed by value) */
+typedef int (*connect_fn)(void *, char *, void *);
+typedef int (*string_fn)(void *, char *);
+typedef int (*argv_fn)(void *, char **);
+typedef int (*header_fn)(void *, char *, char *);
+
+struct milter_description {
+    char *name;
+    int version;
+    unsigned long flags;
+    connect_fn connect;
+    string_fn helo;
+    argv_fn envfrom;
+    argv_fn envrcpt;
+    header_fn header;
+    void *eoh, *body, *eom, *abort, *close;
+    string_fn unknown;
+    void *data, *negotiate;
+};
+
+typedef int (*register_fn)(struct milter_description);
+
+static register_fn libmilter_register = NULL;
+static connect_fn pymilter_connect;
+static string_fn pymilter_helo;
+static argv_fn pymilter_envfrom, pymilter_envrcpt;
+static header_fn pymilter_header;
+static string_fn pymilter_unknown;
+static unsigned long unexpected_contexts = 0;
+
+/* Cheap checks that need no pointer from the context, then the invariant the
+ * macro parser leaves behind: the array's first string starts one byte into
+ * the frame it was split from (the byte before is the stage letter). */
+static int
+looks_like_a_session(const struct session_prefix *session)
+{
+    int slot;
+
+    if (session->socket < 0 || session->state < 0 ||
+        session->state > MILTER_STATE_MAX ||
+        session->protocol < MILTER_PROTOCOL_MIN ||
+        session->protocol > MILTER_PROTOCOL_MAX ||
+        session->protocol_to_mta < MILTER_PROTOCOL_MIN ||
+        session->protocol_to_mta > session->protocol)
+        return 0;
+    for (slot = 0; slot < MACRO_SLOTS; slot++) {
+        char **strings = session->macro_strings[slot];
+        char *frame = session->macro_frames[slot];
+
+        if ((strings == NULL) != (frame == NULL))
+            return 0;
+        if (strings != NULL && strings[0] != NULL && strings[0] != frame + 1)
+            return 0;
+    }
+    return 1;
+}
+
+/* libmilter's matching: the exact name, `{x}` for a stored `x`, `x` for a
+ * stored `{x}` */
+static int
+names_match(const char *stored, const char *wanted, size_t wanted_length)
+{
+    if (strcmp(stored, wanted) == 0)
+        return 1;
+    if (wanted_length == 3 && wanted[0] == '{' && wanted[2] == '}')
+        return stored[0] == wanted[1] && stored[1] == '\0';
+    if (wanted_length == 1)
+        return stored[0] == '{' && stored[1] == wanted[0] && stored[2] == '}' &&
+               stored[3] == '\0';
+    return 0;
+}
+
+static char *
+walk_macros(const struct session_prefix *session, const char *name)
+{
+    size_t length = strlen(name);
+    int slot;
+
+    /* the latest stage first, as libmilter searches */
+    for (slot = MACRO_SLOTS - 1; slot >= 0; slot--) {
+        char **entry = session->macro_strings[slot];
+
+        if (entry == NULL || session->macro_frames[slot] == NULL)
+            continue;
+        while (entry[0] != NULL) {
+            if (names_match(entry[0], name, length))
+                return entry[1];          /* NULL for a name without value */
+            if (entry[1] == NULL)
+                break;                    /* odd count: the array ends here */
+            entry += 2;
+        }
+    }
+    return NULL;
+}
+
+__attribute__((visibility("default"))) char *
+smfi_getsymval(void *ctx, char *name)
+{
+    const struct session_prefix *session = ctx;
+
+    if (ctx == NULL || name == NULL || name[0] == '\0')
+        return NULL;
+    if (!looks_like_a_session(session)) {
+        __sync_fetch_and_add(&unexpected_contexts, 1);
+        return libmilter_getsymval != NULL ? libmilter_getsymval(ctx, name) : NULL;
+    }
+    return walk_macros(session, name);
+}
+
+/* -- envelope strings that are not UTF-8 ---------------------------------- */
+
+#define STASH_MAX 64
+
+static __thread struct {
+    int count;               /* strings kept; 0: nothing stashed */
+    char *strings[STASH_MAX];
+    char *safe[STASH_MAX];   /* what pymilter was given instead */
+} stash;
+
+/* CPython's strict UTF-8: no overlong forms, no surrogates, nothing above
+ * U+10FFFF; a string it rejects here at worst takes the stash path */
+static int
+is_utf8(const unsigned char *text)
+{
+    while (*text) {
+        unsigned char lead = *text;
+        int more;
+        unsigned char low = 0x80, high = 0xbf;
+
+        if (lead < 0x80) {
+            text++;
+            continue;
+        }
+        if (lead >= 0xc2 && lead <= 0xdf)
+            more = 1;
+        else if (lead >= 0xe0 && lead <= 0xef) {
+            more = 2;
+            if (lead == 0xe0)
+                low = 0xa0;
+            else if (lead == 0xed)
+                high = 0x9f;
+        } else if (lead >= 0xf0 && lead <= 0xf4) {
+            more = 3;
+            if (lead == 0xf0)
+                low = 0x90;
+            else if (lead == 0xf4)
+                high = 0x8f;
+        } else
+            return 0;
+        text++;
+        if (*text < low || *text > high)
+            return 0;
+        for (text++, more--; more > 0; text++, more--)
+            if (*text < 0x80 || *text > 0xbf)
+                return 0;
+    }
+    return 1;
+}
+
+static void
+clear_stash(void)
+{
+    int i;
+
+    for (i = 0; i < stash.count; i++) {
+        free(stash.strings[i]);
+        free(stash.safe[i]);
+    }
+    stash.count = 0;
+}
+
+/* Keep strings[0..count) and point given[] at ASCII copies of them;
+ * 0 when there was no room (the call then goes on with the originals). */
+static int
+stash_strings(char **strings, int count, char **given)
+{
+    int i;
+
+    clear_stash();
+    if (count > STASH_MAX)
+        return 0;
+    for (i = 0; i < count; i++) {
+        char *safe = strdup(strings[i]), *c;
+
+        stash.strings[i] = strdup(strings[i]);
+        stash.safe[i] = safe;
+        stash.count = i + 1;
+        if (stash.strings[i] == NULL || safe == NULL) {
+            clear_stash();
+            return 0;
+        }
+        for (c = safe; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        given[i] = safe;
+    }
+    given[count] = NULL;
+    return 1;
+}
+
+static int
+all_utf8(char **strings, int count)
+{
+    int i;
+
+    for (i = 0; i < count; i++)
+        if (!is_utf8((const unsigned char *)strings[i]))
+            return 0;
+    return 1;
+}
+
+/* pymilter hands a unix-domain client's path to Python as a strict UTF-8
+ * string too; the milter does not use it, so a copy with '?' will do */
+static void *
+unix_path_copy(void *address, struct sockaddr_un *copy)
+{
+    char *c;
+
+    if (address == NULL || ((struct sockaddr *)address)->sa_family != AF_UNIX)
+        return address;
+    memcpy(copy, address, sizeof *copy);
+    copy->sun_path[sizeof copy->sun_path - 1] = '\0';
+    if (is_utf8((unsigned char *)copy->sun_path))
+        return address;
+    for (c = copy->sun_path; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    return copy;
+}
+
+static int
+guarded_connect(void *ctx, char *hostname, void *address)
+{
+    char *given[2];
+    struct sockaddr_un path;
+    int status;
+
+    address = unix_path_copy(address, &path);
+    if (hostname == NULL || is_utf8((unsigned char *)hostname) ||
+        !stash_strings(&hostname, 1, given))
+        return pymilter_connect(ctx, hostname, address);
+    status = pymilter_connect(ctx, given[0], address);
+    clear_stash();
+    return status;
+}
+
+static int
+guarded_helo(void *ctx, char *helo)
+{
+    char *given[2];
+    int status;
+
+    if (helo == NULL || is_utf8((unsigned char *)helo) || !stash_strings(&helo, 1, given))
+        return pymilter_helo(ctx, helo);
+    status = pymilter_helo(ctx, given[0]);
+    clear_stash();
+    return status;
+}
+
+static int
+guarded_arguments(argv_fn callback, void *ctx, char **argv)
+{
+    char *given[STASH_MAX + 1];
+    int count = 0, status;
+
+    while (argv != NULL && argv[count] != NULL)
+        count++;
+    if (argv == NULL || all_utf8(argv, count) || !stash_strings(argv, count, given))
+        return callback(ctx, argv);
+    status = callback(ctx, given);
+    clear_stash();
+    return status;
+}
+
+static int
+guarded_envfrom(void *ctx, char **argv)
+{
+    return guarded_arguments(pymilter_envfrom, ctx, argv);
+}
+
+static int
+guarded_envrcpt(void *ctx, char **argv)
+{
+    return guarded_arguments(pymilter_envrcpt, ctx, argv);
+}
+
+static int
+guarded_header(void *ctx, char *name, char *value)
+{
+    char *strings[2], *given[3];
+    int status;
+
+    strings[0] = name;
+    strings[1] = value;
+    if (name == NULL || value == NULL || all_utf8(strings, 2) ||
+        !stash_strings(strings, 2, given))
+        return pymilter_header(ctx, name, value);
+    status = pymilter_header(ctx, given[0], given[1]);
+    clear_stash();
+    return status;
+}
+
+/* an SMTP command the MTA did not know, passed on as is */
+static int
+guarded_unknown(void *ctx, char *command)
+{
+    char *given[2];
+    int status;
+
+    if (command == NULL || is_utf8((unsigned char *)command) ||
+        !stash_strings(&command, 1, given))
+        return pymilter_unknown(ctx, command);
+    status = pymilter_unknown(ctx, given[0]);
+    clear_stash();
+    return status;
+}
+
+__attribute__((visibility("default"))) int
+smfi_register(struct milter_description description)
+{
+    if (libmilter_register == NULL)
+        return -1;                                  /* MI_FAILURE: install() first */
+    pymilter_connect = description.connect;
+    pymilter_helo = description.helo;
+    pymilter_envfrom = description.envfrom;
+    pymilter_envrcpt = description.envrcpt;
+    pymilter_header = description.header;
+    pymilter_unknown = description.unknown;
+    if (description.connect != NULL)
+        description.connect = guarded_connect;
+    if (description.helo != NULL)
+        description.helo = guarded_helo;
+    if (description.envfrom != NULL)
+        description.envfrom = guarded_envfrom;
+    if (description.envrcpt != NULL)
+        description.envrcpt = guarded_envrcpt;
+    if (description.header != NULL)
+        description.header = guarded_header;
+    if (description.version >= 0x01000000 && description.unknown != NULL)
+        description.unknown = guarded_unknown;   /* the field exists since 8.14 */
+    return libmilter_register(description);
+}
+
+/* -- the Python side: install, check, test ------------------------------- */
+
+static PyObject *
+stashed(PyObject *module, PyObject *unused)
+{
+    PyObject *strings;
+    int i;
+
+    if (stash.count == 0)
+        Py_RETURN_NONE;
+    strings = PyTuple_New(stash.count);
+    if (strings == NULL)
+        return NULL;
+    for (i = 0; i < stash.count; i++) {
+        PyObject *raw = PyBytes_FromString(stash.strings[i]);
+
+        if (raw == NULL) {
+            Py_DECREF(strings);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(strings, i, raw);
+    }
+    return strings;
+}
+
+static PyObject *
+install(PyObject *module, PyObject *args)
+{
+    unsigned long long getsymval, register_;
+
+    if (!PyArg_ParseTuple(args, "KK:install", &getsymval, &register_))
+        return NULL;
+    if ((void *)(uintptr_t)getsymval == (void *)smfi_getsymval ||
+        (void *)(uintptr_t)register_ == (void *)smfi_register) {
+        PyErr_SetString(PyExc_ValueError, "that is this guard, not libmilter's functions");
+        return NULL;
+    }
+    libmilter_getsymval = (getsymval_fn)(uintptr_t)getsymval;
+    libmilter_register = (register_fn)(uintptr_t)register_;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+active(PyObject *module, PyObject *unused)
+{
+    /* what a library loaded without RTLD_GLOBAL (milter.so) binds to: the
+     * process's global scope comes first */
+    return PyBool_FromLong(dlsym(RTLD_DEFAULT, "smfi_getsymval") == (void *)smfi_getsymval &&
+                           dlsym(RTLD_DEFAULT, "smfi_register") == (void *)smfi_register);
+}
+
+static PyObject *
+unexpected(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(__sync_fetch_and_add(&unexpected_contexts, 0));
+}
+
+/* walk(frame, name) -> bytes or None: split a macro frame's data (stage
+ * letter first) as libmilter does and look the name up in a context of the
+ * expected layout; lets the tests drive the walk without a session */
+static PyObject *
+walk(PyObject *module, PyObject *args)
+{
+    const char *data, *name;
+    Py_ssize_t length, i;
+    struct session_prefix session;
+    char *frame, **strings, *found;
+    int count = 0, index = 0;
+    PyObject *result;
+
+    if (!PyArg_ParseTuple(args, "y#y:walk", &data, &length, &name))
+        return NULL;
+    if (length < 1) {
+        PyErr_SetString(PyExc_ValueError, "a macro frame starts with its stage letter");
+        return NULL;
+    }
+    frame = PyMem_Malloc(length + 1);
+    if (frame == NULL)
+        return PyErr_NoMemory();
+    memcpy(frame, data, length);
+    frame[length] = '\0';
+    for (i = 1; i < length; i++)
+        count += frame[i] == '\0';
+    strings = PyMem_Malloc((count + 1) * sizeof *strings);
+    if (strings == NULL) {
+        PyMem_Free(frame);
+        return PyErr_NoMemory();
+    }
+    strings[0] = frame + 1;
+    for (i = 1; i < length && index < count; i++)
+        if (frame[i] == '\0') {
+            index++;
+            strings[index] = i + 1 < length ? frame + i + 1 : NULL;
+        }
+    strings[index] = NULL;
+    memset(&session, 0, sizeof session);
+    session.protocol = session.protocol_to_mta = MILTER_PROTOCOL_MAX;
+    session.state = 4;
+    session.macro_strings[2] = strings;
+    session.macro_frames[2] = frame;
+    found = smfi_getsymval(&session, (char *)name);
+    result = found == NULL ? (Py_INCREF(Py_None), Py_None) : PyBytes_FromString(found);
+    PyMem_Free(strings);
+    PyMem_Free(frame);
+    return result;
+}
+
+static PyObject *
+utf8(PyObject *module, PyObject *args)
+{
+    const char *text;
+
+    if (!PyArg_ParseTuple(args, "y:utf8", &text))
+        return NULL;
+    return PyBool_FromLong(is_utf8((const unsigned char *)text));
+}
+
+/* lookup(path): the addresses of smfi_getsymval and smfi_register as the already loaded
+ * library at path (pymilter's milter.so) and its dependencies (libmilter) define them;
+ * done here rather than with ctypes, which a MemoryDenyWriteExecute unit may not load */
+static PyObject *
+lookup(PyObject *self, PyObject *args)
+{
+    const char *path;
+    void *handle, *getsymval, *reg;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "s", &path))
+        return NULL;
+    handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (handle == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s is not loaded: %s", path, dlerror());
+        return NULL;
+    }
+    getsymval = dlsym(handle, "smfi_getsymval");
+    reg = dlsym(handle, "smfi_register");
+    dlclose(handle);
+    if (getsymval == NULL || reg == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s: libmilter's smfi_getsymval or smfi_register "
+                     "not found", path);
+        return NULL;
+    }
+    return Py_BuildValue("(KK)", (unsigned long long)(uintptr_t)getsymval,
+                         (unsigned long long)(uintptr_t)reg);
+}
+
+static PyMethodDef methods[] = {
+    {"lookup", lookup, METH_VARARGS,
+     "lookup(path) -> (getsymval, register): libmilter's own addresses, as path binds them"},
+    {"utf8", utf8, METH_VARARGS,
+     "utf8(bytes) -> bool: what the callbacks' check says of a string"},
+    {"install", install, METH_VARARGS,
+     "install(getsymval, register): the addresses of libmilter's own functions"},
+    {"stashed", stashed, METH_NOARGS,
+     "stashed() -> tuple of bytes or None: this callback's strings that are not UTF-8"},
+    {"active", active, METH_NOARGS,
+     "active() -> bool: this guard is the smfi_getsymval the process binds to"},
+    {"unexpected", unexpected, METH_NOARGS,
+     "unexpected() -> int: calls whose context did not have the expected layout"},
+    {"walk", walk, METH_VARARGS,
+     "walk(frame, name) -> bytes or None: the guarded lookup on one macro frame"},
+    {NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef definition = {
+    PyModuleDef_HEAD_INIT, "_symguard",
+    "Bounds-safe smfi_getsymval and UTF-8-safe callbacks, interposed before milter.so.", -1, methods
+};
+
+PyMODINIT_FUNC
+PyInit__symguard(void)
+{
+    return PyModule_Create(&definition);
+}

@@ -1,0 +1,76 @@
+"""Load the guards of smf_spf/_symguard.c ahead of pymilter's milter.so.
+
+Importing this module before pymilter's milter.so puts the guard's
+smfi_getsymval into the process's global symbol scope, where milter.so's
+reference to it is resolved first (and likewise its smfi_register, which wraps
+pymilter's connect, HELO, MAIL, RCPT, header and unknown-command callbacks);
+install() then hands the guard libmilter's own functions.
+"""
+
+import os
+import sys
+
+_flags = sys.getdlopenflags()
+sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
+try:
+    from smf_spf import _symguard
+except ImportError as exc:      # not built: the process runs without the guard
+    _symguard = None
+    _IMPORT_ERROR = str(exc)
+finally:
+    sys.setdlopenflags(_flags)
+
+
+def install():
+    """Point the guard at libmilter's smfi_getsymval and smfi_register (pymilter
+    must be imported): None when the guard is in effect, else why not."""
+    if _symguard is None:
+        return 'smf_spf._symguard is not built: %s' % _IMPORT_ERROR
+    milter = sys.modules.get('milter')
+    if milter is None:
+        return 'pymilter is not loaded'
+    try:
+        # looked up from milter.so: its own dependency, libmilter, defines the symbols
+        getsymval, register = _symguard.lookup(milter.__file__)
+        _symguard.install(getsymval, register)
+    except ValueError as exc:
+        return str(exc)
+    if not _symguard.active():
+        return 'another smfi_getsymval was loaded first'
+    return None
+
+
+def from_wire(value, index=0):
+    """The string a connect/HELO/MAIL/RCPT callback got as argument `index`: the
+    original bytes, decoded with surrogate escapes, when they were not UTF-8."""
+    raw = _symguard.stashed() if _symguard is not None else None
+    if raw is not None and index < len(raw):
+        return raw[index].decode('utf-8', 'surrogateescape')
+    if isinstance(value, bytes):
+        return value.decode('utf-8', 'surrogateescape')
+    return value
+
+
+def stashed():
+    """The current callback's strings as bytes when one was not UTF-8, else None."""
+    return _symguard.stashed() if _symguard is not None else None
+
+
+def unexpected_contexts():
+    return _symguard.unexpected() if _symguard is not None else 0
+
+
+_checked = []
+
+
+def check_once(log):
+    """After the first session's macro lookups: warn if libmilter's session context
+    did not have the layout the guard knows (it then falls back to libmilter's own,
+    unguarded lookup)."""
+    if _checked:
+        return
+    _checked.append(True)
+    if unexpected_contexts():
+        log.warning('[WARNING] libmilter\'s session context is not laid out as the macro '
+                    'guard expects: it falls back to libmilter\'s own lookup, which a '
+                    'malformed macro frame can crash; keep the socket for the MTA only')

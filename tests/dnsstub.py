@@ -1,0 +1,76 @@
+"""A tiny authoritative DNS responder on loopback port 53 for tests that run the daemon.
+
+SPF records for a few names under stub.test; everything else is NXDOMAIN. Its address
+is SMF_SPF_E2E_DNS with the third octet plus one, so checkouts that run side by side
+(each with its own SMF_SPF_E2E_DNS) and the end-to-end nsd never share it.
+"""
+
+import os
+import socket
+import threading
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+ZONE = 'stub.test'
+TXT = {
+    'pass.stub.test.': 'v=spf1 ip4:127.0.0.0/8 -all',
+    'fail.stub.test.': 'v=spf1 ip4:192.0.2.0/24 -all',
+    'softfail.stub.test.': 'v=spf1 ~all',
+}
+
+
+def stub_address():
+    octets = os.environ.get('SMF_SPF_E2E_DNS', '127.53.53.53').split('.')
+    octets[2] = str((int(octets[2]) + 1) % 256)
+    return '.'.join(octets)
+
+
+class DnsStub(object):
+    def __init__(self, address=None):
+        self.address = address or stub_address()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.address, 53))
+        self.thread = threading.Thread(target=self._serve, name='dns-stub')
+        self.thread.daemon = True
+        self.running = True
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while self.running:
+            try:
+                wire, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                self.sock.sendto(self._answer(wire), peer)
+            except Exception:        # a malformed query gets no answer
+                pass
+
+    def _answer(self, wire):
+        query = dns.message.from_wire(wire)
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        question = query.question[0]
+        name = question.name.to_text().lower()
+        if name in TXT and question.rdtype == dns.rdatatype.TXT:
+            response.answer.append(dns.rrset.from_text(question.name, 60, 'IN', 'TXT',
+                                                       '"%s"' % TXT[name]))
+        elif name not in TXT:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        return response.to_wire()
+
+    def stop(self):
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()

@@ -1,0 +1,21 @@
+mt.echo("no mta name , {j} not sent")
+
+-- try to start the filter
+mt.startfilter("./smf-spf", "-f", "-c","tests/conf/smf-spf-tests.conf")
+
+-- try to connect to it
+conn = mt.connect("inet:2424@127.0.0.1", 40, 0.25)
+if conn == nil then
+	error("mt.connect() failed")
+end
+
+-- send connection information
+-- mt.negotiate() is called implicitly
+if mt.conninfo(conn, "localhost", "127.0.0.1") ~= nil then
+	error("mt.conninfo() failed")
+end
+if mt.getreply(conn) ~= SMFIR_ACCEPT then
+	error("mt.conninfo() unexpected reply")
+end
+
+mt.echo("Received SMFIR_ACCEPT");

@@ -1,0 +1,176 @@
+"""The MTA side of the milter protocol, raw: frames no MTA would send, against the daemon.
+
+A frame is a 4-byte big-endian length, a command byte and its data. Daemon starts
+`python -m smf_spf -f` on a loopback port with a DNS stub and tells when it serves.
+"""
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+OPTNEG, MACRO, CONNECT, HELO, MAIL, RCPT = b'O', b'D', b'C', b'H', b'M', b'R'
+DATA, HEADER, EOH, BODY, EOM, ABORT, QUIT = b'T', b'L', b'N', b'B', b'E', b'A', b'Q'
+# the protocol flags that say "no reply for this step", by command
+NO_REPLY = {CONNECT: 0x1000, HELO: 0x2000, MAIL: 0x4000, RCPT: 0x8000, DATA: 0x10000,
+            EOH: 0x40000, BODY: 0x80000, HEADER: 0x80}
+# the replies that end a step
+FINAL = set(b'acdrtyf')
+ALL_ACTIONS = 0x1ff
+
+
+class Closed(Exception):
+    """The milter closed the connection."""
+
+
+class Client(object):
+    def __init__(self, port, timeout=15.0):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout)
+        self.protocol = 0
+
+    def send(self, command, data=b''):
+        self.sock.sendall(struct.pack('!I', len(data) + 1) + command + data)
+
+    def _exactly(self, size):
+        chunks = b''
+        while len(chunks) < size:
+            chunk = self.sock.recv(size - len(chunks))
+            if not chunk:
+                raise Closed('connection closed after %d of %d bytes' % (len(chunks), size))
+            chunks += chunk
+        return chunks
+
+    def read(self):
+        length = struct.unpack('!I', self._exactly(4))[0]
+        frame = self._exactly(length)
+        return frame[:1], frame[1:]
+
+    def negotiate(self, version=6, actions=ALL_ACTIONS, protocol=0):
+        self.send(OPTNEG, struct.pack('!III', version, actions, protocol))
+        command, data = self.read()
+        assert command == b'O', (command, data)
+        self.protocol = struct.unpack('!III', data[:12])[2]
+        return self.protocol
+
+    def step(self, command, data=b''):
+        """Send one command; the replies up to the final one ([] when none is due)."""
+        self.send(command, data)
+        if command in (MACRO, ABORT, QUIT) or self.protocol & NO_REPLY.get(command, 0):
+            return []
+        replies = []
+        while True:
+            reply = self.read()
+            replies.append(reply)
+            if reply[0][0] in FINAL:
+                return replies
+
+    def macros(self, stage, *strings):
+        self.send(MACRO, stage + b''.join(s + b'\0' for s in strings))
+
+    def close(self):
+        try:
+            self.send(QUIT)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def connect_data(hostname, address='192.0.2.1', port=25):
+    return hostname + b'\0' + b'4' + struct.pack('!H', port) + address.encode() + b'\0'
+
+
+def final(replies):
+    """(command letter, data) of the last reply: b'c' continue, b'y' a reply code..."""
+    return replies[-1] if replies else None
+
+
+def session(port, sender, helo=b'mx.client.test', ip='127.0.0.1', macros=()):
+    """One ordinary session up to MAIL FROM: the final reply to MAIL."""
+    client = Client(port)
+    try:
+        client.negotiate()
+        client.macros(CONNECT[:1], b'j', b'mx.receiver.test')
+        client.step(CONNECT, connect_data(b'client.test', ip))
+        client.step(HELO, helo + b'\0')
+        if macros:
+            client.macros(MAIL, *macros)
+        return final(client.step(MAIL, b'<' + sender + b'>\0'))
+    finally:
+        client.close()
+
+
+def free_port():
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+class Daemon(object):
+    """smf-spf -f on a loopback inet socket, logging to a file."""
+
+    def __init__(self, directory, nameserver, *extra_lines):
+        self.port = free_port()
+        self.log_path = os.path.join(str(directory), 'smf-spf.log')
+        self.conf = os.path.join(str(directory), 'smf-spf.conf')
+        lines = ['Socket inet:%d@127.0.0.1' % self.port, 'Nameservers %s' % nameserver,
+                 'LogTo %s' % self.log_path, 'Syslog none', 'SPFTimeout 5',
+                 'User %s' % ('nobody' if os.getuid() == 0 else 'root')] + list(extra_lines)
+        with open(self.conf, 'w') as out:
+            out.write('\n'.join(lines) + '\n')
+        self.process = None
+
+    def start(self, timeout=20.0):
+        # files, not pipes: a full pipe nobody reads would block the daemon's writers
+        self.stderr_path = self.log_path + '.stderr'
+        with open(self.stderr_path, 'wb') as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, '-m', 'smf_spf', '-f', '-c', self.conf],
+                stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError('smf-spf exited: %s' % self.stderr())
+            try:
+                socket.create_connection(('127.0.0.1', self.port), 0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError('smf-spf did not serve within %ss' % timeout)
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def threads(self):
+        return len(os.listdir('/proc/%d/task' % self.pid))
+
+    def fds(self):
+        return len(os.listdir('/proc/%d/fd' % self.pid))
+
+    def log(self):
+        with open(self.log_path, encoding='utf-8', errors='replace') as handle:
+            return handle.read()
+
+    def stderr(self):
+        with open(self.stderr_path, encoding='utf-8', errors='replace') as handle:
+            return handle.read()
+
+    def stop(self):
+        """Stop the daemon: its exit status and what it wrote to stderr."""
+        if self.process is None:
+            return None, ''
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode, self.stderr()

@@ -1,0 +1,326 @@
+"""Frames no MTA sends, played with a raw milter client against the running daemon,
+and the guarded macro lookup on its own (smf_spf/_symguard.c)."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import rawmilter
+from dnsstub import DnsStub
+from rawmilter import CONNECT, HELO, MAIL, RCPT, Client, connect_data, final, session
+from smf_spf import symguard
+
+REJECTED = b'550 5.7.23 '
+
+
+@pytest.fixture(scope='module')
+def dns():
+    stub = DnsStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture(scope='module')
+def daemon(tmp_path_factory, dns):
+    running = rawmilter.Daemon(tmp_path_factory.mktemp('hostile'), dns.address).start()
+    yield running
+    running.stop()
+
+
+def assert_still_serving(daemon):
+    assert daemon.alive(), daemon.stop()
+    answer = session(daemon.port, b'someone@fail.stub.test')
+    assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert session(daemon.port, b'someone@pass.stub.test') == (b'c', b'')
+
+
+def test_the_guard_is_in_effect():
+    import Milter  # noqa: F401  (the guard is installed once pymilter is loaded)
+    from smf_spf.milter import GUARD_PROBLEM
+    assert GUARD_PROBLEM is None
+    assert symguard._symguard.active()
+
+
+@pytest.mark.parametrize('stage', [CONNECT, HELO, MAIL])
+@pytest.mark.parametrize('count', [1, 3, 5, 9, 15])
+def test_odd_macro_frame_does_not_kill_the_milter(daemon, stage, count):
+    """`D` + stage + an odd number of strings, then MAIL: libmilter's own lookup reads
+    past the array here (SIGSEGV, every session gone); the guarded one stops."""
+    for attempt in range(3):      # freed frames of the same size leave garbage behind
+        client = Client(daemon.port)
+        try:
+            client.negotiate()
+            client.macros(CONNECT, b'j', b'mx.receiver.test')
+            client.macros(stage, *[b'{m%d}' % i for i in range(count)])
+            client.step(CONNECT, connect_data(b'client.test', '127.0.0.1'))
+            client.macros(stage, *[b'%040x' % i for i in range(count)])
+            client.step(HELO, b'mx.client.test\0')
+            client.macros(stage, *[b'{m%d}' % i for i in range(count)])
+            answer = final(client.step(MAIL, b'<a@fail.stub.test>\0'))
+        finally:
+            client.close()
+        # the message is still evaluated: -all
+        assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert_still_serving(daemon)
+
+
+def test_macro_named_last_in_an_odd_frame_has_no_value(daemon):
+    answer = session(daemon.port, b'a@fail.stub.test', macros=(b'{x}', b'y', b'{auth_authen}'))
+    assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert_still_serving(daemon)
+
+
+@pytest.mark.parametrize('name', [b'{verify}', b'j', b'{j}', b'{x}'])
+def test_macro_values_that_are_not_utf8_do_not_bypass_the_check(daemon, name):
+    answer = session(daemon.port, b'a@fail.stub.test', macros=(name, b'\xff\xfe bad \xc3'))
+    assert answer[0] == b'y' and answer[1].startswith(REJECTED), answer
+    assert 'internal error' not in daemon.log()
+
+
+def test_auth_user_that_is_not_utf8_is_still_an_authenticated_user(daemon):
+    answer = session(daemon.port, b'a@fail.stub.test',
+                     macros=(b'{auth_authen}', b'caf\xe9-user'))
+    # SkipAuth: not checked, as for any user; followed to EOM for forged A-R removal
+    assert answer == (b'c', b'')
+    log = daemon.log()
+    assert 'SPF skip : username caf\\udce9-user, from=<a@fail.stub.test>' in log
+    assert 'internal error' not in log
+
+
+# -- the guarded walk, without a session ------------------------------------------
+
+def reference_lookup(strings, name):
+    """What libmilter's lookup means: pairs of name and value, `x` and `{x}` alike,
+    a trailing name without a value found as None."""
+    def same(stored):
+        if stored == name:
+            return True
+        if len(name) == 3 and name[:1] == b'{' and name[2:] == b'}':
+            return stored == name[1:2]
+        if len(name) == 1:
+            return stored == b'{' + name + b'}'
+        return False
+    for index in range(0, len(strings), 2):
+        if same(strings[index]):
+            return strings[index + 1] if index + 1 < len(strings) else None
+    return None
+
+
+def walk(strings, name):
+    return symguard._symguard.walk(b'M' + b''.join(s + b'\0' for s in strings), name)
+
+
+def test_walk_examples():
+    assert walk([b'{x}', b'y', b'z'], b'z') is None
+    assert walk([b'{x}', b'y', b'z'], b'{x}') == b'y'
+    assert walk([b'{x}', b'y', b'z'], b'x') == b'y'
+    assert walk([b'j', b'mx'], b'{j}') == b'mx'
+    assert walk([b'{x}', b'y', b'z'], b'q') is None
+    assert walk([], b'j') is None
+    assert walk([b'j', b'\xff\xfe'], b'j') == b'\xff\xfe'
+
+
+names = st.sampled_from([b'j', b'{j}', b'{x}', b'x', b'{auth_authen}', b'v', b'{v}', b''])
+texts = st.one_of(names, st.binary(max_size=12).map(lambda b: b.replace(b'\0', b'')))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(texts, max_size=11), names.filter(bool))
+def test_walk_agrees_with_the_reference_for_any_number_of_strings(strings, name):
+    assert walk(strings, name) == reference_lookup(strings, name)
+
+
+def test_frame_without_a_terminating_nul():
+    assert symguard._symguard.walk(b'Mj\0mx.example', b'j') is None
+    assert symguard._symguard.walk(b'Mj', b'j') is None
+
+
+# -- the same through pymilter's TestCtx --------------------------------------------
+
+@pytest.mark.parametrize('name', ['{verify}', 'j', '{auth_type}'])
+def test_testctx_macro_bytes_that_are_not_utf8_are_still_evaluated(name):
+    import Milter
+    from miltertools import Harness
+    h = Harness(fail_example='fail')
+    h.connect(ip='192.0.2.1')
+    h.macro(name, b'\xff\xfe not utf-8')
+    assert h.mail('<a@fail.example>') == Milter.REJECT
+    assert h.checker.calls == [('192.0.2.1', 'a@fail.example', 'mx.sender.example')]
+    assert not any('internal error' in line for line in h.logs)
+
+
+def test_testctx_auth_user_that_is_not_utf8_is_kept_losslessly():
+    import Milter
+    from miltertools import Harness
+    h = Harness(fail_example='fail')
+    h.connect(ip='192.0.2.1')
+    h.macro('{auth_authen}', b'caf\xe9')
+    assert h.mail('<a@fail.example>') == Milter.CONTINUE     # kept for forged A-R removal
+    assert h.checker.calls == []
+    assert 'SPF skip : username caf\udce9, from=<a@fail.example>' in h.logs
+
+
+# -- envelope strings that are not UTF-8 ---------------------------------------------
+
+def envelope(daemon, host=b'client.test', helo=b'mx.client.test',
+             sender=b'<a@pass.stub.test>', rcpt=b'<b@receiver.test>'):
+    """Final replies to CONNECT, HELO, MAIL and RCPT (up to the first that is not
+    continue)."""
+    client = Client(daemon.port)
+    answers = []
+    try:
+        client.negotiate()
+        for command, data in ((CONNECT, connect_data(host, '127.0.0.1')),
+                              (HELO, helo + b'\0'), (MAIL, sender + b'\0'),
+                              (RCPT, rcpt + b'\0')):
+            answers.append(final(client.step(command, data)))
+            if answers[-1] != (b'c', b''):
+                break
+    finally:
+        client.close()
+    return answers
+
+
+@pytest.mark.parametrize('field, value, logged', [
+    ('host', b'cl\xffent.test', 'fqdn=cl\\udcffent.test'),
+    ('helo', b'mx\xfe\xff.client.test', 'helo=mx\\udcfe\\udcff.client.test'),
+    ('sender', b'<caf\xe9@fail.stub.test>', 'from=<caf\\udce9@fail.stub.test>'),
+    ('sender', b'<a@fail.stub.test>\0SIZE=\xff', 'from=<a@fail.stub.test>'),
+])
+def test_envelope_bytes_that_are_not_utf8_are_still_evaluated(daemon, field, value, logged):
+    """pymilter decodes these strictly and answered 451 without calling the milter (or
+    a log line); the wrapped callbacks hand the original bytes over."""
+    fields = {'sender': b'<a@fail.stub.test>'}
+    fields[field] = value
+    answers = envelope(daemon, **fields)
+    assert answers[:2] == [(b'c', b''), (b'c', b'')]
+    assert answers[2][0] == b'y' and answers[2][1].startswith(REJECTED), answers
+    log = daemon.log()
+    assert 'SPF fail: ip=127.0.0.1' in log and logged in log
+    assert 'internal error' not in log
+
+
+def test_recipient_that_is_not_utf8_is_answered(daemon):
+    answers = envelope(daemon, rcpt=b'<m\xfcller@receiver.test>')
+    assert answers == [(b'c', b'')] * 4
+
+
+def test_utf8_envelope_strings_are_untouched(daemon):
+    answers = envelope(daemon, helo='m\u00fcller.example'.encode(),
+                       sender='<m\u00fcller@fail.stub.test>'.encode())
+    assert answers[2][0] == b'y', answers
+    assert 'from=<m\u00fcller@fail.stub.test>' in daemon.log()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=16).map(lambda b: b.replace(b'\0', b'')))
+def test_utf8_check_agrees_with_python(raw):
+    try:
+        raw.decode('utf-8')
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert symguard._symguard.utf8(raw) is expected
+
+
+@pytest.mark.parametrize('raw', [b'\xc0\x80', b'\xe0\x80\x80', b'\xed\xa0\x80', b'\xf4\x90\x80\x80',
+                                 b'\xf0\x9f\x98\x80', b'\xef\xbf\xbf', b'\xc3', b'\xe2\x82'])
+def test_utf8_check_edges(raw):
+    try:
+        raw.decode('utf-8')
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert symguard._symguard.utf8(raw) is expected
+
+
+# -- sequences only a hostile client sends (found by tests/test_fuzz.py) -------------
+
+def test_mail_after_an_accepted_connect_is_accepted_again_without_error():
+    import Milter
+    from miltertools import Harness
+    h = Harness('WhitelistIP 192.0.2.0/24', fail_example='fail')
+    assert h.connect(ip='192.0.2.1') == Milter.ACCEPT
+    assert h.mail('<a@fail.example>') == Milter.ACCEPT
+    assert h.checker.calls == []
+    assert not any('internal error' in line for line in h.logs)
+
+
+def test_end_of_message_without_an_evaluated_mail_adds_no_spf_headers():
+    from smf_spf import config as configuration, policy
+    conf = configuration.parse_lines(['AddHeader on', 'AddReceivedHeader on'], 't.conf').config
+    assert policy.on_eom(conf, None, None, None, None, []) == []
+
+
+def test_idna_codecs_are_loaded_before_the_switch_to_user():
+    import sys
+    from smf_spf.spfcheck import preload_dns_modules
+    preload_dns_modules()
+    assert 'encodings.idna' in sys.modules and 'encodings.punycode' in sys.modules
+
+
+def test_header_that_is_not_utf8_is_not_deferred(daemon):
+    """pymilter 1.0.4 (el7) decoded header values strictly: a raw Latin-1 Subject got
+    451 4.3.0 at the header, so the message was deferred and finally bounced."""
+    client = Client(daemon.port)
+    try:
+        client.negotiate()
+        replies = [final(client.step(command, data)) for command, data in (
+            (CONNECT, connect_data(b'client.test', '127.0.0.1')), (HELO, b'mx.client.test\0'),
+            (MAIL, b'<a@pass.stub.test>\0'), (RCPT, b'<b@receiver.test>\0'),
+            (rawmilter.DATA, b''), (rawmilter.HEADER, b'Subject\0caf\xe9 cr\xe8me\0'),
+            (rawmilter.HEADER, b'X-\xff\0\xfe\0'), (rawmilter.EOH, b''),
+            (rawmilter.BODY, b'hello\r\n'))]
+        end = client.step(rawmilter.EOM)
+    finally:
+        client.close()
+    assert replies == [(b'c', b'')] * 9
+    assert end[-1] == (b'c', b'')
+    assert [name for name, _ in end[:-1]] == [b'i']       # our Authentication-Results
+    assert b'spf=pass' in end[0][1]
+    assert 'untrapped' not in daemon.log()
+
+
+
+def test_the_daemon_recognised_libmilters_session_layout(daemon):
+    assert_still_serving(daemon)
+    assert 'not laid out as the macro guard expects' not in daemon.log()
+
+
+def test_a_context_of_another_layout_goes_to_libmilter_and_is_reported():
+    import ctypes
+    import logging
+    import Milter  # noqa: F401  (installs libmilter's own lookup as the fallback)
+    from miltertools import ListHandler
+    guard = ctypes.CDLL(symguard._symguard.__file__)
+    guard.smfi_getsymval.restype = ctypes.c_char_p
+    foreign = ctypes.create_string_buffer(4096)         # all zero: protocol version 0
+    before = symguard.unexpected_contexts()
+    assert guard.smfi_getsymval(foreign, b'j') is None
+    assert symguard.unexpected_contexts() == before + 1
+    handler = ListHandler()
+    log = logging.getLogger('symguard-test')
+    log.addHandler(handler)
+    del symguard._checked[:]
+    symguard.check_once(log)
+    symguard.check_once(log)
+    assert [message for _, message in handler.lines] == [
+        "[WARNING] libmilter's session context is not laid out as the macro guard expects: "
+        "it falls back to libmilter's own lookup, which a malformed macro frame can crash; "
+        "keep the socket for the MTA only"]
+
+
+def test_unknown_command_and_unix_client_path_that_are_not_utf8(daemon):
+    """pymilter decodes an unknown SMTP command and a unix-domain client's path
+    strictly as well; neither may turn into 451 or an error."""
+    client = Client(daemon.port)
+    try:
+        client.negotiate()
+        unix_connect = b'localhost\0L\0\0/run/\xff\xfe.sock\0'
+        replies = [final(client.step(CONNECT, unix_connect))]
+        client.send(b'U', b'XCMD caf\xe9\0')
+        replies.append(client.read())
+    finally:
+        client.close()
+    assert replies[0] == (b'a', b'')        # no client IP: accepted unchecked, as in C
+    assert replies[1] == (b'c', b'')
+    assert 'untrapped' not in daemon.log()
