@@ -484,3 +484,37 @@ def test_by_default_spf_refusals_are_made_at_mail_from_as_c(lines):
     connection = policy.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
     config = conf('TrustedForwarder 198.51.100.7', *lines)
     assert mail_stage(config, 'fail', connection=connection)[0].action == CONTINUE
+
+
+# -- metrics and reload ------------------------------------------------------------------
+
+def test_dry_run_is_counted_as_what_it_would_have_been():
+    from smf_spf import metrics
+    assert metrics.verdict_action(Verdict(CONTINUE, dry_run='refuse')) == ('would_refuse', '')
+    assert metrics.verdict_action(Verdict(CONTINUE, dry_run='tempfail')) == (
+        'would_tempfail', '')
+    verdict, _ = mail_stage(conf('DryRun on'), 'fail')
+    assert metrics.verdict_action(verdict) == ('would_refuse', '')
+    assert metrics.verdict_action(mail_stage(conf(), 'fail')[0]) == ('refuse', '')
+
+
+def test_reload_plan_names_new_keys_and_compares_trusted_forwarders_by_entries():
+    from smf_spf import reload
+    old = conf('TrustedForwarder 192.0.2.0/24')
+    assert reload.plan(old, conf('TrustedForwarder 192.0.2.0/24')).changes == ()
+    change = reload.plan(old, conf('TrustedForwarder 192.0.2.0/24', 'TrustedForwarder .b.example',
+                                   'CheckHelo on', 'AcceptPostmaster on'))
+    assert change.changes == ('CheckHelo off -> on', 'AcceptPostmaster off -> on',
+                              'TrustedForwarder 1 -> 2 entries (added .b.example)')
+
+
+def test_reload_keeps_command_line_dry_run(tmp_path):
+    from smf_spf.__main__ import reloader_for
+    from smf_spf.reload import Live
+    path = tmp_path / 'smf-spf.conf'
+    path.write_text('User root\nCheckHelo on\n')
+    for options, dry_run in (({'-n': ''}, True), ({}, False)):
+        loaded, problems, failed = reloader_for(Live(None, str(path)), None, options).check(
+            str(path))
+        assert not failed and loaded.config.check_helo
+        assert loaded.config.dry_run is dry_run
