@@ -42,7 +42,8 @@ ALIASES = {'whitelistip6': 'whitelistip'}
 
 # the fork's keys that have no counterpart here, and why they need none
 IGNORED = {
-    'delaychecks': 'SPF refusals are made at RCPT TO here in any case',
+    'delaychecks': 'the check is made at MAIL FROM; AcceptPostmaster on makes its '
+                   'refusals at RCPT TO',
     'addsignatureheader': 'no X-SPF-Scan-By header is added here',
     'wrapheader': 'headers are folded as smf-spf (jcbf) folds them',
     'headerwidth': 'headers are folded as smf-spf (jcbf) folds them',

@@ -448,8 +448,8 @@ def test_helo_budget_is_what_mail_from_left_of_spf_timeout():
 
 
 @pytest.mark.parametrize('line,says', [
-    ('DelayChecks on', 'DelayChecks (smf-spf redvw fork) has no effect: SPF refusals are made '
-                       'at RCPT TO'),
+    ('DelayChecks on', 'DelayChecks (smf-spf redvw fork) has no effect: the check is made at '
+                       'MAIL FROM; AcceptPostmaster on'),
     ('AddSignatureHeader on', 'no X-SPF-Scan-By header'),
     ('WrapHeader off', 'folded'),
     ('HeaderWidth 78', 'folded'),
