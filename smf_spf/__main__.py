@@ -1,6 +1,6 @@
 """The smf-spf process: command line, config, logging, privileges, socket, serving.
 
-    smf-spf [-f] [-c FILE] [-h] [-t] [-V]
+    smf-spf [-f] [-c FILE] [-n] [-h] [-t] [-V]
 """
 
 import getopt
@@ -16,8 +16,9 @@ from smf_spf.reload import Live, Reloader
 # imported now: after the switch to User the interpreter's tree may be unreadable
 from smf_spf import signals
 
-USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-t] [-V] [-h]\n'
+USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-n] [-t] [-V] [-h]\n'
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
+  -n        dry run (also: DryRun on): decide and log, refuse nothing
   -c FILE   config file (default %s)
   -t        check the config file and exit: 0 when valid, 1 with FILE:LINE: reason
   -V        print the version and exit
@@ -31,7 +32,7 @@ class Fatal(Exception):
 
 def parse_args(argv):
     try:
-        options, rest = getopt.getopt(argv, 'fhtVc:')
+        options, rest = getopt.getopt(argv, 'fhntVc:')
     except getopt.GetoptError as exc:
         raise Fatal('%s\n%s' % (exc, USAGE.rstrip()))
     if rest:
@@ -139,6 +140,13 @@ def check_config(path, explicit):
             sys.stderr.write(str(problem) + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
+
+
+def with_options(conf, options):
+    """The config with what the command line overrides: -n is DryRun on."""
+    if '-n' in options:
+        return conf._replace(dry_run=True)
+    return conf
 
 
 def drop_privileges(entry):
@@ -315,7 +323,7 @@ def run(argv, ident):
     # from here on a HUP (say, systemctl reload right after start) waits to be acted on
     signal_pipe = signals.SignalPipe().install()
     loaded = read_config(path, explicit)
-    conf = loaded.config
+    conf = with_options(loaded.config, options)
     for problem in loaded.fatal:
         raise Fatal(str(problem))
     log_stream = None
@@ -342,6 +350,8 @@ def run(argv, ident):
         if problem:
             raise Fatal(problem)
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
+    if conf.dry_run:
+        log.log(NOTICE, 'DryRun: every decision is logged, no message is refused')
     # everything is imported before the switch: the new user may not read the interpreter's tree
     live = Live(None, path)
     metrics, metrics_server = start_metrics(conf, log, lambda: live.services.spf.cache)
@@ -350,7 +360,8 @@ def run(argv, ident):
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
-    serve(live, ident, foreground, reloader_for(live, log), signal_pipe, metrics_server)
+    serve(live, ident, foreground, reloader_for(live, log, options), signal_pipe,
+          metrics_server)
     return 0
 
 
@@ -375,8 +386,12 @@ def start_metrics(conf, log, current_cache):
     return metrics, server
 
 
-def reloader_for(live, log):
-    return Reloader(live, check=lambda path: config_report(path, True, False),
+def reloader_for(live, log, options):
+    def check(path):
+        """-t's check of the new config, with the command line's overrides (-n) kept."""
+        loaded, problems, failed = config_report(path, True, False)
+        return loaded._replace(config=with_options(loaded.config, options)), problems, failed
+    return Reloader(live, check=check,
                     build_spf=build_spf, new_cache=new_cache, use_resolver=use_resolver,
                     open_log_to=open_log_to,
                     switch_log_to=lambda stream: switch_log_to(log, stream),

@@ -12,6 +12,7 @@ import re
 import socket
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
+from smf_spf import dialect, forwarders
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
 from smf_spf.match import SubstringMatcher, SuffixMatcher
@@ -99,6 +100,14 @@ class Config(NamedTuple):
     metrics_listen: Optional[ListenSpec] = None
     # the accepted entries of each list key, as written: what a reload compares
     list_entries: Dict[str, Tuple[str, ...]] = {}
+    # policy beyond smf-spf: HELO identity, per-result actions, dry run, trusted forwarders
+    check_helo: bool = False
+    refuse_helo_fail: bool = False
+    refuse_softfail: bool = False
+    reject_perm_error: bool = False
+    dry_run: bool = False
+    accept_postmaster: bool = False
+    trusted_forwarders: Any = forwarders.NONE
 
 
 class LoadResult(NamedTuple):
@@ -426,20 +435,32 @@ _SCALARS = {
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
     'metricslisten': ('metrics_listen', parse_listen),
+    'checkhelo': ('check_helo', _boolean),
+    'refusehelofail': ('refuse_helo_fail', _boolean),
+    'refusesoftfail': ('refuse_softfail', _boolean),
+    'dryrun': ('dry_run', _boolean),
+    'acceptpostmaster': ('accept_postmaster', _boolean),
+    # the redvw fork's keys (smf_spf.dialect)
+    'rejectpermerror': ('reject_perm_error', dialect.boolean),
+    'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),
+    'addauthresultheader': ('add_header', dialect.auth_result_header),
 }
 _LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat',
-          'authservidalias')
-# every key as the documentation spells it
+          'authservidalias', 'trustedforwarder')
+# every key as the documentation spells it (the redvw fork's keys are read as these)
 KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIPNAT',
         'FixedClientIP', 'SkipNDR', 'SkipAuth', 'RejectReason', 'RelaxedLocalPart',
         'RefuseSPFNone', 'RefuseSPFNoneHelo', 'RefuseFail', 'SoftFail', 'AcceptTempError',
         'SPFBestGuess', 'TagSubject', 'Tag', 'AddHeader', 'AddReceivedHeader', 'AuthservID',
         'RemoveForgedAuthResults', 'AuthservIDAlias',
         'Quarantine', 'QuarantineBox', 'TTL', 'User', 'Socket', 'Syslog', 'LogTo',
-        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'MetricsListen')
+        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'MetricsListen',
+        'CheckHelo', 'RefuseHeloFail', 'RefuseSoftFail', 'RejectPermError', 'DryRun',
+        'AcceptPostmaster', 'TrustedForwarder')
 _LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
                 'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
-                'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases'}
+                'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases',
+                'trustedforwarder': 'trusted_forwarders'}
 # Config field -> its key
 FIELD_KEYS = {dict(_SCALARS, **{k: (f, None) for k, f in _LIST_FIELDS.items()})[key.lower()][0]:
               key for key in KEYS}
@@ -517,8 +538,11 @@ def parse_lines(lines, path):
         if key is None:
             continue
         lowered = key.lower()
+        if lowered in dialect.ALIASES and value:
+            report(line_no, COMPAT, dialect.note(key, value))
+            lowered = dialect.ALIASES[lowered]
         if lowered not in _SCALARS and lowered not in lists:
-            report(line_no, WARNING, 'unknown key %r, line ignored' % key)
+            report(line_no, WARNING, dialect.ignored(key) or 'unknown key %r, line ignored' % key)
             continue
         if value == '':
             report(line_no, FATAL if lowered == 'socket' else ERROR,
@@ -533,11 +557,14 @@ def parse_lines(lines, path):
         notes = []
         try:
             parsed = parser(value, notes) if parser in _TAKES_NOTES else parser(value)
-        except _Invalid as exc:
+        except (_Invalid, dialect.DialectError) as exc:
             report(line_no, FATAL if lowered == 'socket' else ERROR,
-                   '%s %s, line ignored' % (key, exc))
+                   '%s %s, line ignored%s' % (key, exc, dialect.hint(key, value)))
             continue
         report_all(line_no, notes)
+        note = dialect.note(key, value, parsed)
+        if note:
+            report(line_no, COMPAT, note)
         if parser in (str, _template) and len(value.split()) > 1:
             report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
                    '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))
@@ -613,6 +640,9 @@ def parse_lines(lines, path):
     values['authserv_id_aliases'] = tuple(
         alias for _, value in lists['authservidalias'] for alias in re.split(r'[\s,]+', value)
         if alias)
+    if lists['trustedforwarder']:
+        values['trusted_forwarders'] = forwarders.parse(
+            lists['trustedforwarder'], lambda line_no, reason: report(line_no, ERROR, reason))
     accepted = {}
     for lowered in _LISTS:
         key = FIELD_KEYS[_LIST_FIELDS[lowered]]

@@ -134,6 +134,25 @@ def authentication_results(authserv_id, result, sender, helo):
                      if value is not None])
 
 
+def authentication_results_extended(value, trusted_forwarder_ip, helo_result, helo):
+    """An authentication_results() value with what policy beyond C adds: a
+    `policy.trusted-forwarder` property on its resinfo when a TrustedForwarder's mail was
+    not acted on, and the HELO identity's own resinfo after it (parsers that want one spf
+    result take the first, MAIL FROM's). A quoted-string pvalue stays last in its resinfo
+    where it can (see _ar_mailfrom); the HELO resinfo is left out for a HELO that is no
+    domain name or address literal."""
+    if trusted_forwarder_ip is not None:
+        prop = 'policy.trusted-forwarder=%s' % _ar_value(trusted_forwarder_ip)
+        if value.endswith('"'):
+            head, space, tail = value.partition(' smtp.')
+            value = '%s %s%s%s' % (head, prop, space, tail) if space else '%s %s' % (value, prop)
+        else:
+            value = '%s %s' % (value, prop)
+    if helo_result is not None and is_helo_name(helo):
+        value = '%s; spf=%s smtp.helo=%s' % (value, helo_result, _ar_value(helo))
+    return value
+
+
 _CFWS = re.compile(r'(?:[ \t\r\n]+|\((?:[^()\\]|\\.)*\))*')
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _TOKEN_PREFIX = re.compile(r'[^ \t\r\n()<>@,;:\\"/\[\]?=]+')

@@ -12,6 +12,8 @@ from smf_spf import __version__, EXTENSIONS
 SPF_RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
 ACCEPT, REFUSE, TEMPFAIL, TAG, QUARANTINE, SKIPPED = (
     'accept', 'refuse', 'tempfail', 'tag', 'quarantine', 'skipped')
+# DryRun: a refusal let through, counted as what it would have been
+WOULD_REFUSE, WOULD_TEMPFAIL = 'would_refuse', 'would_tempfail'
 # what a skip can be due to (the `list` label): whitelists, and the other skip rules
 SKIP_REASONS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo',
                 'SkipAuth', 'SkipNDR', 'TLS', 'NoClientIP')
@@ -22,6 +24,8 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 def verdict_action(verdict):
     """(action, list) a verdict counts as, or None for one that decides nothing yet."""
+    if verdict.dry_run:
+        return 'would_' + verdict.dry_run, ''
     if verdict.action == 'reject':
         return REFUSE, ''
     if verdict.action == 'tempfail':
@@ -98,9 +102,10 @@ class PrometheusMetrics(NoMetrics):
             self.results.labels(result)
         self.actions = client.Counter(
             'smf_spf_actions', 'What the milter did: accept, refuse, tempfail, tag, '
-            'quarantine, or skipped (list names the whitelist or skip rule)',
+            'quarantine, or skipped (list names the whitelist or skip rule); with DryRun '
+            'would_refuse and would_tempfail',
             ['action', 'list'], registry=registry)
-        for action in (ACCEPT, REFUSE, TEMPFAIL, TAG, QUARANTINE):
+        for action in (ACCEPT, REFUSE, TEMPFAIL, TAG, QUARANTINE, WOULD_REFUSE, WOULD_TEMPFAIL):
             self.actions.labels(action, '')
         for reason in SKIP_REASONS:
             self.actions.labels(SKIPPED, reason)

@@ -13,7 +13,7 @@ import time
 from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
 import Milter
 
-from smf_spf import headers, policy
+from smf_spf import actions, headers, helo as helo_identity, policy
 from smf_spf.metrics import NO_METRICS
 from smf_spf.logsetup import LEVELS, logger
 
@@ -123,6 +123,7 @@ class SpfMilter(Milter.Base):
         self.auth_results = []      # incoming Authentication-Results values, in order
         self.mail_seen = False      # envfrom ran for this message and did not refuse it
         self.undecoded_at_mail = UNDECODED.count
+        self.state = actions.NO_STATE
 
     def getsymval(self, name):
         """A macro's value; bytes that are not UTF-8 kept as surrogate escapes
@@ -212,7 +213,9 @@ class SpfMilter(Milter.Base):
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
         if mail is None:
-            return self._answer_mail(verdict, queue_id)
+            return self._answer_mail(actions.dry_run(config, verdict,
+                                                     instead=policy.skip_action(config)),
+                                     queue_id)
         started = time.monotonic()
         checked, cached = self.services.spf.evaluate(
             policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
@@ -227,9 +230,37 @@ class SpfMilter(Milter.Base):
         self.mail = mail
         self.result = checked.result
         self.decision_queue_id = queue_id
-        return self._answer_mail(policy.after_spf(config, self.connection, mail,
-                                                  checked.result, checked.explanation),
-                                 queue_id)
+        verdict = policy.after_spf(config, self.connection, mail, checked.result,
+                                   checked.explanation)
+        helo_mail, helo_result = self._check_helo(mail, checked.result,
+                                                  time.monotonic() - started, queue_id)
+        verdict, self.state = actions.at_mail(config, self.connection, mail, checked.result,
+                                              helo_mail, helo_result, verdict)
+        return self._answer_mail(verdict, queue_id)
+
+    def _check_helo(self, mail, result, elapsed, queue_id):
+        """(Mail, result) of the HELO identity, through the result cache, in what the
+        MAIL FROM check (`elapsed` seconds) left of SPFTimeout; (None, None) when it is
+        not checked."""
+        config = self.services.config
+        helo_mail, logs = helo_identity.identity(config, mail)
+        self._log_all(logs, queue_id)
+        if helo_mail is None:
+            return None, None
+        if helo_mail is mail:       # an empty sender: its identity is the HELO identity
+            return mail, result
+        timeout = helo_identity.budget(config, elapsed)
+        if timeout is None:
+            self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),),
+                          queue_id)
+            return helo_mail, 'temperror'
+        checked, cached = self.services.spf.evaluate(
+            policy.cache_key(self.connection, helo_mail), self.connection.spf_ip,
+            helo_mail.sender, helo_mail.helo,
+            detailed_key=policy.detailed_cache_key(self.connection, helo_mail), timeout=timeout)
+        self._log_all((helo_identity.result_log(checked.result, cached, self.connection,
+                                                helo_mail),), queue_id)
+        return helo_mail, checked.result
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
@@ -240,9 +271,11 @@ class SpfMilter(Milter.Base):
                 return action
         if self.mail is None:       # a message we do not check, kept only for EOM
             return Milter.CONTINUE
-        verdict, quarantine = policy.on_rcpt(self.services.config, self.connection, self.mail,
-                                             self.result, to)
-        if quarantine:
+        config = self.services.config
+        verdict, quarantine = policy.on_rcpt(config, self.connection, self.mail,
+                                             actions.rcpt_result(self.state, self.result), to)
+        verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
+        if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)
         queue_id = self._tie_queue_id()
         return self._answer(verdict, queue_id)
@@ -278,9 +311,10 @@ class SpfMilter(Milter.Base):
         if headers_unseen and self.subject is None and self.mail is not None:
             self.services.log.info('no Subject seen, but a header pymilter could not decode '
                                    'may be it: none added')
-        edits = policy.on_eom(self.services.config, self.connection, self.mail, self.result,
-                              self.subject, self.quarantined, self.auth_results,
-                              headers_unseen)
+        config = self.services.config
+        edits = actions.at_eom(config, self.connection, self.mail, self.state, policy.on_eom(
+            config, self.connection, self.mail, self.result, self.subject, self.quarantined,
+            self.auth_results, headers_unseen))
         quarantine_box_added = True
         for edit in edits:
             if edit.needs_quarantine_box and not quarantine_box_added:

@@ -35,6 +35,7 @@ class Verdict(NamedTuple):
     text: Optional[str] = None
     logs: Tuple[Tuple[str, str], ...] = ()   # (level, message) to log, in order
     skipped_by: Optional[str] = None         # the whitelist or rule that skips the check
+    dry_run: Optional[str] = None            # DryRun let it through: 'refuse' or 'tempfail'
 
 
 class Connection(NamedTuple):
@@ -215,15 +216,15 @@ def is_cacheable(result):
     return result != 'temperror'
 
 
-def _refuse(config, connection, mail, code_suffix, rule):
+def _refuse(config, connection, mail, code_suffix, rule, result='fail'):
     text = config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name)
     if config.soft_fail:
         code, xcode, action = '450', '4.' + code_suffix, TEMPFAIL
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
     return _reply(action, code, xcode, text,
-                  (NOTICE, '%s %s %s by %s (SPF fail), ip=%s, from=%s'
-                   % (REFUSED, code, xcode, rule, connection.spf_ip, mail.raw_from)))
+                  (NOTICE, '%s %s %s by %s (SPF %s), ip=%s, from=%s'
+                   % (REFUSED, code, xcode, rule, result, connection.spf_ip, mail.raw_from)))
 
 
 def spf_result_log(result, cached, connection, mail):

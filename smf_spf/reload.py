@@ -17,7 +17,7 @@ RESTART_ONLY = ('socket', 'user', 'daemonize', 'metrics_listen')
 # cached results are SPF answers for (client IP, sender domain): these change them
 CACHE_DEPENDS_ON = ('ttl', 'cache_size', 'nameservers', 'spf_best_guess')
 LIST_FIELDS = ('whitelist_ip', 'whitelist_ptr', 'whitelist_from', 'whitelist_to',
-               'client_ip_nat')
+               'client_ip_nat', 'trusted_forwarders')
 RESOLVER_DEPENDS_ON = ('nameservers', 'spf_timeout')
 # at most this many added or removed list entries are named in the log
 NAMED_ENTRIES = 5

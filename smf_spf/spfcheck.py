@@ -191,15 +191,17 @@ class SpfChecker(object):
         self.receiver = receiver
         self.best_guess = best_guess
 
-    def check(self, ip, sender, helo):
-        """SpfResult for the identity `sender` (postmaster@helo for empty senders)."""
+    def check(self, ip, sender, helo, timeout=None):
+        """SpfResult for the identity `sender` (postmaster@helo for empty senders), within
+        `timeout` seconds (default: the checker's, SPFTimeout)."""
+        timeout = self.timeout if timeout is None else timeout
         try:
             problem = malformed_domain(sender.rpartition('@')[2])
             if problem is not None:
                 return SpfResult('none', 'malformed domain: %s' % problem)
-            query = _DeadlineQuery(ip, sender, helo, time.monotonic() + self.timeout,
-                                   receiver=self.receiver, timeout=self.timeout,
-                                   querytime=self.timeout)
+            query = _DeadlineQuery(ip, sender, helo, time.monotonic() + timeout,
+                                   receiver=self.receiver, timeout=timeout,
+                                   querytime=timeout)
             result, _code, explanation = query.check()
             guess = None
             if result == 'none' and self.best_guess:
@@ -240,8 +242,9 @@ class CachedChecker(object):
             self._shared.setdefault(result, result)
         return result
 
-    def evaluate(self, key, ip, sender, helo, detailed_key=None):
-        """(SpfResult, from_cache)."""
+    def evaluate(self, key, ip, sender, helo, detailed_key=None, timeout=None):
+        """(SpfResult, from_cache); a fresh check within `timeout` seconds (None: the
+        checker's own)."""
         cache = self.cache
         if cache is not None:
             hit = cache.get(key)
@@ -249,7 +252,7 @@ class CachedChecker(object):
                 hit = cache.get(detailed_key) if detailed_key is not None else None
             if hit is not None:
                 return hit, True
-        fresh = self.checker.check(ip, sender, helo)
+        fresh = self.checker.check(ip, sender, helo, timeout=timeout)
         if cache is not None and self.is_cacheable(fresh.result):
             fresh = self._share(fresh)
             if not fresh.uses_sender_details:

@@ -17,9 +17,11 @@ class StubChecker(object):
     def __init__(self, results):
         self.results = results
         self.calls = []
+        self.timeouts = []    # the timeout each check was given (None: SPFTimeout)
 
-    def check(self, ip, sender, helo):
+    def check(self, ip, sender, helo, timeout=None):
         self.calls.append((ip, sender, helo))
+        self.timeouts.append(timeout)
         outcome = self.results.get(sender.rpartition('@')[2], 'none')
         if isinstance(outcome, SpfResult):
             return outcome

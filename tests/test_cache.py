@@ -163,7 +163,7 @@ def test_cached_checker_shares_equal_results():
     from smf_spf.spfcheck import CachedChecker, SpfResult
 
     class Fresh(object):
-        def check(self, ip, sender, helo):
+        def check(self, ip, sender, helo, timeout=None):
             return SpfResult('pass', 'sender SPF authorized', None)
 
     cache = _cache_c.ResultCache(60, 10)

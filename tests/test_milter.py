@@ -499,7 +499,7 @@ def test_abort_resets_message_state():
 def test_internal_error_passes_mail_and_logs():
     h = Harness(sender_example='pass')
 
-    def explode(*args):
+    def explode(*args, **kwargs):
         raise RuntimeError('boom')
     h.checker.check = explode
     h.services.spf.checker = h.checker
@@ -515,9 +515,9 @@ def test_concurrent_connections_keep_their_own_state():
     h = Harness('RefuseFail off', 'TTL 0', good_example='pass', bad_example='fail')
     slow_check = h.checker.check
 
-    def slow(ip, sender, helo):
+    def slow(ip, sender, helo, timeout=None):
         _time.sleep(0.002)
-        return slow_check(ip, sender, helo)
+        return slow_check(ip, sender, helo, timeout)
     h.checker.check = slow
     failures = []
 

@@ -45,6 +45,11 @@ def test_every_lookup_is_bounded_by_the_budget(stub_dns):
     assert stub_dns and all(timeout <= 7 for _, _, timeout in stub_dns)
 
 
+def test_a_shorter_timeout_bounds_every_lookup(stub_dns):
+    SpfChecker(7).check('192.0.2.9', 'a@pass.test', 'helo.test', timeout=2.5)
+    assert stub_dns and all(timeout <= 2.5 for _, _, timeout in stub_dns)
+
+
 def test_best_guess_only_for_none_and_only_reported(stub_dns):
     checked = SpfChecker(5, best_guess=True).check('192.0.2.9', 'a@nothing.test', 'h.test')
     assert checked.result == 'none' and checked.best_guess in ('neutral', 'none', 'temperror')
@@ -86,7 +91,7 @@ def test_cached_checker_stores_and_skips_temperror():
         def __init__(self, result):
             self.result, self.calls = result, 0
 
-        def check(self, ip, sender, helo):
+        def check(self, ip, sender, helo, timeout=None):
             self.calls += 1
             return SpfResult(self.result)
     for result, expected_calls in (('pass', 1), ('temperror', 2)):

@@ -175,10 +175,12 @@ class SmtpSink(object):
 
 
 class Milter(object):
-    """smf-spf itself, in the foreground, on a loopback inet socket."""
+    """smf-spf itself, in the foreground, on a loopback inet socket; `args` are more
+    command-line options."""
 
-    def __init__(self, directory, *extra_lines):
+    def __init__(self, directory, *extra_lines, **options):
         self.directory = directory
+        self.args = list(options.get('args', ()))
         self.port = free_port()
         self.log_path = os.path.join(directory, 'smf-spf.log')
         self.conf = os.path.join(directory, 'smf-spf.conf')
@@ -191,8 +193,9 @@ class Milter(object):
 
     def start(self):
         env = dict(os.environ)
-        self.process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', self.conf],
-                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        command = [sys.executable, '-m', 'smf_spf', '-f', '-c', self.conf] + self.args
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
         try:
             wait_for_port('127.0.0.1', self.port, self.process, what='smf-spf')
         except RuntimeError:

@@ -41,7 +41,15 @@ FOLLOWED_TO_EOM = {case: "MAIL sent on fd 3, reply 'c'" for case in (
     '04-helo-skipndr-pass.lua')}
 
 
-def lay_out(rundir, case, removal=False):
+# SPF refusals: C refused the MAIL FROM, and so do we by default; with AcceptPostmaster on (no
+# C key) they are made at RCPT TO so that mail to postmaster gets through (README, "Policy
+# beyond the C milter"). These cases run again with it on to show the difference.
+REFUSED_AT_RCPT = {case: "MAIL sent on fd 3, reply 'c'" for case in (
+    '03-invalid-sender-soft.lua', '04-fixed-client-fail.lua', '04-fulltest-refusefail.lua',
+    '04-fulltest-refusenone.lua', '04-fulltest-refusenonehelo.lua')}
+
+
+def lay_out(rundir, case, removal=False, accept_postmaster=False):
     socket = 'inet:%d@127.0.0.1' % free_port()
     os.makedirs(os.path.join(rundir, 'tests', 'conf'))
     for conf in glob.glob(os.path.join(SUITE, 'conf', '*.conf')):
@@ -53,6 +61,8 @@ def lay_out(rundir, case, removal=False):
             if not removal:
                 out.write('# C had no removal of forged Authentication-Results\n'
                           'RemoveForgedAuthResults off\n')
+            if accept_postmaster:
+                out.write('AcceptPostmaster on\n')
     with open(os.path.join(SUITE, case)) as handle:
         script = handle.read()
     assert C_SOCKET in script
@@ -90,10 +100,10 @@ def test_suite_is_there():
     assert len(CASES) == 37
 
 
-def run_case(tmp_path, case, removal=False):
+def run_case(tmp_path, case, removal=False, accept_postmaster=False):
     """miltertest's exit status and output for one case."""
     rundir = str(tmp_path / 'run')
-    lay_out(rundir, case, removal)
+    lay_out(rundir, case, removal, accept_postmaster)
     # a file, not a pipe: the daemon (LogTo /dev/stdout) holds its output open
     output_path = str(tmp_path / 'miltertest.out')
     try:
@@ -120,3 +130,9 @@ def test_c_miltertest_case(dns_server, tmp_path, case):
 def test_skipped_senders_are_followed_to_eom_with_removal_on(dns_server, tmp_path, case):
     returncode, output = run_case(tmp_path, case, removal=True)
     assert returncode != 0 and FOLLOWED_TO_EOM[case] in output, output
+
+
+@pytest.mark.parametrize('case', sorted(REFUSED_AT_RCPT))
+def test_spf_refusals_wait_for_rcpt_with_accept_postmaster_on(dns_server, tmp_path, case):
+    returncode, output = run_case(tmp_path, case, accept_postmaster=True)
+    assert returncode != 0 and REFUSED_AT_RCPT[case] in output, output

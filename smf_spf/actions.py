@@ -1,0 +1,156 @@
+"""Policy beyond the C milter, as pure functions around policy.py's verdicts.
+
+- per-result refusals: RefuseSoftFail, RejectPermError, RefuseHeloFail (SoftFail makes
+  them 4xx, as for RefuseFail);
+- TrustedForwarder: a forwarder's or backup MX's mail is checked and reported, never
+  refused, tagged or quarantined for SPF;
+- AcceptPostmaster on: an SPF refusal decided at MAIL FROM is carried out at RCPT TO, so
+  that mail to postmaster (RFC 5321 section 4.5.1) is accepted while every other
+  recipient gets the refusal MAIL FROM would have had; off (the default): at MAIL FROM,
+  as C did;
+- DryRun: every refusal is decided and logged as what it would have been, none is made.
+
+The adapter keeps one MessageState per message and hands it back at each stage.
+"""
+
+from typing import NamedTuple, Optional
+
+from smf_spf import headers, policy
+from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict
+
+REFUSALS = (REJECT, TEMPFAIL)
+POSTMASTER = 'postmaster'
+
+
+class MessageState(NamedTuple):
+    helo_result: Optional[str] = None     # the HELO identity's result; None: not checked
+    helo: Optional[str] = None            # the HELO name that result is for
+    pending: Optional[Verdict] = None     # the refusal MAIL FROM decided, made at RCPT TO
+    trusted: Optional[str] = None         # why the client is a TrustedForwarder
+
+
+NO_STATE = MessageState()
+
+
+# -- what refuses ------------------------------------------------------------------
+
+def result_refusal(config, connection, mail, result, helo_mail, helo_result):
+    """The refusal of this policy's keys for a message C's rules let through, or None.
+    Codes as RFC 7372 names them: 5.7.23 for an SPF fail (MAIL FROM or HELO), 5.7.24 for an
+    SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1."""
+    if result == 'softfail' and config.refuse_softfail:
+        return policy._refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail')
+    if result == 'permerror' and config.reject_perm_error:
+        return policy._refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror')
+    if helo_result == 'fail' and config.refuse_helo_fail:
+        return policy._refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
+                              'helo fail')
+    return None
+
+
+def trusted_forwarder(config, connection):
+    """Why the client is a TrustedForwarder (its address or its host name), or None."""
+    return config.trusted_forwarders.why(connection.client_ip, connection.hostname)
+
+
+def is_postmaster(raw_rcpt):
+    """RCPT TO:<postmaster> or <postmaster@any.domain>, in any case (RFC 5321 4.5.1)."""
+    start = raw_rcpt.find('<')
+    stop = raw_rcpt.rfind('>')
+    if start < 0 or stop <= start:
+        return False
+    address = raw_rcpt[start + 1:stop]
+    local = address.rpartition('@')[0] if '@' in address else address
+    return policy.ascii_lower(local) == POSTMASTER
+
+
+def _whitelisted_to(config, raw_rcpt):
+    address = policy.envelope_address(raw_rcpt, config.relaxed_local_part)
+    return address is not None and config.whitelist_to.matches(address)
+
+
+def _code(verdict):
+    return '%s %s' % (verdict.code, verdict.xcode)
+
+
+# -- stages ------------------------------------------------------------------------
+
+def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
+    """(Verdict for MAIL FROM, MessageState), given policy.after_spf's verdict.
+
+    A refusal is made here, as C did, or with AcceptPostmaster on kept for RCPT TO; a
+    TrustedForwarder's is dropped."""
+    if verdict.action not in REFUSALS:
+        verdict = result_refusal(config, connection, mail, result, helo_mail,
+                                 helo_result) or verdict
+    trusted = trusted_forwarder(config, connection)
+    state = MessageState(helo_result, helo_mail.helo if helo_mail else None, None, trusted)
+    if trusted is not None:
+        acted = verdict.action in REFUSALS or result in ('fail', 'softfail')
+        if not acted:
+            return Verdict(CONTINUE), state
+        return Verdict(CONTINUE, logs=((NOTICE, 'SPF not refused: client %s is a '
+                                        'TrustedForwarder (SPF %s%s), from=%s'
+                                        % (trusted, result, ', would be %s' % _code(verdict)
+                                           if verdict.action in REFUSALS else '',
+                                           mail.raw_from)),)), state
+    if verdict.action in REFUSALS and config.accept_postmaster:
+        return Verdict(CONTINUE), state._replace(pending=verdict)
+    return dry_run(config, verdict), state
+
+
+def rcpt_result(state, result):
+    """The SPF result on_rcpt acts on (C's per-recipient refusal, Quarantine): none for a
+    TrustedForwarder."""
+    return None if state.trusted is not None else result
+
+
+def at_rcpt(config, state, verdict, raw_rcpt):
+    """(Verdict for this RCPT TO, MessageState), given policy.on_rcpt's verdict."""
+    if config.accept_postmaster and is_postmaster(raw_rcpt):
+        refusal = verdict if verdict.action in REFUSALS else state.pending
+        if refusal is None:
+            return verdict, state
+        return Verdict(CONTINUE, logs=((NOTICE, 'SPF not refused: to=%s, mail to postmaster '
+                                        'is accepted (RFC 5321 section 4.5.1), would be %s'
+                                        % (raw_rcpt, _code(refusal))),)), state
+    if (verdict.action == CONTINUE and state.pending is not None
+            and not _whitelisted_to(config, raw_rcpt)):
+        # logged with the first recipient it refuses, once
+        verdict = state.pending
+        state = state._replace(pending=verdict._replace(logs=()))
+    return dry_run(config, verdict), state
+
+
+def dry_run(config, verdict, instead=CONTINUE):
+    """DryRun: a refusal becomes `instead`, logged and marked as what it would have been."""
+    if not config.dry_run or verdict.action not in REFUSALS:
+        return verdict
+    would = 'refuse' if verdict.action == REJECT else 'tempfail'
+    return Verdict(instead, logs=tuple((level, _would(would, message))
+                                       for level, message in verdict.logs), dry_run=would)
+
+
+def _would(would, message):
+    """A refusal's log line as DryRun writes it: `SPF would refuse (DryRun): 550 ...`, so
+    that a count of `SPF refused:` lines stays a count of refusals."""
+    if message.startswith(policy.REFUSED):
+        message = message[len(policy.REFUSED):].lstrip()
+    return 'SPF would %s (DryRun): %s' % (would, message)
+
+
+def at_eom(config, connection, mail, state, edits):
+    """policy.on_eom's edits for this policy: a TrustedForwarder's Subject is not tagged;
+    Authentication-Results gets the HELO identity's resinfo and says why a forwarder's
+    mail was let through."""
+    changed = []
+    for edit in edits:
+        if state.trusted is not None and edit.name == 'Subject':
+            continue
+        if edit.operation == 'insheader' and edit.name == 'Authentication-Results':
+            helo_result = state.helo_result if mail.identity == 'mailfrom' else None
+            edit = edit._replace(value=headers.authentication_results_extended(
+                edit.value, connection.client_ip if state.trusted else None,
+                helo_result, state.helo))
+        changed.append(edit)
+    return changed

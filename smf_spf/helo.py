@@ -1,0 +1,71 @@
+"""The HELO identity (RFC 7208 section 2.3), checked on its own beside MAIL FROM.
+
+With CheckHelo (or RefuseHeloFail) on, every message gets a second SPF result: the one
+for the domain the client gave in HELO/EHLO, evaluated as `postmaster@<helo>`, exactly
+as an empty sender's is.  Pure functions; the adapter runs the check through the same
+result cache as MAIL FROM.
+"""
+
+import re
+
+from smf_spf.policy import INFO, NOTICE, Mail, ascii_lower
+
+_LABEL = re.compile(r'(?!-)[a-z0-9_-]{1,63}(?<!-)\Z')
+MAX_DOMAIN = 253
+# seconds: a HELO check is not started with less left of SPFTimeout
+MIN_BUDGET = 1.0
+
+
+def wanted(config):
+    """Whether the HELO identity is checked at all."""
+    return config.check_helo or config.refuse_helo_fail
+
+
+def checkable(helo):
+    """RFC 7208 section 2.3: only a multi-label domain name can be checked; an address
+    literal, a bare word or a malformed name (and `undefined`, no HELO) cannot."""
+    name = helo[:-1] if helo.endswith('.') else helo
+    if not name or len(name) > MAX_DOMAIN:
+        return False
+    labels = ascii_lower(name).split('.')
+    if len(labels) < 2 or labels[-1].isdigit():
+        return False
+    return all(_LABEL.match(label) for label in labels)
+
+
+def identity(config, mail):
+    """(Mail, logs): the Mail to evaluate for the HELO identity, `mail` itself when it
+    already is the HELO identity (empty sender), None when HELO is not checked or cannot
+    be (then logs say why)."""
+    if not wanted(config):
+        return None, ()
+    if mail.identity == 'helo':
+        return mail, ()
+    helo = ascii_lower(mail.helo)
+    if not checkable(helo):
+        return None, ((INFO, 'SPF helo skipped: helo=%s is not a domain name (RFC 7208 '
+                             'section 2.3), from=%s' % (mail.helo, mail.raw_from)),)
+    return Mail(mail.raw_from, 'postmaster@' + helo, 'helo', helo), ()
+
+
+def result_log(result, cached, connection, helo_mail):
+    """`SPF helo <result>: ...`, worded apart from the MAIL FROM line (`SPF <result>:`), so
+    a count of those stays one per message."""
+    return (NOTICE if not cached else INFO,
+            'SPF helo %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
+            % (result, ' (cached)' if cached else '', connection.spf_ip, connection.hostname,
+               helo_mail.helo, helo_mail.raw_from))
+
+
+def budget(config, elapsed):
+    """Seconds the HELO check may take: what the MAIL FROM check (`elapsed` seconds) left
+    of SPFTimeout, so that both answer MAIL FROM within it, below the MTA's milter
+    timeout; None when less than MIN_BUDGET (or a shorter SPFTimeout) is left."""
+    left = config.spf_timeout - elapsed
+    return left if left >= min(MIN_BUDGET, config.spf_timeout) else None
+
+
+def out_of_time_log(connection, helo_mail):
+    return (NOTICE, 'SPF helo temperror: no time left of SPFTimeout after MAIL FROM, '
+                    'ip=%s, helo=%s, from=%s' % (connection.spf_ip, helo_mail.helo,
+                                                 helo_mail.raw_from))
