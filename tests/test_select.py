@@ -21,3 +21,14 @@ def test_environment_forces_the_twins():
                                   env=dict(os.environ, SMF_SPF_NO_EXTENSIONS='1'),
                                   universal_newlines=True)
     assert out.split() == ['False', 'smf_spf._cidr_py', 'smf_spf._match_py', 'smf_spf._cache_py']
+
+
+def test_test_module_names_are_unique():
+    """make test36 collects tests/ and tests/e2e/ in one run: pytest's default import mode
+    refuses two test modules of the same name there."""
+    import collections
+    import os
+    root = os.path.dirname(os.path.abspath(__file__))
+    names = collections.Counter(name for _, _, files in os.walk(root) for name in files
+                                if name.startswith('test_') and name.endswith('.py'))
+    assert [name for name, count in names.items() if count > 1] == []
