@@ -131,11 +131,13 @@ cdef class ResultCache:
             old = self._entries.get(key)
             if old is not None:
                 old.key = None
+            else:
+                # room first, so the size never exceeds maxsize, not even for a moment
+                while len(self._entries) >= self.maxsize:
+                    self._drop_oldest(self._oldest())
+                    self.evictions += 1
             self._entries[key] = entry
             self._order.append(entry)
-            while len(self._entries) > self.maxsize:
-                self._drop_oldest(self._oldest())
-                self.evictions += 1
             self._puts += 1
             if self._puts >= SWEEP_EVERY:
                 self._puts = 0

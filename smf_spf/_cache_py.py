@@ -39,11 +39,14 @@ class ResultCache(object):
         now = time.monotonic()
         with self._lock:
             entries = self._entries
-            entries.pop(key, None)
+            if key in entries:
+                del entries[key]
+            else:
+                # room first: len() (which takes no lock) never sees more than maxsize
+                while len(entries) >= self.maxsize:
+                    entries.popitem(last=False)
+                    self.evictions += 1
             entries[key] = (now + self.ttl, value)
-            while len(entries) > self.maxsize:
-                entries.popitem(last=False)
-                self.evictions += 1
             self._puts += 1
             if self._puts >= SWEEP_EVERY:
                 self._puts = 0
