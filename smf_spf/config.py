@@ -335,16 +335,21 @@ def _is_loopback(host):
         return name == 'localhost' or name.endswith('.localhost')
 
 
+def _bracketed_pair(value, expected):
+    """(inside, after) of `[inside]:after`, the form an IPv6 address takes before a colon."""
+    inside, bracket, rest = value[1:].partition(']')
+    if not bracket or not rest.startswith(':'):
+        raise _Invalid('%r: expected %s' % (value, expected))
+    return inside, rest[1:]
+
+
 def parse_nat(value, notes=None):
     """`src:dst`; IPv6 addresses in brackets: `[2001:db8::1]:[2001:db8::2]`.
     The first word counts, IPv4 is read as smf-spf read it."""
     notes = [] if notes is None else notes
     value = _first_word('ClientIPNAT', value, notes)
     if value.startswith('['):
-        source, bracket, rest = value[1:].partition(']')
-        if not bracket or not rest.startswith(':'):
-            raise _Invalid('%r: expected [src]:dst' % value)
-        target = rest[1:]
+        source, target = _bracketed_pair(value, '[src]:dst')
     else:
         source, colon, target = value.partition(':')
         if not colon:
@@ -359,10 +364,7 @@ def parse_nat(value, notes=None):
 def parse_listen(value):
     """`HOST:PORT` or `[IPv6]:PORT`, the host an IP address."""
     if value.startswith('['):
-        host, bracket, rest = value[1:].partition(']')
-        if not bracket or not rest.startswith(':'):
-            raise _Invalid('%r: expected [IPv6]:PORT' % value)
-        port = rest[1:]
+        host, port = _bracketed_pair(value, '[IPv6]:PORT')
     else:
         host, colon, port = value.rpartition(':')
         if not colon or ':' in host:
