@@ -294,7 +294,10 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
             lambda: log.info('%s', live.status(milter.in_flight())),
             [metrics_server] if metrics_server is not None else [])
     finally:
-        remove_stale_socket(conf.socket)
+        if milter.error is None:
+            # ours only when libmilter served it: one it could not open may be another
+            # instance's, taken between claim_socket and the open
+            remove_stale_socket(conf.socket)
     if milter.error is not None:
         why = why_no_socket(conf.socket)
         reason = '%s (%s)' % (milter.error, why) if why else str(milter.error)
