@@ -217,9 +217,7 @@ class SpfMilter(Milter.Base):
                                                      instead=policy.skip_action(config)),
                                      queue_id)
         started = time.monotonic()
-        checked, cached = self.services.spf.evaluate(
-            policy.cache_key(self.connection, mail), self.connection.spf_ip, mail.sender,
-            mail.helo, policy.detailed_cache_key(self.connection, mail))
+        checked, cached = self._evaluate(mail)
         self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
                                           self.services.spf.cache is not None)
         logs = [policy.spf_result_log(checked.result, cached, self.connection, mail)]
@@ -238,6 +236,13 @@ class SpfMilter(Milter.Base):
                                               helo_mail, helo_result, verdict)
         return self._answer_mail(verdict, queue_id)
 
+    def _evaluate(self, mail, timeout=None):
+        """(SpfResult, from_cache) for one identity, through the result cache."""
+        connection = self.connection
+        return self.services.spf.evaluate(
+            policy.cache_key(connection, mail), connection.spf_ip, mail.sender, mail.helo,
+            detailed_key=policy.detailed_cache_key(connection, mail), timeout=timeout)
+
     def _check_helo(self, mail, result, elapsed, queue_id):
         """(Mail, result) of the HELO identity, through the result cache, in what the
         MAIL FROM check (`elapsed` seconds) left of SPFTimeout; (None, None) when it is
@@ -254,10 +259,7 @@ class SpfMilter(Milter.Base):
             self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),),
                           queue_id)
             return helo_mail, 'temperror'
-        checked, cached = self.services.spf.evaluate(
-            policy.cache_key(self.connection, helo_mail), self.connection.spf_ip,
-            helo_mail.sender, helo_mail.helo,
-            detailed_key=policy.detailed_cache_key(self.connection, helo_mail), timeout=timeout)
+        checked, cached = self._evaluate(helo_mail, timeout)
         self._log_all((helo_identity.result_log(checked.result, cached, self.connection,
                                                 helo_mail),), queue_id)
         return helo_mail, checked.result
@@ -283,10 +285,7 @@ class SpfMilter(Milter.Base):
     def _late_envfrom(self):
         """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
         the {mail_addr} macro, losslessly, and decide now (again at each RCPT if refused)."""
-        try:
-            address = self.getsymval('{mail_addr}')
-        except UnicodeDecodeError as exc:
-            address = bytes(exc.object).decode('utf-8', 'surrogateescape')
+        address = self.getsymval('{mail_addr}')     # undecodable bytes kept, see getsymval
         if address is None:
             self._reset_message()
             return self._answer_mail(policy.unreadable_sender())
