@@ -108,12 +108,22 @@ def session(port, sender, helo=b'mx.client.test', ip='127.0.0.1', macros=()):
         client.close()
 
 
-def free_port():
-    probe = socket.socket()
-    probe.bind(('127.0.0.1', 0))
+def free_port(family=socket.AF_INET, host='127.0.0.1'):
+    probe = socket.socket(family)
+    probe.bind((host, 0))
     port = probe.getsockname()[1]
     probe.close()
     return port
+
+
+def wait_for(predicate, timeout=20.0):
+    """True once predicate() holds, False when timeout seconds pass first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 class Daemon(object):

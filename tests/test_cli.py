@@ -8,9 +8,10 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
+
+from rawmilter import free_port, wait_for
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,15 +134,6 @@ def test_busy_inet_socket_is_fatal(tmp_path):
     assert done.returncode == 1 and 'cannot' in done.stderr
 
 
-def _wait_for(predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
     sock = tmp_path / 'run' / 'smf-spf.sock'
     sock.parent.mkdir()
@@ -173,7 +165,7 @@ def serve_until_sigterm(path, serving):
     process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert _wait_for(lambda: process.poll() is None and serving()), \
+        assert wait_for(lambda: process.poll() is None and serving()), \
             process.communicate(timeout=5)[1] if process.poll() is not None else 'not serving'
         process.send_signal(signal.SIGTERM)
         return process.wait(20)
@@ -195,21 +187,18 @@ def _connects(path):
 
 
 def test_daemonizes_by_default(tmp_path):
-    port_probe = socket.socket()
-    port_probe.bind(('127.0.0.1', 0))
-    port = port_probe.getsockname()[1]
-    port_probe.close()
+    port = free_port()
     log = tmp_path / 'log'
     path = write(tmp_path, 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME, 'Syslog none',
                  'LogTo %s' % log)
     done = run('-c', path)
     assert done.returncode == 0    # the parent returns at once; the daemon serves
-    assert _wait_for(lambda: _port_open(port))
+    assert wait_for(lambda: _port_open(port))
     pids = _pids_with_argument(path)
     assert len(pids) == 1
     os.kill(pids[0], signal.SIGTERM)
-    assert _wait_for(lambda: not _port_open(port))
-    assert _wait_for(lambda: 'stopping smf-spf' in log.read_text(encoding='utf-8'))
+    assert wait_for(lambda: not _port_open(port))
+    assert wait_for(lambda: 'stopping smf-spf' in log.read_text(encoding='utf-8'))
 
 
 def _port_open(port):
@@ -256,10 +245,7 @@ def test_field_configs_start_the_daemon(tmp_path, sample):
 
 
 def test_start_up_log_names_repeated_keys_and_compat_lines(tmp_path):
-    probe = socket.socket()
-    probe.bind(('127.0.0.1', 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     log = tmp_path / 'log'
     path = write(tmp_path, 'RefuseFail off', 'RefuseFail on', 'RefuseSPFNone on',
                  'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME, 'LogTo %s' % log,
@@ -273,10 +259,7 @@ def test_start_up_log_names_repeated_keys_and_compat_lines(tmp_path):
 @pytest.mark.parametrize('form', ['inet:{port}@localhost', 'inet:{port}@[127.0.0.1]',
                                   'inet6:{port}@[::1]'])
 def test_daemon_serves_on_libmilter_socket_forms(tmp_path, form):
-    probe = socket.socket()
-    probe.bind(('127.0.0.1', 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     path = write(tmp_path, 'Socket ' + form.format(port=port), 'User %s' % ME, 'Syslog none')
     host = '::1' if form.startswith('inet6') else '127.0.0.1'
 
@@ -352,10 +335,7 @@ def test_check_warns_about_a_config_others_can_change(tmp_path, mode, owner, war
 
 
 def test_start_logs_the_exposure_warnings(tmp_path):
-    port_probe = socket.socket()
-    port_probe.bind(('127.0.0.1', 0))
-    port = port_probe.getsockname()[1]
-    port_probe.close()
+    port = free_port()
     log = tmp_path / 'log'
     path = write(tmp_path, 'Socket inet:%d' % port, 'User %s' % ME, 'Syslog none',
                  'LogTo %s' % log)
@@ -374,7 +354,7 @@ def test_second_instance_on_a_live_unix_socket_refuses_to_start(tmp_path):
     process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', first],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert _wait_for(lambda: sock.exists() and _connects(str(sock)))
+        assert wait_for(lambda: sock.exists() and _connects(str(sock)))
         inode = os.stat(str(sock)).st_ino
         second_dir = tmp_path / 'second'
         second_dir.mkdir()

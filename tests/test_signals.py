@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from rawmilter import CONNECT, HELO, MAIL, Client, connect_data, final
+from rawmilter import (CONNECT, HELO, MAIL, Client, connect_data, final, free_port,
+                       wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -42,15 +43,6 @@ class MilterSession(Client):
 CONTINUE, ACCEPT = b'c', b'a'
 
 
-def _wait_for(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 class Daemon(object):
     """smf-spf -f on a unix socket under tmp_path, logging to a LogTo file."""
 
@@ -65,7 +57,7 @@ class Daemon(object):
         self.process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c',
                                          str(self.conf)], cwd=ROOT,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert _wait_for(lambda: self.process.poll() is not None or self.serving()), \
+        assert wait_for(lambda: self.process.poll() is not None or self.serving()), \
             'not serving'
         assert self.process.poll() is None, self.process.communicate()
 
@@ -89,7 +81,7 @@ class Daemon(object):
         self.process.send_signal(signum)
 
     def wait_log(self, text, path=None, timeout=20.0):
-        assert _wait_for(lambda: text in self.log(path), timeout), \
+        assert wait_for(lambda: text in self.log(path), timeout), \
             '%r not logged:\n%s' % (text, self.log(path))
 
     def session(self):
@@ -193,7 +185,7 @@ def test_admin_signals_leave_the_process_serving(daemon):
     milter.wait_log('status: config %s loaded' % milter.conf)
     assert ('(reloads: 1 ok, 0 failed), 0 connections in flight, cache 0/400000 entries, '
             '0 evicted') in milter.log()
-    assert _wait_for(lambda: milter.log().count('status: config') == 6)
+    assert wait_for(lambda: milter.log().count('status: config') == 6)
     time.sleep(6)      # libmilter's listener would have stopped by now (HUP once did)
     assert milter.process.poll() is None and milter.serving()
     assert milter.log().count('reloaded %s: no changes' % milter.conf) == 3
@@ -229,14 +221,6 @@ def test_hup_reopens_log_to_after_logrotate_moved_it(daemon):
 
 # -- the /metrics endpoint of the running daemon --------------------------------------
 
-def _free_port(family=socket.AF_INET, host='127.0.0.1'):
-    probe = socket.socket(family)
-    probe.bind((host, 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
 def _get(url):
     import urllib.request
     with urllib.request.urlopen(url, timeout=10) as answer:
@@ -244,7 +228,7 @@ def _get(url):
 
 
 def test_metrics_over_ipv6_loopback_count_a_session_and_survive_signals(daemon):
-    port = _free_port(socket.AF_INET6, '::1')
+    port = free_port(socket.AF_INET6, '::1')
     milter = daemon('MetricsListen [::1]:%d' % port, 'WhitelistIP 192.0.2.0/24')
     milter.wait_log('metrics on http://[::1]:%d/metrics' % port)
     session = milter.session()
@@ -323,10 +307,10 @@ def test_a_hup_during_start_up_waits_and_is_acted_on(tmp_path):
     process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', str(conf)],
                                cwd=ROOT)
     try:
-        assert _wait_for(lambda: _catches(process.pid, signal.SIGHUP), 30)
+        assert wait_for(lambda: _catches(process.pid, signal.SIGHUP), 30)
         process.send_signal(signal.SIGHUP)
         assert not sock.exists()          # taken over well before the milter serves
-        assert _wait_for(lambda: log.exists() and 'reloaded %s' % conf in log.read_text())
+        assert wait_for(lambda: log.exists() and 'reloaded %s' % conf in log.read_text())
         assert process.poll() is None and sock.exists()
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0

@@ -9,9 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
+
+from rawmilter import free_port, wait_for
 
 from systemd_directives import INTRODUCED, SYSTEMD_OF, parse_unit, systemd_version, unknown_to
 
@@ -121,29 +122,12 @@ def _setpriv_arguments(service):
     return arguments + ['--']
 
 
-def _free_port():
-    probe = socket.socket()
-    probe.bind(('127.0.0.1', 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
 def _accepts(port):
     try:
         socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
         return True
     except OSError:
         return False
-
-
-def _wait_for(predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 needs_root_and_setpriv = pytest.mark.skipif(
@@ -179,13 +163,13 @@ def test_milter_started_as_the_unit_opens_a_log_owned_by_its_user(branch, tmp_pa
     (MemoryDenyWriteExecute would refuse it) and no ctypes (its closures need that)."""
     tmp_path.chmod(0o755)
     log = _log_owned_by(tmp_path, UNPRIVILEGED)
-    port = _free_port()
+    port = free_port()
     command = _setpriv_arguments(unit(branch)['Service']) + [
         sys.executable, '-m', 'smf_spf', '-f', '-c', _config(tmp_path, port, UNPRIVILEGED, log)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     try:
-        assert _wait_for(lambda: process.poll() is None and _accepts(port)), \
+        assert wait_for(lambda: process.poll() is None and _accepts(port)), \
             process.communicate(timeout=5) if process.poll() is not None else 'not serving'
         with open('/proc/%d/status' % process.pid) as status:
             fields = dict(line.split(':', 1) for line in status)
@@ -215,7 +199,7 @@ def test_without_cap_dac_override_root_cannot_open_that_log(tmp_path):
         'CAP_DAC_OVERRIDE', '')
     done = subprocess.run(_setpriv_arguments(service) + [
         sys.executable, '-m', 'smf_spf', '-f', '-c',
-        _config(tmp_path, _free_port(), UNPRIVILEGED, log)],
+        _config(tmp_path, free_port(), UNPRIVILEGED, log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert done.returncode == 1
     assert 'LogTo %s cannot be opened' % log in done.stderr
