@@ -103,6 +103,7 @@ class SpfMilter(Milter.Base):
         self.services = services
         self.connection = None
         self.helo = None
+        self._held = None       # a message's log lines waiting for its queue ID
         self._reset_message()
         services.metrics.connection_opened()
 
@@ -119,7 +120,6 @@ class SpfMilter(Milter.Base):
         self.result = None
         self.subject = None
         self.quarantined = []
-        self.decision_queue_id = None
         self.auth_results = []      # incoming Authentication-Results values, in order
         self.mail_seen = False      # envfrom ran for this message and did not refuse it
         self.undecoded_at_mail = UNDECODED.count
@@ -146,20 +146,32 @@ class SpfMilter(Milter.Base):
 
     def _log_all(self, logs, queue_id=None):
         """Log lines, prefixed `QUEUEID: ` as other milters do, so that grepping the ID
-        shows our decision beside the MTA's own lines."""
+        shows our decision beside the MTA's own lines; held while a message waits for
+        its queue ID."""
+        if self._held is not None:
+            self._held.extend(logs)
+            return
         log = self.services.log
         prefix = '%s: ' % queue_id if queue_id else ''
         for level, message in logs:
-            log.log(LEVELS.get(level, logging.INFO), '%s%s', prefix, message)
+            log.log(LEVELS.get(level, logging.INFO), prefix + message)
+
+    def _hold_logs(self):
+        """Keep this message's lines until the MTA has a queue ID (Postfix: only after
+        MAIL FROM), so that they are written once, with it."""
+        self._held = []
+
+    def _release_logs(self, queue_id=None):
+        """Write the held lines, with `queue_id` when the MTA has one by now."""
+        held, self._held = self._held, None
+        if held:
+            self._log_all(held, queue_id)
 
     def _tie_queue_id(self):
-        """The queue ID, once known; the first time it is, for a decision logged without
-        it, one line ties the two together."""
+        """The queue ID, once known; the held lines are written with it."""
         queue_id = self._queue_id()
-        if queue_id and self.mail is not None and not self.decision_queue_id:
-            self._log_all(((policy.INFO, policy.late_queue_id_log(self.result, self.mail)),),
-                          queue_id)
-            self.decision_queue_id = queue_id
+        if queue_id:
+            self._release_logs(queue_id)
         return queue_id
 
     def _answer(self, verdict, queue_id=None):
@@ -196,11 +208,15 @@ class SpfMilter(Milter.Base):
     def _answer_mail(self, verdict, queue_id=None):
         # after a refusal the next RCPT TO belongs to a MAIL FROM this callback never saw
         self.mail_seen = verdict.action not in (policy.REJECT, policy.TEMPFAIL)
-        return self._answer(verdict, queue_id)
+        action = self._answer(verdict, queue_id)
+        if verdict.action != policy.CONTINUE:     # the message ends here: no queue ID to come
+            self._release_logs()
+        return action
 
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
         mailfrom = symguard.from_wire(mailfrom)
+        self._release_logs()        # the last message's, if its queue ID never came
         self._reset_message()
         if self.connection is None:
             # CONNECT was accepted unchecked (or never came): only a client that
@@ -209,6 +225,8 @@ class SpfMilter(Milter.Base):
         self.mail_seen = True
         config = self.services.config
         queue_id = self._queue_id()
+        if queue_id is None:
+            self._hold_logs()
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
@@ -227,7 +245,6 @@ class SpfMilter(Milter.Base):
         self._log_all(logs, queue_id)
         self.mail = mail
         self.result = checked.result
-        self.decision_queue_id = queue_id
         verdict = policy.after_spf(config, self.connection, mail, checked.result,
                                    checked.explanation)
         helo_mail, helo_result = self._check_helo(mail, checked.result,
@@ -280,7 +297,10 @@ class SpfMilter(Milter.Base):
         if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)
         queue_id = self._tie_queue_id()
-        return self._answer(verdict, queue_id)
+        action = self._answer(verdict, queue_id)
+        if verdict.action != policy.CONTINUE:     # a refusal is logged at once
+            self._release_logs()
+        return action
 
     def _late_envfrom(self):
         """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
@@ -305,7 +325,7 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
-        self._tie_queue_id()
+        self._release_logs(self._queue_id())
         headers_unseen = UNDECODED.count != self.undecoded_at_mail
         if headers_unseen and self.subject is None and self.mail is not None:
             self.services.log.info('no Subject seen, but a header pymilter could not decode '
@@ -353,10 +373,12 @@ class SpfMilter(Milter.Base):
         return True
 
     def abort(self):
+        self._release_logs()
         self._reset_message()
         return Milter.CONTINUE
 
     def close(self):
+        self._release_logs()
         self.services.metrics.connection_closed()
         self.connection = None
         return Milter.CONTINUE

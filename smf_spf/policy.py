@@ -264,13 +264,6 @@ def after_spf(config, connection, mail, result, explanation=''):
     return Verdict(CONTINUE)
 
 
-def late_queue_id_log(result, mail):
-    """For a decision logged before the MTA had a queue ID, once it has one; worded so
-    that it never matches an `SPF <result>: ... ip=` pattern a second time."""
-    return 'SPF result %s for from=%s (decided at MAIL FROM, before the queue ID)' % (
-        result, mail.raw_from)
-
-
 # -- RCPT TO --------------------------------------------------------------------
 
 def on_rcpt(config, connection, mail, result, raw_rcpt):

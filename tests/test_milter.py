@@ -339,32 +339,66 @@ def test_decision_lines_carry_the_queue_id_given_at_mail_from():
 
 
 @pytest.mark.parametrize('given_at', ['rcpt', 'eom'])
-def test_queue_id_given_later_ties_the_decision_once(given_at):
+def test_decision_waits_for_a_later_queue_id_and_is_written_once_with_it(given_at):
     # Postfix opens its queue file after MAIL FROM: the ID comes at a later RCPT or at EOM
     h = Harness(sender_example='softfail')
     h.connect()
     assert h.mail('<a@sender.example>') == Milter.CONTINUE
-    assert h.logs[-1].startswith('SPF softfail: ip=192.0.2.1, ')
+    assert not any(l.startswith('SPF') for l in h.logs)
     h.rcpt('<b@receiver.test>')
+    assert not any(l.startswith('SPF') for l in h.logs)
     if given_at == 'rcpt':
         h.macro('i', QUEUE_ID)
     h.rcpt('<c@receiver.test>')
     h.macro('i', QUEUE_ID)
     h.eom()
-    tie = (QUEUE_ID + ': SPF result softfail for from=<a@sender.example> '
-           '(decided at MAIL FROM, before the queue ID)')
-    assert h.logs.count(tie) == 1
-    assert not any(l.startswith(QUEUE_ID + ': SPF softfail:') for l in h.logs)
+    decisions = [l for l in h.logs if 'SPF softfail: ip=192.0.2.1, ' in l]
+    assert decisions == [QUEUE_ID + ': SPF softfail: ip=192.0.2.1, fqdn=mx.sender.example, '
+                         'helo=mx.sender.example, from=<a@sender.example>']
 
 
-def test_no_queue_id_no_prefix_and_no_late_line():
+def test_no_queue_id_by_the_end_of_message_the_line_is_written_without_prefix():
     h = Harness(sender_example='pass')
     h.connect()
     h.mail('<a@sender.example>')
     h.rcpt('<b@receiver.test>')
     h.eom()
     assert [l for l in h.logs if l.startswith('SPF')] == [h.logs[0]]
-    assert ':' not in h.logs[0].split(' ')[0]
+    assert h.logs[0].startswith('SPF pass: ip=192.0.2.1, ')
+
+
+@pytest.mark.parametrize('ending', ['abort', 'close', 'next mail'])
+def test_held_decision_is_written_when_the_message_ends_without_a_queue_id(ending):
+    h = Harness(sender_example='pass', other_example='fail')
+    h.connect()
+    h.mail('<a@sender.example>')
+    assert h.logs == []
+    if ending == 'abort':
+        h.ctx._abort()
+    elif ending == 'close':
+        h.ctx._close()
+    else:
+        assert h.mail('<b@other.example>') == Milter.REJECT
+    assert h.logs[0].startswith('SPF pass: ip=192.0.2.1, ')
+    assert h.logs.count(h.logs[0]) == 1
+
+
+def test_refusal_at_mail_from_is_written_at_once_without_waiting():
+    h = Harness(sender_example='fail')
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.REJECT
+    assert h.logs[0].startswith('SPF fail: ip=192.0.2.1, ')
+    assert h.logs[1].startswith('SPF refused: 550 5.7.23 ')
+
+
+def test_refusal_at_rcpt_is_written_at_once_with_the_held_decision_before_it():
+    h = Harness('WhitelistTo whitelisted@receiver.test', sender_example='fail')
+    h.connect()
+    assert h.mail('<a@sender.example>') == Milter.CONTINUE
+    assert h.logs == []
+    assert h.rcpt('<b@receiver.test>') == Milter.REJECT
+    assert h.logs[0].startswith('SPF fail: ip=192.0.2.1, ')
+    assert h.logs[1].startswith('SPF refused: 550 5.1.1 by RefuseFail (SPF fail)')
 
 
 def test_cache_key_is_client_ip_and_domain():
