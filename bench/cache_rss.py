@@ -28,7 +28,7 @@ class FreshResults(object):
     """What SpfChecker.check hands back: a new SpfResult per check."""
 
     def check(self, ip, sender, helo, timeout=None):
-        return SpfResult('pass', 'sender SPF authorized', None)
+        return SpfResult('pass', 'sender SPF authorized')
 
 
 def main():

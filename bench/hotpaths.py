@@ -213,7 +213,7 @@ def bench_cache():
     print('\nResult cache')
     keys = ['%s|example%d.com' % (ipaddress.IPv4Address(rng.getrandbits(32)), i)
             for i in range(100000)]
-    value = ('pass', 'sender SPF authorized', None)
+    value = ('pass', 'sender SPF authorized', False)
     for label, factory in (('compiled', lambda: _cache_c.ResultCache(3600, 10 ** 7)),
                            ('twin', lambda: _cache_py.ResultCache(3600, 10 ** 7)),
                            ('dict+lock', LockedDict)):
@@ -229,7 +229,7 @@ def bench_cache():
         base = tracemalloc.get_traced_memory()[0]
         filled = impl.ResultCache(3600, n)
         for k in many:      # each entry holds its own result, as the milter's do
-            filled.put(k, SpfResult('pass', 'sender SPF authorized', None))
+            filled.put(k, SpfResult('pass', 'sender SPF authorized'))
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
         keys_bytes = sum(sys.getsizeof(k) for k in many)

@@ -240,8 +240,7 @@ def build_spf(conf, cache):
     """The SPF checker for conf, answering from cache (None: no cache)."""
     from smf_spf import policy
     from smf_spf.spfcheck import CachedChecker, SpfChecker
-    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
-                         best_guess=conf.spf_best_guess)
+    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname())
     return CachedChecker(checker, cache, policy.is_cacheable)
 
 

@@ -239,9 +239,6 @@ class SpfMilter(Milter.Base):
         self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
                                           self.services.spf.cache is not None)
         logs = [policy.spf_result_log(checked.result, cached, self.connection, mail)]
-        if checked.best_guess is not None:
-            logs.append((policy.INFO, 'SPF best guess %s (not used): ip=%s, from=%s'
-                         % (checked.best_guess, self.connection.spf_ip, mailfrom)))
         self._log_all(logs, queue_id)
         self.mail = mail
         self.result = checked.result

@@ -240,7 +240,7 @@ def after_spf(config, connection, mail, result, explanation=''):
     """Verdict at MAIL FROM once the SPF result is known (fresh or cached).
 
     With SPFBestGuess on, `none` is never refused: in C the best-guess result stood in
-    for it before the RefuseSPFNone checks (the guess itself decides nothing here)."""
+    for it before the RefuseSPFNone checks (no guess is evaluated here)."""
     if result == 'none' and not config.spf_best_guess:
         if config.refuse_spf_none and mail.identity == 'mailfrom':
             text = 'Sorry %s, we only accept mail from SPF enabled domains.' % mail.sender

@@ -10,7 +10,7 @@ import logging
 import re
 import time
 import warnings
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import spf
 
@@ -20,8 +20,6 @@ log = logging.getLogger('smf-spf')
 # here: catch_warnings() in the worker threads would swap the process-wide filter list.
 warnings.filterwarnings('ignore', message=r'please use dns\.resolver\.', category=DeprecationWarning)
 
-# what C evaluates for a domain without a record (logged only, never decides)
-BEST_GUESS_RECORD = 'v=spf1 a/24 mx/24 ptr ?all'
 # macros on data the result cache key (client IP, sender domain) does not hold
 _UNKEYED_MACRO = re.compile(r'%\{[lsh]', re.IGNORECASE)
 # 255 octets on the wire are 253 characters of dotted text (without the root dot)
@@ -34,7 +32,6 @@ DNS_BACKOFF_ROOM = 0.1
 class SpfResult(NamedTuple):
     result: str                      # RFC 7208 result name
     explanation: str = ''
-    best_guess: Optional[str] = None
     # the record expanded %{l}, %{s} or %{h}: the result holds only for this
     # local part and HELO, not for every sender of the domain at this IP
     uses_sender_details: bool = False
@@ -186,10 +183,9 @@ def _dns_errors():
 
 
 class SpfChecker(object):
-    def __init__(self, timeout, receiver='localhost', best_guess=True):
+    def __init__(self, timeout, receiver='localhost'):
         self.timeout = timeout
         self.receiver = receiver
-        self.best_guess = best_guess
 
     def check(self, ip, sender, helo, timeout=None):
         """SpfResult for the identity `sender` (postmaster@helo for empty senders), within
@@ -203,14 +199,11 @@ class SpfChecker(object):
                                    receiver=self.receiver, timeout=timeout,
                                    querytime=timeout)
             result, _code, explanation = query.check()
-            guess = None
-            if result == 'none' and self.best_guess:
-                guess = query.best_guess(BEST_GUESS_RECORD)[0]
         except Exception as exc:  # pyspf raising on odd input must not cost a message
             log.warning('SPF check failed for ip=%s, sender=%s, helo=%s: %s: %s',
                         ip, sender, helo, type(exc).__name__, exc)
             return SpfResult('temperror', 'internal error: %s' % type(exc).__name__)
-        return SpfResult(result, explanation or '', guess, query.uses_sender_details)
+        return SpfResult(result, explanation or '', query.uses_sender_details)
 
 
 # distinct results kept for sharing: the same few results (pass with pyspf's fixed

@@ -164,12 +164,12 @@ def test_cached_checker_shares_equal_results():
 
     class Fresh(object):
         def check(self, ip, sender, helo, timeout=None):
-            return SpfResult('pass', 'sender SPF authorized', None)
+            return SpfResult('pass', 'sender SPF authorized')
 
     cache = _cache_c.ResultCache(60, 10)
     checker = CachedChecker(Fresh(), cache, lambda result: True)
     checker.evaluate('1.2.3.4|a.example', '1.2.3.4', 'x@a.example', 'h')
     checker.evaluate('1.2.3.5|b.example', '1.2.3.5', 'x@b.example', 'h')
     first, second = cache.get('1.2.3.4|a.example'), cache.get('1.2.3.5|b.example')
-    assert first == SpfResult('pass', 'sender SPF authorized', None)
+    assert first == SpfResult('pass', 'sender SPF authorized')
     assert first is second

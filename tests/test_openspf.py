@@ -115,7 +115,7 @@ def run_through_milter(case):
     conf = configuration.parse_lines(CONFIG, 'openspf.conf').config
     log = logging.getLogger('smf-spf-openspf')
     log.propagate = False
-    checker = SpfChecker(conf.spf_timeout, receiver='mx.test', best_guess=False)
+    checker = SpfChecker(conf.spf_timeout, receiver='mx.test')
     services = Services(conf, CachedChecker(checker, None, policy.is_cacheable), log)
     Milter.factory = lambda: SpfMilter(services)
     ctx = testctx.TestCtx()

@@ -25,12 +25,16 @@ CHILD = textwrap.dedent('''
     records = {
         ('xn--bcher-kva.example', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 -all'],
         ('plain.example', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all'],
-        ('nothing.example', 'A'): ['192.0.2.1'],
+        ('mech.example', 'TXT'): ['v=spf1 mx ptr -all'],
+        ('mech.example', 'MX'): ['10 mx.mech.example.'],
+        ('mx.mech.example', 'A'): ['198.51.100.1'],
+        ('7.2.0.192.in-addr.arpa', 'PTR'): ['host.mech.example'],
+        ('host.mech.example', 'A'): ['192.0.2.7'],
     }
     with SlowDns(records) as server:
         %(preload)s
         point_resolver([server], 5)
-        checker = spfcheck.SpfChecker(5, best_guess=True)
+        checker = spfcheck.SpfChecker(5)
 
         class NoImports(object):
             def find_spec(self, name, path=None, target=None):
@@ -60,7 +64,8 @@ def run_child(preload, checks):
     ('192.0.2.9', 'a@plain.example', 'pass'),
     ('2001:db8::25', 'a@plain.example', 'pass'),
     ('198.51.100.7', 'a@plain.example', 'fail'),
-    ('2001:db8::25', 'a@nothing.example', 'none'),    # and the best guess: a, mx, ptr
+    ('2001:db8::25', 'a@nothing.example', 'none'),
+    ('192.0.2.7', 'a@mech.example', 'pass'),          # MX, A and PTR answers
 ])
 def test_check_after_preload_imports_nothing(ip, sender, result):
     lines, stderr = run_child('spfcheck.preload_dns_modules()', [(ip, sender)])

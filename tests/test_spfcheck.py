@@ -1,3 +1,4 @@
+import logging
 import socket
 import time
 
@@ -37,7 +38,7 @@ def stub_dns(monkeypatch):
     ('a@slow.test', '192.0.2.9', 'temperror'),
 ])
 def test_results(stub_dns, sender, ip, expected):
-    assert SpfChecker(5, best_guess=False).check(ip, sender, 'helo.test').result == expected
+    assert SpfChecker(5).check(ip, sender, 'helo.test').result == expected
 
 
 def test_every_lookup_is_bounded_by_the_budget(stub_dns):
@@ -50,10 +51,39 @@ def test_a_shorter_timeout_bounds_every_lookup(stub_dns):
     assert stub_dns and all(timeout <= 2.5 for _, _, timeout in stub_dns)
 
 
-def test_best_guess_only_for_none_and_only_reported(stub_dns):
-    checked = SpfChecker(5, best_guess=True).check('192.0.2.9', 'a@nothing.test', 'h.test')
-    assert checked.result == 'none' and checked.best_guess in ('neutral', 'none', 'temperror')
-    assert SpfChecker(5, best_guess=True).check('192.0.2.9', 'a@pass.test', 'h').best_guess is None
+def test_no_record_costs_only_the_sender_domains_txt_lookup(stub_dns):
+    """No best guess (C's a/24 mx/24 ptr fallback): its A, MX and PTR lookups only fed a log line."""
+    checked = SpfChecker(5).check('192.0.2.9', 'a@nothing.test', 'h.test')
+    assert checked.result == 'none'
+    assert [(name, qtype) for name, qtype, _ in stub_dns] == [('nothing.test', 'TXT')]
+
+
+def test_milter_logs_no_best_guess_and_asks_only_txt_with_spf_best_guess_on(stub_dns):
+    """Through the daemon's own wiring (build_spf) with SPFBestGuess on, the default."""
+    import Milter
+    from Milter import testctx
+    from miltertools import ListHandler
+    from smf_spf import config as configuration
+    from smf_spf.__main__ import build_spf
+    from smf_spf.milter import Services, SpfMilter
+    conf = configuration.parse_lines([], 't.conf').config
+    assert conf.spf_best_guess
+    handler = ListHandler()
+    log = logging.getLogger('smf-spf-no-best-guess')
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    try:
+        Milter.factory = lambda: SpfMilter(Services(conf, build_spf(conf, None), log))
+        ctx = testctx.TestCtx()
+        ctx._connect('client.test', 'h.test', '192.0.2.9')
+        assert ctx._envfrom('<a@nothing.test>') == Milter.CONTINUE
+    finally:
+        log.removeHandler(handler)
+    messages = [message for _, message in handler.lines]
+    assert any(message.startswith('SPF none: ip=192.0.2.9') for message in messages), messages
+    assert not [message for message in messages if 'guess' in message]
+    assert [(name, qtype) for name, qtype, _ in stub_dns] == [('nothing.test', 'TXT')]
 
 
 def test_exceptions_inside_pyspf_become_temperror(monkeypatch):
@@ -75,7 +105,7 @@ def test_silent_nameserver_gives_temperror_within_budget():
         if hasattr(resolver, 'nameserver_ports'):
             resolver.nameserver_ports = {'127.0.0.1': resolver.port}
         started = time.monotonic()
-        checked = SpfChecker(1.0, best_guess=False).check('192.0.2.9', 'a@example.test', 'h')
+        checked = SpfChecker(1.0).check('192.0.2.9', 'a@example.test', 'h')
         elapsed = time.monotonic() - started
     finally:
         dns.resolver.default_resolver = saved
@@ -164,7 +194,7 @@ def macro_dns(monkeypatch):
 def _cached_checker():
     from smf_spf import policy
     from smf_spf.cache import ResultCache
-    return spfcheck.CachedChecker(SpfChecker(5, best_guess=False), ResultCache(60, 100),
+    return spfcheck.CachedChecker(SpfChecker(5), ResultCache(60, 100),
                                   policy.is_cacheable)
 
 
@@ -212,7 +242,7 @@ def test_ordinary_records_stay_cached_across_senders_and_helos(macro_dns):
 def test_without_a_detailed_key_sender_dependent_results_are_not_stored(macro_dns):
     checker = _cached_checker()
     assert checker.evaluate('k', '192.0.2.9', 'bob@local.test', 'h') == (
-        SpfResult('fail', 'SPF fail - not authorized', None, True), False)
+        SpfResult('fail', 'SPF fail - not authorized', True), False)
     assert checker.evaluate('k', '192.0.2.9', 'bob@local.test', 'h')[1] is False
 
 
@@ -242,7 +272,7 @@ def test_malformed_sender_domain_is_none_without_dns(domain, why):
         resolver.port = silent.getsockname()[1]
         if hasattr(resolver, 'nameserver_ports'):
             resolver.nameserver_ports = {'127.0.0.1': resolver.port}
-        checked = SpfChecker(1.0, best_guess=True).check('192.0.2.9', 'a@' + domain, 'h.test')
+        checked = SpfChecker(1.0).check('192.0.2.9', 'a@' + domain, 'h.test')
     finally:
         dns.resolver.default_resolver = saved
         silent.close()
@@ -266,8 +296,8 @@ def test_unaskable_mechanism_target_is_a_void_lookup_not_temperror(monkeypatch):
             return [((name, qtype), [b'v=spf1 a:xx.%{d} ip4:192.0.2.0/24 -all'])]
         return []
     monkeypatch.setattr(spf, 'DNSLookup', lookup)
-    assert SpfChecker(5, best_guess=False).check('192.0.2.9', 'a@odd.test', 'h').result == 'pass'
-    assert SpfChecker(5, best_guess=False).check('198.51.100.1', 'a@odd.test',
+    assert SpfChecker(5).check('192.0.2.9', 'a@odd.test', 'h').result == 'pass'
+    assert SpfChecker(5).check('198.51.100.1', 'a@odd.test',
                                                  'h').result == 'fail'
 
 
@@ -282,7 +312,7 @@ def test_milter_does_not_serve_bobs_fail_to_alice(macro_dns):
     conf = configuration.parse_lines(['TTL 1h'], 't.conf').config
     log = logging.getLogger('smf-spf-cache-macro')
     log.propagate = False
-    checker = spfcheck.CachedChecker(SpfChecker(5, best_guess=False), ResultCache(3600, 100),
+    checker = spfcheck.CachedChecker(SpfChecker(5), ResultCache(3600, 100),
                                      policy.is_cacheable)
     Milter.factory = lambda: SpfMilter(Services(conf, checker, log))
     replies = []
@@ -311,4 +341,4 @@ def test_dns_errors_under_ptr_follow_rfc7208_5_5(monkeypatch, failing, result):
             raise spf.TempError('DNS SERVFAIL')
         return zone.get((name, qtype), [])
     monkeypatch.setattr(spf, 'DNSLookup', lookup)
-    assert SpfChecker(5, best_guess=False).check('192.0.2.9', 'a@ptr.test', 'h').result == result
+    assert SpfChecker(5).check('192.0.2.9', 'a@ptr.test', 'h').result == result
