@@ -271,7 +271,8 @@ def build_services(conf, log, metrics=None):
 def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     import Milter
     from smf_spf.listener import nodelay_once_listening
-    from smf_spf.milter import FLAGS, UNDECODED, SpfMilter
+    from smf_spf import symguard
+    from smf_spf.milter import FLAGS, HEADERS_READ, UNDECODED, SpfMilter
     conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
@@ -280,6 +281,7 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     # each connection gets the Services in use when it starts (a reload replaces them)
     Milter.factory = lambda: SpfMilter(live.services)
     Milter.set_flags(FLAGS)
+    symguard.pass_on(headers=HEADERS_READ, data=False)   # see SpfMilter.data
     # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
     # deferring the whole message with 451 4.3.0; see milter.UNDECODED
     Milter.set_exception_policy(Milter.CONTINUE)

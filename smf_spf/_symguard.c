@@ -26,6 +26,12 @@
  * UTF-8 the wrapper keeps the original bytes for this thread (stashed()),
  * hands pymilter a copy with '?' for every non-ASCII byte, and the adapter
  * takes the original, decoded with surrogate escapes, from the stash.
+ *
+ * Told which header fields the milter reads, and that its DATA callback only
+ * answers continue (pass_on()), the wrappers answer every other field and
+ * DATA themselves (continue) without calling into Python: each call takes the
+ * interpreter's lock, which every session in flight queues for, and a
+ * message has dozens of fields the milter ignores.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -108,7 +114,45 @@ static string_fn pymilter_helo;
 static argv_fn pymilter_envfrom, pymilter_envrcpt;
 static header_fn pymilter_header;
 static string_fn pymilter_unknown;
+typedef int (*data_fn)(void *);
+static data_fn pymilter_data;
+static int data_to_python = 1;
 static unsigned long unexpected_contexts = 0;
+
+#define SMFIS_CONTINUE 0
+#define READ_HEADERS_MAX 8
+#define HEADER_NAME_MAX 64
+/* the header fields passed on to Python; -1: all of them */
+static char read_headers[READ_HEADERS_MAX][HEADER_NAME_MAX + 1];
+static int read_header_count = -1;
+
+static int
+ascii_lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* ASCII case-insensitive, whatever the locale (strcasecmp folds by LC_CTYPE) */
+static int
+header_is_read(const char *name)
+{
+    int i;
+
+    if (read_header_count < 0)
+        return 1;
+    for (i = 0; i < read_header_count; i++) {
+        const unsigned char *a = (const unsigned char *)read_headers[i];
+        const unsigned char *b = (const unsigned char *)name;
+
+        while (*a && ascii_lower(*a) == ascii_lower(*b)) {
+            a++;
+            b++;
+        }
+        if (*a == '\0' && *b == '\0')
+            return 1;
+    }
+    return 0;
+}
 
 /* Cheap checks that need no pointer from the context, then the invariant the
  * macro parser leaves behind: the array's first string starts one byte into
@@ -372,6 +416,8 @@ guarded_header(void *ctx, char *name, char *value)
     char *strings[2], *given[3];
     int status;
 
+    if (name != NULL && !header_is_read(name))
+        return SMFIS_CONTINUE;
     strings[0] = name;
     strings[1] = value;
     if (name == NULL || value == NULL || all_utf8(strings, 2) ||
@@ -380,6 +426,14 @@ guarded_header(void *ctx, char *name, char *value)
     status = pymilter_header(ctx, given[0], given[1]);
     clear_stash();
     return status;
+}
+
+static int
+guarded_data(void *ctx)
+{
+    if (!data_to_python)
+        return SMFIS_CONTINUE;
+    return pymilter_data(ctx);
 }
 
 /* an SMTP command the MTA did not know, passed on as is */
@@ -408,6 +462,7 @@ smfi_register(struct milter_description description)
     pymilter_envrcpt = description.envrcpt;
     pymilter_header = description.header;
     pymilter_unknown = description.unknown;
+    pymilter_data = (data_fn)description.data;
     if (description.connect != NULL)
         description.connect = guarded_connect;
     if (description.helo != NULL)
@@ -420,6 +475,8 @@ smfi_register(struct milter_description description)
         description.header = guarded_header;
     if (description.version >= 0x01000000 && description.unknown != NULL)
         description.unknown = guarded_unknown;   /* the field exists since 8.14 */
+    if (description.version >= 0x01000000 && description.data != NULL)
+        description.data = (void *)guarded_data;
     return libmilter_register(description);
 }
 
@@ -530,6 +587,60 @@ walk(PyObject *module, PyObject *args)
     return result;
 }
 
+/* pass_on(headers, data): pass only these header fields (a tuple of bytes; None:
+ * all of them) and, if data is true, DATA on to Python.  Set before serving: the
+ * sessions' threads only read it. */
+static PyObject *
+pass_on(PyObject *module, PyObject *args)
+{
+    PyObject *names;
+    Py_ssize_t count, i;
+    int data;
+
+    if (!PyArg_ParseTuple(args, "Op:pass_on", &names, &data))
+        return NULL;
+    if (names == Py_None) {
+        read_header_count = -1;
+        data_to_python = data;
+        Py_RETURN_NONE;
+    }
+    if (!PyTuple_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "a tuple of header names (bytes) or None");
+        return NULL;
+    }
+    count = PyTuple_GET_SIZE(names);
+    if (count > READ_HEADERS_MAX) {
+        PyErr_Format(PyExc_ValueError, "at most %d header names", READ_HEADERS_MAX);
+        return NULL;
+    }
+    for (i = 0; i < count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+
+        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) == 0 ||
+            PyBytes_GET_SIZE(name) > HEADER_NAME_MAX) {
+            PyErr_Format(PyExc_ValueError, "a header name is bytes of 1 to %d octets",
+                         HEADER_NAME_MAX);
+            return NULL;
+        }
+    }
+    read_header_count = -1;
+    for (i = 0; i < count; i++)
+        strcpy(read_headers[i], PyBytes_AS_STRING(PyTuple_GET_ITEM(names, i)));
+    read_header_count = (int)count;
+    data_to_python = data;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+header_read(PyObject *module, PyObject *args)
+{
+    const char *name;
+
+    if (!PyArg_ParseTuple(args, "y:header_read", &name))
+        return NULL;
+    return PyBool_FromLong(header_is_read(name));
+}
+
 static PyObject *
 utf8(PyObject *module, PyObject *args)
 {
@@ -571,6 +682,10 @@ lookup(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS,
      "lookup(path) -> (getsymval, register): libmilter's own addresses, as path binds them"},
+    {"pass_on", pass_on, METH_VARARGS,
+     "pass_on(headers or None, data): the header fields, and whether DATA, go to Python"},
+    {"header_read", header_read, METH_VARARGS,
+     "header_read(name) -> bool: whether the header wrapper passes this field on"},
     {"utf8", utf8, METH_VARARGS,
      "utf8(bytes) -> bool: what the callbacks' check says of a string"},
     {"install", install, METH_VARARGS,

@@ -27,6 +27,10 @@ _ACTIONS = {
 GUARD_PROBLEM = symguard.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
+# the header fields SpfMilter.header reads; the guard answers the others (symguard.pass_on)
+SUBJECT = 'subject'
+AUTHENTICATION_RESULTS = 'authentication-results'
+HEADERS_READ = (SUBJECT, AUTHENTICATION_RESULTS)
 
 
 class _Undecoded(object):
@@ -203,6 +207,7 @@ class SpfMilter(Milter.Base):
     def data(self):
         # Without a DATA callback the MTA still sends DATA's macros, unanswered; its next
         # write (the first header) then waits for our delayed ACK, about 40 ms on TCP.
+        # The guard answers it in C when it is in effect (symguard.pass_on).
         return Milter.CONTINUE
 
     def _answer_mail(self, verdict, queue_id=None):
@@ -314,9 +319,9 @@ class SpfMilter(Milter.Base):
         if raw is not None:     # not UTF-8: the original bytes, which pymilter would refuse
             name, value = (text.decode('utf-8', 'surrogateescape') for text in raw)
         lowered = name.lower()
-        if self.subject is None and lowered == 'subject':
+        if self.subject is None and lowered == SUBJECT:
             self.subject = value
-        elif lowered == 'authentication-results':
+        elif lowered == AUTHENTICATION_RESULTS:
             self.auth_results.append(value)
         return Milter.CONTINUE
 

@@ -51,6 +51,16 @@ def from_wire(value, index=0):
     return value
 
 
+def pass_on(headers=None, data=True):
+    """Which callbacks reach Python: only these header fields (None: all of them) and,
+    if `data`, DATA; the guard answers the others itself (continue), without taking
+    the interpreter's lock.  Without the guard every callback reaches Python."""
+    if _symguard is not None:
+        _symguard.pass_on(
+            None if headers is None else tuple(name.encode('ascii') for name in headers),
+            data)
+
+
 def stashed():
     """The current callback's strings as bytes when one was not UTF-8, else None."""
     return _symguard.stashed() if _symguard is not None else None

@@ -326,3 +326,73 @@ def test_unknown_command_and_unix_client_path_that_are_not_utf8(daemon):
     assert replies[0] == (b'a', b'')        # no client IP: accepted unchecked, as in C
     assert replies[1] == (b'c', b'')
     assert 'untrapped' not in daemon.log()
+
+
+# -- header fields the milter does not read, answered by the guard ----------------
+
+@pytest.fixture
+def read_only_subject_and_ar():
+    from smf_spf.milter import HEADERS_READ
+    symguard.pass_on(headers=HEADERS_READ, data=False)
+    yield
+    symguard.pass_on()
+
+
+@pytest.mark.usefixtures('read_only_subject_and_ar')
+def test_guard_passes_on_only_the_fields_the_milter_reads_in_any_ascii_case():
+    read = symguard._symguard.header_read
+    assert read(b'Subject') and read(b'SUBJECT') and read(b'subject')
+    assert read(b'Authentication-Results') and read(b'AUTHENTICATION-RESULTS')
+    for other in (b'From', b'To', b'Received', b'Subjec', b'Subjects', b'', b'X-\xff',
+                  b'Authentication-Results-Original', b'Sub\xc4\xb1ect'):
+        assert not read(other), other
+
+
+def test_guard_passes_on_every_field_until_told():
+    symguard.pass_on()
+    assert symguard._symguard.header_read(b'X-Anything')
+
+
+@pytest.mark.usefixtures('read_only_subject_and_ar')
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=30).map(lambda b: b.replace(b'\0', b'')))
+def test_guard_header_choice_agrees_with_python(name):
+    from smf_spf.milter import HEADERS_READ
+    assert symguard._symguard.header_read(name) == (
+        name.lower() in [wanted.encode('ascii') for wanted in HEADERS_READ])
+
+
+@pytest.mark.parametrize('names', [tuple(b'h%d' % i for i in range(9)), (b'',), (b'x' * 65,),
+                                   ('Subject',), [b'Subject']])
+def test_guard_header_list_is_checked(names):
+    with pytest.raises((ValueError, TypeError)):
+        symguard._symguard.pass_on(names, False)
+    symguard.pass_on()
+
+
+def test_daemon_still_sees_subject_and_every_authentication_results_among_other_fields(
+        daemon):
+    """The daemon reads only Subject and Authentication-Results; a forged A-R among
+    other fields is still removed at its own index (indices count that field only)."""
+    client = Client(daemon.port)
+    try:
+        client.negotiate()
+        client.macros(CONNECT[:1], b'j', b'mx.receiver.test')
+        replies = [final(client.step(command, data)) for command, data in (
+            (CONNECT, connect_data(b'client.test', '127.0.0.1')), (HELO, b'mx.client.test\0'),
+            (MAIL, b'<a@pass.stub.test>\0'), (RCPT, b'<b@receiver.test>\0'),
+            (rawmilter.DATA, b''),
+            (rawmilter.HEADER, b'Received\0from a\0'),
+            (rawmilter.HEADER, b'Authentication-Results\0elsewhere.example; spf=pass\0'),
+            (rawmilter.HEADER, b'X-Other\0x\0'),
+            (rawmilter.HEADER, b'authentication-results\0mx.receiver.test; spf=pass\0'),
+            (rawmilter.HEADER, b'Subject\0hello\0'),
+            (rawmilter.EOH, b''), (rawmilter.BODY, b'hello\r\n'))]
+        end = client.step(rawmilter.EOM)
+    finally:
+        client.close()
+    assert replies == [(b'c', b'')] * 12
+    assert end[-1] == (b'c', b'')
+    edits = end[:-1]
+    assert (b'm', b'\0\0\0\x02Authentication-Results\0\0') in edits, edits
+    assert 'removed forged Authentication-Results header #2' in daemon.log()
