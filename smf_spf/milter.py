@@ -171,8 +171,11 @@ class SpfMilter(Milter.Base):
         if held:
             self._log_all(held, queue_id)
 
-    def _tie_queue_id(self):
-        """The queue ID, once known; the held lines are written with it."""
+    def _tie_queue_id(self, logs_to_come=()):
+        """The queue ID, when there are lines to write with it (held ones, which it
+        releases, or `logs_to_come`); else None without asking the MTA."""
+        if not self._held and not logs_to_come:
+            return None
         queue_id = self._queue_id()
         if queue_id:
             self._release_logs(queue_id)
@@ -298,7 +301,7 @@ class SpfMilter(Milter.Base):
         verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
         if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)
-        queue_id = self._tie_queue_id()
+        queue_id = self._tie_queue_id(verdict.logs)
         action = self._answer(verdict, queue_id)
         if verdict.action != policy.CONTINUE:     # a refusal is logged at once
             self._release_logs()
@@ -327,7 +330,8 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
-        self._release_logs(self._queue_id())
+        self._tie_queue_id()
+        self._release_logs()        # no queue ID even now
         headers_unseen = UNDECODED.count != self.undecoded_at_mail
         if headers_unseen and self.subject is None and self.mail is not None:
             self.services.log.info('no Subject seen, but a header pymilter could not decode '
