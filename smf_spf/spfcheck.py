@@ -93,7 +93,13 @@ def malformed_domain(domain):
     if any(len(label) > 63 for label in labels):
         return 'label longer than 63 octets'
     try:
-        octets = [len(label.encode('idna')) for label in labels]
+        name.encode('ascii')
+        octets = [len(label) for label in labels]   # the idna codec is slow, and a no-op here
+    except UnicodeError:
+        octets = None
+    try:
+        if octets is None:
+            octets = [len(label.encode('idna')) for label in labels]
     except UnicodeError as exc:
         return 'not a valid internationalized domain name (%s)' % exc
     if max(octets) > 63:

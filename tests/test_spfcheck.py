@@ -4,6 +4,7 @@ import time
 
 import pytest
 import spf
+from hypothesis import given, settings, strategies as st
 
 from smf_spf import spfcheck
 from smf_spf.spfcheck import SpfChecker, SpfResult
@@ -284,6 +285,35 @@ def test_malformed_sender_domain_is_none_without_dns(domain, why):
 def test_ordinary_and_idn_domains_are_well_formed():
     for domain in ('example.com', 'b\u00fccher.example', 'mx.example.', 'x' * 63 + '.test'):
         assert spfcheck.malformed_domain(domain) is None
+
+
+def idna_reference(domain):
+    """malformed_domain's length checks with every label through the idna codec."""
+    name = domain[:-1] if domain.endswith('.') else domain
+    labels = name.split('.')
+    if len(labels) < 2 or not all(labels) or any(len(label) > 63 for label in labels):
+        return 'early'
+    try:
+        octets = [len(label.encode('idna')) for label in labels]
+    except UnicodeError:
+        return 'internationalized'
+    if max(octets) > 63 or sum(octets) + len(octets) - 1 > spfcheck.MAX_DNS_NAME:
+        return 'too long'
+    return None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.text(alphabet='abcXYZ09-_*\u00fc', min_size=0, max_size=70),
+                min_size=1, max_size=6).map('.'.join))
+def test_ascii_shortcut_judges_as_the_idna_codec_does(domain):
+    found = spfcheck.malformed_domain(domain)
+    expected = idna_reference(domain)
+    if expected == 'early':
+        assert found is not None
+    elif expected is None:
+        assert found is None
+    else:
+        assert found is not None and found != 'empty label'
 
 
 def test_unaskable_mechanism_target_is_a_void_lookup_not_temperror(monkeypatch):
