@@ -6,6 +6,7 @@ Only __main__ calls setup(); importing this module changes nothing.
 import logging
 import logging.handlers
 import os
+import re
 import socket
 import time
 
@@ -30,9 +31,14 @@ class LogToFormatter(logging.Formatter):
         logging.Formatter.__init__(self)
         self.ident = ident
         self.host = socket.gethostname()
+        self._stamp = (None, '')       # (second, its text): most lines share their second
 
     def format(self, record):
-        stamp = time.strftime('%b %e %H:%M:%S', time.localtime(record.created))
+        second = int(record.created)
+        cached_second, stamp = self._stamp
+        if second != cached_second:
+            stamp = time.strftime('%b %e %H:%M:%S', time.localtime(second))
+            self._stamp = (second, stamp)
         return '%s %s %s[%d]: %s' % (stamp, self.host, self.ident, os.getpid(),
                                      record.getMessage() + _traceback(self, record, '\n'))
 
@@ -59,6 +65,8 @@ def _traceback(formatter, record, separator):
 
 # control characters from the wire, escaped: a CR or LF in a HELO must not forge log lines
 _CONTROLS = dict((code, '\\x%02x' % code) for code in list(range(0x20)) + [0x7f])
+# what SafeText changes: those, and surrogate escapes of undecodable bytes
+_UNSAFE = re.compile('[\x00-\x1f\x7f\ud800-\udfff]')
 
 
 class SafeText(logging.Filter):
@@ -68,8 +76,10 @@ class SafeText(logging.Filter):
 
     def filter(self, record):
         message = record.getMessage()
-        record.msg = message.encode('utf-8', 'backslashreplace').decode('utf-8').translate(
-            _CONTROLS)
+        if _UNSAFE.search(message):
+            message = message.encode('utf-8', 'backslashreplace').decode('utf-8').translate(
+                _CONTROLS)
+        record.msg = message
         record.args = ()
         return True
 

@@ -4,6 +4,8 @@ import logging.handlers
 import re
 import socket
 
+from hypothesis import given, settings, strategies as st
+
 from smf_spf import logsetup
 
 
@@ -151,3 +153,31 @@ def test_switch_syslog_facility(tmp_path):
         logsetup.setup('smf-spf', 'none', None)
     assert line.startswith('<148>smf-spf[')      # local2 = 18; warning = 4
     assert logsetup.switch_syslog_facility(logsetup.logger(), 'mail') is False
+
+
+def escaped_reference(message):
+    """SafeText's transformation applied to every message, without its shortcut."""
+    return message.encode('utf-8', 'backslashreplace').decode('utf-8').translate(
+        logsetup._CONTROLS)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10ffff,
+                                      blacklist_categories=())))
+def test_safe_text_shortcut_changes_exactly_what_the_full_escaping_changes(message):
+    record = logging.LogRecord('smf-spf', logging.INFO, None, 0, message, (), None)
+    logsetup.SafeText().filter(record)
+    assert record.getMessage() == escaped_reference(message)
+
+
+def test_log_to_time_stamp_follows_the_clock_across_seconds():
+    formatter = logsetup.LogToFormatter('smf-spf')
+    stamps = []
+    for created in (1000000000.2, 1000000000.9, 1000000001.1, 1000000000.5):
+        record = logging.LogRecord('smf-spf', logging.INFO, None, 0, 'x', (), None)
+        record.created = created
+        stamps.append(formatter.format(record).split(' smf-spf[')[0].rsplit(' ', 1)[0])
+    import time
+    expected = [time.strftime('%b %e %H:%M:%S', time.localtime(int(c)))
+                for c in (1000000000, 1000000000, 1000000001, 1000000000)]
+    assert stamps == expected
