@@ -297,7 +297,7 @@ def forged_auth_results(config, connection, values):
     """(index, authserv-id) of each incoming Authentication-Results value (in order of
     arrival; index 1-based among them) that claims one of our authserv-ids, highest index
     first, so deleting one never shifts the index of the next (RFC 8601 section 5)."""
-    if not config.remove_forged_auth_results or connection is None:
+    if not values or not config.remove_forged_auth_results or connection is None:
         return ()      # no connection: skipped at connect, a trusted internal MTA (RFC 8601 5)
     ours = our_authserv_ids(config, connection)
     found = []
