@@ -135,18 +135,20 @@ def _queue_id(postfix, marker):
 
 def test_queue_id_ties_the_decision_to_postfix_lines(mail_path):
     """Postfix has no queue ID at MAIL FROM (its queue file is opened later): the decision
-    line goes out without one, and the first stage that has it names it."""
+    line waits for it and is written once, with Postfix's ID in front."""
+    import re
     postfix, milter, sink = mail_path
     marker = send(postfix, 'qid@pass.e2e.test')
     sink.wait_for(marker)
     queue_id = _queue_id(postfix, marker)
-    milter.wait_for_log('%s: SPF result pass for from=<qid@pass.e2e.test> (decided at MAIL FROM'
-                        % queue_id)
-    import re
-    # logged at MAIL FROM without a queue ID (pass.e2e.test may be in the cache by now)
-    assert re.search(r'smf-spf\[\d+\]: SPF pass( \(cached\))?: ip=127\.0\.0\.1, '
+    milter.wait_for_log('from=<qid@pass.e2e.test>')
+    lines = [line for line in milter.log().splitlines() if 'from=<qid@pass.e2e.test>' in line]
+    assert len(lines) == 1, lines
+    # pass.e2e.test may be in the cache by now
+    assert re.search(r'smf-spf\[\d+\]: %s: SPF pass( \(cached\))?: ip=127\.0\.0\.1, '
                      r'fqdn=\[127\.0\.0\.1\], helo=client\.e2e\.test, '
-                     r'from=<qid@pass\.e2e\.test>', milter.log())
+                     r'from=<qid@pass\.e2e\.test>$' % re.escape(queue_id), lines[0]), lines[0]
+    assert queue_id in postfix.log()
 
 
 def test_refused_fail_logs_one_spf_fail_line(mail_path):
