@@ -281,7 +281,8 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     # each connection gets the Services in use when it starts (a reload replaces them)
     Milter.factory = lambda: SpfMilter(live.services)
     Milter.set_flags(FLAGS)
-    symguard.pass_on(headers=HEADERS_READ, data=False)   # see SpfMilter.data
+    symguard.pass_on(headers=HEADERS_READ, data=False,   # see SpfMilter.data
+                     negotiate_mask=SpfMilter.protocol_mask())
     # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
     # deferring the whole message with 451 4.3.0; see milter.UNDECODED
     Milter.set_exception_policy(Milter.CONTINUE)

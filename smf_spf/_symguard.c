@@ -27,11 +27,13 @@
  * hands pymilter a copy with '?' for every non-ASCII byte, and the adapter
  * takes the original, decoded with surrogate escapes, from the stash.
  *
- * Told which header fields the milter reads, and that its DATA callback only
- * answers continue (pass_on()), the wrappers answer every other field and
- * DATA themselves (continue) without calling into Python: each call takes the
- * interpreter's lock, which every session in flight queues for, and a
- * message has dozens of fields the milter ignores.
+ * Told which header fields the milter reads, that its DATA callback only
+ * answers continue, and the protocol steps it never wants (pass_on()), the
+ * wrappers answer every other field, DATA and the option negotiation
+ * themselves without calling into Python: each call takes the interpreter's
+ * lock, which every session in flight queues for, and a message has dozens
+ * of fields the milter ignores.  (Without a negotiation call pymilter builds
+ * the session's Python object at connect.)
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -117,6 +119,12 @@ static string_fn pymilter_unknown;
 typedef int (*data_fn)(void *);
 static data_fn pymilter_data;
 static int data_to_python = 1;
+typedef int (*negotiate_fn)(void *, unsigned long, unsigned long, unsigned long,
+                            unsigned long, unsigned long *, unsigned long *,
+                            unsigned long *, unsigned long *);
+static negotiate_fn pymilter_negotiate;
+static int negotiate_in_c = 0;
+static unsigned long protocol_steps_not_wanted;
 static unsigned long unexpected_contexts = 0;
 
 #define SMFIS_CONTINUE 0
@@ -436,6 +444,24 @@ guarded_data(void *ctx)
     return pymilter_data(ctx);
 }
 
+/* what the milter's Python negotiate answers: every action the MTA offers, its
+ * protocol steps less those not wanted, no extended options */
+static int
+guarded_negotiate(void *ctx, unsigned long actions, unsigned long steps,
+                  unsigned long more, unsigned long reserved, unsigned long *actions_wanted,
+                  unsigned long *steps_wanted, unsigned long *more_wanted,
+                  unsigned long *reserved_wanted)
+{
+    if (!negotiate_in_c)
+        return pymilter_negotiate(ctx, actions, steps, more, reserved, actions_wanted,
+                                  steps_wanted, more_wanted, reserved_wanted);
+    *actions_wanted = actions;
+    *steps_wanted = steps & ~protocol_steps_not_wanted;
+    *more_wanted = 0;
+    *reserved_wanted = 0;
+    return SMFIS_CONTINUE;
+}
+
 /* an SMTP command the MTA did not know, passed on as is */
 static int
 guarded_unknown(void *ctx, char *command)
@@ -463,6 +489,7 @@ smfi_register(struct milter_description description)
     pymilter_header = description.header;
     pymilter_unknown = description.unknown;
     pymilter_data = (data_fn)description.data;
+    pymilter_negotiate = (negotiate_fn)description.negotiate;
     if (description.connect != NULL)
         description.connect = guarded_connect;
     if (description.helo != NULL)
@@ -477,6 +504,8 @@ smfi_register(struct milter_description description)
         description.unknown = guarded_unknown;   /* the field exists since 8.14 */
     if (description.version >= 0x01000000 && description.data != NULL)
         description.data = (void *)guarded_data;
+    if (description.version >= 0x01000000 && description.negotiate != NULL)
+        description.negotiate = (void *)guarded_negotiate;
     return libmilter_register(description);
 }
 
@@ -587,18 +616,28 @@ walk(PyObject *module, PyObject *args)
     return result;
 }
 
-/* pass_on(headers, data): pass only these header fields (a tuple of bytes; None:
- * all of them) and, if data is true, DATA on to Python.  Set before serving: the
- * sessions' threads only read it. */
+/* pass_on(headers, data, steps_not_wanted): pass only these header fields (a tuple
+ * of bytes; None: all of them), DATA if data is true, and the negotiation if
+ * steps_not_wanted is None (else answer it here, clearing those protocol bits) on to
+ * Python.  Set before serving: the sessions' threads only read it. */
 static PyObject *
 pass_on(PyObject *module, PyObject *args)
 {
-    PyObject *names;
+    PyObject *names, *steps = Py_None;
     Py_ssize_t count, i;
     int data;
+    unsigned long not_wanted = 0;
 
-    if (!PyArg_ParseTuple(args, "Op:pass_on", &names, &data))
+    if (!PyArg_ParseTuple(args, "Op|O:pass_on", &names, &data, &steps))
         return NULL;
+    if (steps != Py_None) {
+        not_wanted = PyLong_AsUnsignedLong(steps);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    negotiate_in_c = 0;
+    protocol_steps_not_wanted = not_wanted;
+    negotiate_in_c = steps != Py_None;
     if (names == Py_None) {
         read_header_count = -1;
         data_to_python = data;
@@ -683,7 +722,7 @@ static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS,
      "lookup(path) -> (getsymval, register): libmilter's own addresses, as path binds them"},
     {"pass_on", pass_on, METH_VARARGS,
-     "pass_on(headers or None, data): the header fields, and whether DATA, go to Python"},
+     "pass_on(headers or None, data, steps_not_wanted=None): what goes to Python"},
     {"header_read", header_read, METH_VARARGS,
      "header_read(name) -> bool: whether the header wrapper passes this field on"},
     {"utf8", utf8, METH_VARARGS,

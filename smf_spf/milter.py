@@ -113,7 +113,8 @@ class SpfMilter(Milter.Base):
 
     def negotiate(self, opts):
         # pymilter's own looks up every callback for macro lists on each connection;
-        # this milter asks for none, so the protocol mask it computes once is enough
+        # this milter asks for none, so the protocol mask it computes once is enough.
+        # The guard answers the same in C when it is in effect (symguard.pass_on).
         self._actions = opts[0]
         opts[1] = self._protocol = opts[1] & ~self.protocol_mask()
         opts[2] = opts[3] = 0

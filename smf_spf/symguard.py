@@ -51,14 +51,16 @@ def from_wire(value, index=0):
     return value
 
 
-def pass_on(headers=None, data=True):
-    """Which callbacks reach Python: only these header fields (None: all of them) and,
-    if `data`, DATA; the guard answers the others itself (continue), without taking
-    the interpreter's lock.  Without the guard every callback reaches Python."""
+def pass_on(headers=None, data=True, negotiate_mask=None):
+    """Which callbacks reach Python: only these header fields (None: all of them), DATA
+    if `data`, and the option negotiation unless `negotiate_mask` is given (the guard
+    then answers it as SpfMilter.negotiate does, clearing those protocol bits); the
+    guard answers the others itself (continue), without taking the interpreter's lock.
+    Without the guard every callback reaches Python."""
     if _symguard is not None:
         _symguard.pass_on(
             None if headers is None else tuple(name.encode('ascii') for name in headers),
-            data)
+            data, negotiate_mask)
 
 
 def stashed():

@@ -396,3 +396,24 @@ def test_daemon_still_sees_subject_and_every_authentication_results_among_other_
     edits = end[:-1]
     assert (b'm', b'\0\0\0\x02Authentication-Results\0\0') in edits, edits
     assert 'removed forged Authentication-Results header #2' in daemon.log()
+
+
+@pytest.mark.parametrize('offered', [0x1fffff, 0x1ff, 0x3ff7f, 0x80, 0x100000, 0x1a5a5a])
+def test_negotiation_the_guard_answers_is_what_the_adapter_would_answer(daemon, offered):
+    # (an offer of 0 is replaced by libmilter's version-1 defaults before any callback)
+    import struct
+    from smf_spf.milter import SpfMilter
+    client = Client(daemon.port)
+    try:
+        client.send(rawmilter.OPTNEG, struct.pack('!III', 6, rawmilter.ALL_ACTIONS, offered))
+        command, data = client.read()
+        # the session goes on as usual after it
+        client.protocol = struct.unpack('!III', data[:12])[2]
+        answer = final(client.step(CONNECT, connect_data(b'client.test', '127.0.0.1')))
+    finally:
+        client.close()
+    opts = [rawmilter.ALL_ACTIONS, offered, 0, 0]
+    SpfMilter.negotiate(SpfMilter.__new__(SpfMilter), opts)
+    assert command == b'O'
+    assert struct.unpack('!III', data[:12]) == (6, opts[0], opts[1])
+    assert answer == (b'c', b'')
