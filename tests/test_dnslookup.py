@@ -42,7 +42,7 @@ def server(monkeypatch):
     """The DNS server, with the daemon's resolver set-up (use_nameservers) aimed at it."""
     monkeypatch.setattr(dns.resolver, 'default_resolver', dns.resolver.default_resolver)
     monkeypatch.setattr(spf, 'DNSLookup', spf.DNSLookup)
-    with SlowDns(RECORDS, silent=[SILENT], servfail=[BROKEN]) as running:
+    with SlowDns(RECORDS, silent=[SILENT], servfail=[BROKEN], negative_ttl=60) as running:
         resolver = point_resolver([running], 1.0)
         # no local domain: pyspf's own hook would try one after an NXDOMAIN
         resolver.domain = dns.name.root
@@ -165,6 +165,13 @@ def test_answers_come_from_the_shared_answer_cache(server):
     assert dnslookup.lookup('a.test', 'TXT') == first != []
     assert dnslookup.lookup('alias.test', 'TXT') == dnslookup.lookup('alias.test', 'TXT')
     assert sorted(server.asked) == [('a.test', 'TXT'), ('alias.test', 'TXT')]
+
+
+def test_no_data_answers_come_from_the_shared_answer_cache(server):
+    """Kept for the SOA's negative TTL, on dnspython 1.16 too (which keeps no NXDOMAIN)."""
+    dnscache.enable()
+    assert dnslookup.lookup('nodata.test', 'TXT') == dnslookup.lookup('nodata.test', 'TXT') == []
+    assert server.asked == [('nodata.test', 'TXT')]
 
 
 def test_no_deprecated_dnspython_call(server):
