@@ -12,6 +12,7 @@ timeout or no usable nameserver.
 """
 
 import dns.exception
+import dns.name
 import dns.rdatatype
 import dns.resolver
 import spf
@@ -51,8 +52,8 @@ def lookup(name, qtype, strict=True, timeout=30):
     if value is None:          # pyspf asks for nothing else; its own hook answers [] too
         return []
     resolver = dns.resolver.default_resolver or dns.resolver.get_default_resolver()
-    qname = name if name.endswith('.') else name + '.'
     try:
+        qname = dns.name.from_text(name)     # absolute, read as pyspf's hook reads it
         answer = getattr(resolver, _ASK)(qname, _RDTYPES[qtype], lifetime=timeout,
                                          raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN:

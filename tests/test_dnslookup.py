@@ -118,6 +118,13 @@ def test_same_outcome_as_pyspfs_own_hook(server, name, qtype):
         outcome(pyspf_lookup, name, qtype, timeout)
 
 
+@pytest.mark.parametrize('name', [
+    'a\\', 'a\\.test', 'a..test', 'x' * 64 + '.test', ('x' * 60 + '.') * 5 + 'test',
+    u'b\u00fccher.test', u'b\u00fccher\u3002test', 'xn--zz.test', 'A.TEST', 'a.test\\046'])
+def test_names_pyspf_would_not_vet_read_as_pyspfs_own_hook_reads_them(server, name):
+    assert outcome(dnslookup.lookup, name, 'TXT') == outcome(pyspf_lookup, name, 'TXT')
+
+
 NAMES = ['n%d.test' % index for index in range(4)]
 VALUES = {
     'A': st.sampled_from(['192.0.2.1', '192.0.2.2', '198.51.100.7']),
