@@ -11,6 +11,8 @@ the values pyspf's mechanisms expect, [] for NXDOMAIN and no data, TempError for
 timeout or no usable nameserver.
 """
 
+import inspect
+
 import dns.exception
 import dns.name
 import dns.rdatatype
@@ -68,5 +70,9 @@ def lookup(name, qtype, strict=True, timeout=30):
 
 
 def install():
-    """Make pyspf resolve through `lookup` (process-wide: pyspf has one hook)."""
-    spf.DNSLookup = lookup
+    """Make pyspf resolve through `lookup` (process-wide: pyspf has one hook), where
+    dnspython can bound a lookup by a lifetime.  dnspython 1.15 (el8) cannot: there pyspf
+    keeps the distribution's own hook (EPEL 8 patches pyspf for 1.15)."""
+    asks = inspect.signature(getattr(dns.resolver.Resolver, _ASK)).parameters
+    if 'lifetime' in asks and 'raise_on_no_answer' in asks:
+        spf.DNSLookup = lookup

@@ -193,6 +193,17 @@ def test_the_daemons_resolver_set_up_installs_it(server):
     assert spf.DNSLookup is dnslookup.lookup     # by point_resolver's use_nameservers
 
 
+def test_a_dnspython_without_lifetime_keeps_pyspfs_hook(monkeypatch):
+    """dnspython 1.15 (el8): its Resolver.query has no lifetime= to bound a lookup by."""
+    def query(self, qname, rdtype=1, rdclass=1, tcp=False, source=None,
+              raise_on_no_answer=True, source_port=0):
+        raise AssertionError('not to be asked')
+    monkeypatch.setattr(dns.resolver.Resolver, dnslookup._ASK, query)
+    monkeypatch.setattr(spf, 'DNSLookup', spf.DNSLookup_dnspython)
+    dnslookup.install()
+    assert spf.DNSLookup is spf.DNSLookup_dnspython
+
+
 def test_importing_installs_nothing():
     code = ('import spf, smf_spf.spfcheck, smf_spf.dnslookup\n'
             'assert spf.DNSLookup is spf.DNSLookup_dnspython\n')
