@@ -74,6 +74,7 @@ bench: build
 	$(VENV)/bin/pip install -q pytricia pyahocorasick
 	$(VENV)/bin/python bench/hotpaths.py
 	$(VENV)/bin/python bench/cache_rss.py
+	$(VENV)/bin/python bench/spf_miss.py --pyspf-hook
 
 # real Postfix + nsd + load on loopback: no milter, a null pymilter milter and smf-spf-py
 bench-e2e: build

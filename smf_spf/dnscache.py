@@ -5,6 +5,7 @@ LRU cache on that resolver serves every SPF check: the include chains most
 sender domains share (a provider's _spf records) are fetched once per TTL, not
 once per message.  dnspython honours each answer's TTL; dnspython 2 also keeps
 NXDOMAIN and no-data answers for their negative TTL.
+dnspython 1.16 keeps no-data answers too, as smf_spf.dnslookup asks for them.
 """
 
 # answers (RRsets with their messages) kept; a few kilobytes each

@@ -43,9 +43,11 @@ def use_nameservers(nameservers, timeout):
 
     A try waits for its share of the budget, not dnspython's 2 s, so a slow but
     working resolver is answered within SPFTimeout.  Process-wide by nature:
-    pyspf resolves through dnspython's default resolver.
+    pyspf resolves through dnspython's default resolver, by smf_spf.dnslookup's hook.
     """
     import dns.resolver
+    from smf_spf import dnslookup
+    dnslookup.install()
     if nameservers:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = list(nameservers)

@@ -1,8 +1,9 @@
 """A small authoritative DNS server on loopback UDP that answers after a delay.
 
 Test tool only: answers A, TXT, PTR and CNAME chains from a dict, NXDOMAIN otherwise; names listed in
-`silent` are never answered.  Each query is answered from its own timer thread,
-so a slow answer does not hold up the next query.
+`silent` are never answered, names in `servfail` get SERVFAIL; with `negative_ttl`, an answer
+without data carries its top-level zone's SOA, as an authoritative server's does.  Each query is answered from its
+own timer thread, so a slow answer does not hold up the next query.
 """
 
 import socket
@@ -17,11 +18,14 @@ import dns.rrset
 
 
 class SlowDns(object):
-    def __init__(self, records, delay=0.0, silent=(), host='127.0.0.1'):
+    def __init__(self, records, delay=0.0, silent=(), host='127.0.0.1', servfail=(),
+                 negative_ttl=None):
         self.records = dict(((name.lower(), rtype), values)
                             for (name, rtype), values in records.items())
         self.delay = delay
         self.silent = set(name.lower() for name in silent)
+        self.servfail = set(name.lower() for name in servfail)
+        self.negative_ttl = negative_ttl
         self.asked = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.host = host
@@ -66,6 +70,10 @@ class SlowDns(object):
     def _answer(self, query, name, rtype, peer):
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        if name in self.servfail:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            self._send(response, peer)
+            return
         owner = name
         for _ in range(8):   # CNAMEs followed in the answer, loops cut short as nsd does
             target = self.records.get((owner, 'CNAME'))
@@ -84,6 +92,14 @@ class SlowDns(object):
                 owner + '.', 60, dns.rdataclass.IN, rtype, values))
         elif not response.answer and not any(known == name for known, _ in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)
+        if not values and self.negative_ttl is not None:
+            zone = name.rpartition('.')[2] + '.'
+            response.authority.append(dns.rrset.from_text(
+                zone, self.negative_ttl, dns.rdataclass.IN, 'SOA',
+                'ns.%s hostmaster.%s 1 3600 600 86400 %d' % (zone, zone, self.negative_ttl)))
+        self._send(response, peer)
+
+    def _send(self, response, peer):
         try:
             self.sock.sendto(response.to_wire(), peer)
         except OSError:
