@@ -72,6 +72,9 @@ def zone_records():
 
 class BenchNsd(services.Nsd):
     RECORDS = zone_records()
+    # answer as the recursive resolver a milter asks does (Unbound, BIND): the records
+    # asked for, without the zone's NS and glue, and without rate limiting one client
+    SERVER_OPTIONS = '  minimal-responses: yes\n  rrl-ratelimit: 0\n'
 
 
 class BenchPostfix(services.Postfix):

@@ -84,6 +84,8 @@ class Nsd(object):
         ('fail6', 'TXT', '"v=spf1 ip6:2001:db8::/32 -all"'),
         ('nospf', 'A', '192.0.2.80'),
     ]
+    # extra nsd.conf server: lines
+    SERVER_OPTIONS = ''
 
     def __init__(self, directory):
         self.directory = directory
@@ -107,9 +109,10 @@ class Nsd(object):
                       '  zonesdir: "%s"\n  pidfile: "%s/nsd.pid"\n  database: ""\n'
                       '  zonelistfile: "%s/zone.list"\n  xfrdfile: "%s/xfrd.state"\n'
                       '  logfile: "%s/nsd.log"\n  server-count: 1\n  verbosity: 2\n'
+                      '%s'
                       'remote-control:\n  control-enable: no\n'
                       % (DNS_ADDRESS, self.directory, self.directory, self.directory,
-                         self.directory, self.directory))
+                         self.directory, self.directory, self.SERVER_OPTIONS))
             for origin, _ in zones:
                 out.write('zone:\n  name: %s\n  zonefile: %s.zone\n' % (origin, origin))
         self.process = subprocess.Popen([nsd, '-d', '-c', conf])
