@@ -139,35 +139,43 @@ def send_one(port, sender, source):
     return time.perf_counter() - started
 
 
-def run_load(port, senders, sessions, source='127.0.0.1'):
-    """Send one message per connection from `sessions` parallel clients.
-    Returns (seconds, latencies, errors)."""
-    pending = list(reversed(senders))
+def drain(items, threads, handle):
+    """handle(item) for every item, from `threads` parallel threads (1: this thread)."""
+    pending = list(reversed(items))
     lock = threading.Lock()
-    latencies = []
-    errors = []
 
     def worker():
         while True:
             with lock:
                 if not pending:
                     return
-                sender = pending.pop()
-            try:
-                latency = send_one(port, sender, source)
-            except (smtplib.SMTPException, OSError) as exc:
-                with lock:
-                    errors.append('%s: %s' % (sender, exc))
-                continue
-            with lock:
-                latencies.append(latency)
+                item = pending.pop()
+            handle(item)
 
-    threads = [threading.Thread(target=worker) for _ in range(sessions)]
-    started = time.perf_counter()
-    for thread in threads:
+    if threads <= 1:
+        worker()
+        return
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in workers:
         thread.start()
-    for thread in threads:
+    for thread in workers:
         thread.join()
+
+
+def run_load(port, senders, sessions, source='127.0.0.1'):
+    """Send one message per connection from `sessions` parallel clients.
+    Returns (seconds, latencies, errors)."""
+    latencies = []
+    errors = []
+
+    def send(sender):
+        try:
+            latencies.append(send_one(port, sender, source))
+        except (smtplib.SMTPException, OSError) as exc:
+            errors.append('%s: %s' % (sender, exc))
+
+    started = time.perf_counter()
+    drain(senders, sessions, send)
     return time.perf_counter() - started, latencies, errors
 
 
