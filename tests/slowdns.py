@@ -11,7 +11,9 @@ import threading
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -93,10 +95,12 @@ class SlowDns(object):
         elif not response.answer and not any(known == name for known, _ in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)
         if not values and self.negative_ttl is not None:
-            zone = name.rpartition('.')[2] + '.'
-            response.authority.append(dns.rrset.from_text(
-                zone, self.negative_ttl, dns.rdataclass.IN, 'SOA',
-                'ns.%s hostmaster.%s 1 3600 600 86400 %d' % (zone, zone, self.negative_ttl)))
+            # the asked name's top label is the zone (as a Name: its text may hold escapes)
+            zone = dns.name.Name(query.question[0].name.labels[-2:])
+            soa = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA,
+                                      'ns hostmaster 1 3600 600 86400 %d' % self.negative_ttl,
+                                      origin=zone, relativize=False)
+            response.authority.append(dns.rrset.from_rdata(zone, self.negative_ttl, soa))
         self._send(response, peer)
 
     def _send(self, response, peer):
