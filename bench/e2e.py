@@ -290,13 +290,29 @@ def main():
                                                   summary[name]['p50'], summary[name]['p99'],
                                                   cpu))
         null_cpu = summary['null milter']['cpu']
-        print('\nagainst the null milter (CPU per message, medians of this run):')
-        print('  cache hit     %.2fx    (target <= 1.10x)'
-              % (summary['smf-spf hit']['cpu'] / null_cpu))
-        print('  cache miss    %+.2f ms (target <= +0.60 ms)'
-              % ((summary['smf-spf miss']['cpu'] - null_cpu) / 1000.0))
-        print('  whitelisted   %.2fx    (target <= 0.50x)'
-              % (summary['smf-spf wl']['cpu'] / null_cpu))
+        null_each = results['null milter']['cpu']
+
+        def spread(name, against):
+            """Lowest and highest of one value per repetition, each against the null
+            milter of the same repetition."""
+            each = [against(cpu, null) for cpu, null in zip(results[name]['cpu'], null_each)]
+            return min(each), max(each)
+
+        def times(cpu, null):
+            return cpu / null
+
+        def extra_ms(cpu, null):
+            return (cpu - null) / 1000.0
+
+        print('\nagainst the null milter (CPU per message, medians of this run; in brackets '
+              'the lowest and highest repetition):')
+        print('  cache hit     %.2fx    [%.2f-%.2f]  (target <= 1.10x)'
+              % ((summary['smf-spf hit']['cpu'] / null_cpu,) + spread('smf-spf hit', times)))
+        print('  cache miss    %+.2f ms [%+.2f %+.2f] (target <= +0.60 ms)'
+              % (((summary['smf-spf miss']['cpu'] - null_cpu) / 1000.0,)
+                 + spread('smf-spf miss', extra_ms)))
+        print('  whitelisted   %.2fx    [%.2f-%.2f]  (target <= 0.50x)'
+              % ((summary['smf-spf wl']['cpu'] / null_cpu,) + spread('smf-spf wl', times)))
 
         print('\none session at a time, %d messages, ms per message (median):' % args.single)
         for listener in ('none', 'null', 'spf'):
