@@ -27,10 +27,11 @@ _ACTIONS = {
 GUARD_PROBLEM = symguard.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
-# the header fields SpfMilter.header reads; the guard answers the others (symguard.pass_on)
-SUBJECT = 'subject'
-AUTHENTICATION_RESULTS = 'authentication-results'
-HEADERS_READ = (SUBJECT, AUTHENTICATION_RESULTS)
+# the header fields SpfMilter.header reads (lower case); the guard answers the others
+# (symguard.pass_on)
+_SUBJECT = 'subject'
+_AUTHENTICATION_RESULTS = policy.AUTHENTICATION_RESULTS.lower()
+HEADERS_READ = (_SUBJECT, _AUTHENTICATION_RESULTS)
 
 
 class _Undecoded(object):
@@ -184,6 +185,8 @@ class SpfMilter(Milter.Base):
 
     def _answer(self, verdict, queue_id=None):
         self._log_all(verdict.logs, queue_id)
+        if verdict.action != policy.CONTINUE:   # a refusal or an accept ends the message:
+            self._release_logs()                # its lines are written now
         self.services.metrics.decided(verdict)
         if verdict.code is not None:
             try:
@@ -217,10 +220,7 @@ class SpfMilter(Milter.Base):
     def _answer_mail(self, verdict, queue_id=None):
         # after a refusal the next RCPT TO belongs to a MAIL FROM this callback never saw
         self.mail_seen = verdict.action not in (policy.REJECT, policy.TEMPFAIL)
-        action = self._answer(verdict, queue_id)
-        if verdict.action != policy.CONTINUE:     # the message ends here: no queue ID to come
-            self._release_logs()
-        return action
+        return self._answer(verdict, queue_id)
 
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
@@ -247,8 +247,8 @@ class SpfMilter(Milter.Base):
         checked, cached = self._evaluate(mail)
         self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
                                           self.services.spf.cache is not None)
-        logs = [policy.spf_result_log(checked.result, cached, self.connection, mail)]
-        self._log_all(logs, queue_id)
+        self._log_all((policy.spf_result_log(checked.result, cached, self.connection, mail),),
+                      queue_id)
         self.mail = mail
         self.result = checked.result
         verdict = policy.after_spf(config, self.connection, mail, checked.result,
@@ -302,11 +302,7 @@ class SpfMilter(Milter.Base):
         verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
         if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)
-        queue_id = self._tie_queue_id(verdict.logs)
-        action = self._answer(verdict, queue_id)
-        if verdict.action != policy.CONTINUE:     # a refusal is logged at once
-            self._release_logs()
-        return action
+        return self._answer(verdict, self._tie_queue_id(verdict.logs))
 
     def _late_envfrom(self):
         """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
@@ -323,9 +319,9 @@ class SpfMilter(Milter.Base):
         if raw is not None:     # not UTF-8: the original bytes, which pymilter would refuse
             name, value = (text.decode('utf-8', 'surrogateescape') for text in raw)
         lowered = name.lower()
-        if self.subject is None and lowered == SUBJECT:
+        if self.subject is None and lowered == _SUBJECT:
             self.subject = value
-        elif lowered == AUTHENTICATION_RESULTS:
+        elif lowered == _AUTHENTICATION_RESULTS:
             self.auth_results.append(value)
         return Milter.CONTINUE
 
