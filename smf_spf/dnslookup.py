@@ -53,7 +53,7 @@ def lookup(name, qtype, strict=True, timeout=30):
     value = _VALUE.get(qtype)
     if value is None:          # pyspf asks for nothing else; its own hook answers [] too
         return []
-    resolver = dns.resolver.default_resolver or dns.resolver.get_default_resolver()
+    resolver = dns.resolver.get_default_resolver()
     try:
         qname = dns.name.from_text(name)     # absolute, read as pyspf's hook reads it
         answer = getattr(resolver, _ASK)(qname, _RDTYPES[qtype], lifetime=timeout,

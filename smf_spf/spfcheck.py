@@ -96,14 +96,13 @@ def malformed_domain(domain):
         return 'label longer than 63 octets'
     try:
         name.encode('ascii')
-        octets = [len(label) for label in labels]   # the idna codec is slow, and a no-op here
     except UnicodeError:
-        octets = None
-    try:
-        if octets is None:
+        try:
             octets = [len(label.encode('idna')) for label in labels]
-    except UnicodeError as exc:
-        return 'not a valid internationalized domain name (%s)' % exc
+        except UnicodeError as exc:
+            return 'not a valid internationalized domain name (%s)' % exc
+    else:
+        octets = [len(label) for label in labels]   # the idna codec is slow, and a no-op here
     if max(octets) > 63:
         return 'label longer than 63 octets'
     if sum(octets) + len(octets) - 1 > MAX_DNS_NAME:

@@ -3,8 +3,8 @@
 Importing this module before pymilter's milter.so puts the guard's
 smfi_getsymval into the process's global symbol scope, where milter.so's
 reference to it is resolved first (and likewise its smfi_register, which wraps
-pymilter's connect, HELO, MAIL, RCPT, header and unknown-command callbacks);
-install() then hands the guard libmilter's own functions.
+pymilter's negotiate, connect, HELO, MAIL, RCPT, DATA, header and unknown-command
+callbacks); install() then hands the guard libmilter's own functions.
 """
 
 import os
@@ -43,7 +43,7 @@ def install():
 def from_wire(value, index=0):
     """The string a connect/HELO/MAIL/RCPT callback got as argument `index`: the
     original bytes, decoded with surrogate escapes, when they were not UTF-8."""
-    raw = _symguard.stashed() if _symguard is not None else None
+    raw = stashed()
     if raw is not None and index < len(raw):
         return raw[index].decode('utf-8', 'surrogateescape')
     if isinstance(value, bytes):
