@@ -1,6 +1,8 @@
 """Frames no MTA sends, played with a raw milter client against the running daemon,
 and the guarded macro lookup on its own (smf_spf/_symguard.c)."""
 
+import re
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -417,3 +419,34 @@ def test_negotiation_the_guard_answers_is_what_the_adapter_would_answer(daemon, 
     assert command == b'O'
     assert struct.unpack('!III', data[:12]) == (6, opts[0], opts[1])
     assert answer == (b'c', b'')
+
+
+@pytest.mark.parametrize('queue_id', [b'Q1\nNov 29 00:00:00 vm smf-spf[1]: SPF pass forged',
+                                      b'Q2\r\xff\xfe; "x" y', b'Q3' + b'A' * 5000])
+def test_hostile_queue_id_prefixes_the_held_line_escaped_on_one_line(daemon, queue_id):
+    """The MTA's queue ID (macro i) goes in front of the decision line it releases: a
+    client's CR, LF or bytes that are not UTF-8 there cannot split or forge log lines."""
+    sender = b'qid%d@pass.stub.test' % len(queue_id)
+    client = Client(daemon.port)
+    try:
+        client.negotiate()
+        client.macros(CONNECT[:1], b'j', b'mx.receiver.test')
+        assert final(client.step(CONNECT, connect_data(b'client.test', '127.0.0.1'))) == \
+            (b'c', b'')
+        assert final(client.step(HELO, b'mx.client.test\0')) == (b'c', b'')
+        assert final(client.step(MAIL, b'<' + sender + b'>\0')) == (b'c', b'')
+        client.macros(RCPT, b'i', queue_id)
+        assert final(client.step(RCPT, b'<b@receiver.test>\0')) == (b'c', b'')
+    finally:
+        client.close()
+    tail = 'from=<%s>' % sender.decode()
+    assert rawmilter.wait_for(lambda: tail in daemon.log())
+    lines = [line for line in daemon.log().splitlines() if tail in line]
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(tail)
+    assert re.search(r': SPF pass( \(cached\))?: ip=127\.0\.0\.1, ', lines[0]), lines[0]
+    assert not any(line.startswith('Nov 29 00:00:00 vm') for line in daemon.log().splitlines())
+    if b'\n' in queue_id:
+        assert 'Q1\\x0aNov 29 00:00:00' in lines[0]
+    if b'\xff' in queue_id:
+        assert 'Q2\\x0d\\udcff\\udcfe; "x" y: SPF pass' in lines[0], lines[0]
