@@ -9,8 +9,9 @@ left out when it cannot be written at all (control characters, bytes that are no
 """
 
 import base64
-import ipaddress
 import re
+
+from smf_spf.ipaddr import pton_address
 
 # RFC 7208 section 2.6 result -> the word Received-SPF starts with
 _RECEIVED_SPF_WORD = {
@@ -55,12 +56,11 @@ def is_address_literal(text):
     if len(text) < 3 or text[0] != '[' or text[-1] != ']':
         return False
     inner = text[1:-1]
-    try:
-        if inner[:5].lower() == 'ipv6:':
-            return ipaddress.ip_address(inner[5:]).version == 6
-        return ipaddress.ip_address(inner).version == 4
-    except ValueError:
-        return False
+    if inner[:5].lower() == 'ipv6:':
+        address, version = pton_address(inner[5:]), 6
+    else:
+        address, version = pton_address(inner), 4
+    return address is not None and address.version == version
 
 
 def is_helo_name(helo):

@@ -397,3 +397,21 @@ def test_original_recipient_is_written_or_encoded_never_lost(rcpt):
         assert raw == rcpt.encode('utf-8', 'surrogateescape')
     else:
         assert headers.representable(rcpt)
+
+
+@pytest.mark.parametrize('helo', ['[IPv6:fe80::1%\x01x]', '[IPv6:fe80::1%eth0]',
+                                  '[IPv6:fe80::1%\r\nX-Forged: 1]', '[1.2.3.04]', '[1.2.3.4\x00]'])
+def test_address_literal_is_read_as_inet_pton_reads_it_on_every_interpreter(helo):
+    """ipaddress takes a scope ID from 3.9 on (any text after %, control characters
+    included) and 3.6 took leading zeros: neither may reach smtp.helo."""
+    assert not headers.is_helo_name(helo)
+    value = headers.authentication_results('mx.receiver.test', 'pass', 'a@example.com', helo)
+    assert 'smtp.helo' not in value
+    assert headers.authentication_results_extended(value, None, 'pass', helo) == value
+
+
+def test_address_literals_inet_pton_reads_are_helo_names():
+    for helo in ('[192.0.2.1]', '[IPv6:2001:db8::1]', '[ipv6:::1]', '[IPv6:::ffff:192.0.2.1]'):
+        assert headers.is_helo_name(helo)
+    assert not headers.is_helo_name('[IPv6:192.0.2.1]')
+    assert not headers.is_helo_name('[2001:db8::1]')
