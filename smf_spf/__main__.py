@@ -85,7 +85,7 @@ def socket_problem(spec):
     return None
 
 
-def exposure_warnings(path, conf):
+def exposure_warnings(path):
     """What lets someone other than root change the config: warned about by -t and at
     start, never fatal (the Socket's reach is config.socket_warnings)."""
     warnings = []
@@ -120,7 +120,7 @@ def config_report(path, explicit, open_log_to_too=True):
                             % (path, loaded.config.log_to, exc))
             failed = True
     problems.extend('%s: warning: %s' % (path, text)
-                    for text in exposure_warnings(path, loaded.config))
+                    for text in exposure_warnings(path))
     missing_user, _ = user_problem(loaded.config.user)
     if missing_user:
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
@@ -244,7 +244,7 @@ def build_spf(conf, cache):
     return CachedChecker(checker, cache, policy.is_cacheable)
 
 
-def use_resolver(old, conf):
+def use_resolver(conf):
     """DNS through conf's Nameservers, or the system's (/etc/resolv.conf) when there are
     none, with SPFTimeout's tries and a fresh shared answer cache."""
     from smf_spf import dnscache
@@ -264,7 +264,7 @@ def build_services(conf, log, metrics=None):
                     'frame can crash the milter; keep its socket reachable by the MTA only',
                     GUARD_PROBLEM)
     preload_dns_modules()
-    use_resolver(None, conf)
+    use_resolver(conf)
     return Services(conf, build_spf(conf, new_cache(conf)), log, metrics)
 
 
@@ -342,7 +342,7 @@ def run(argv, ident):
         log.log(40 if problem.severity != configuration.WARNING else 30, '[CONFIG] %s', problem)
     for problem in loaded.compat:
         log.warning('[CONFIG] %s', problem)
-    for text in exposure_warnings(path, conf):
+    for text in exposure_warnings(path):
         log.warning('[CONFIG] %s: warning: %s', path, text)
     entry = None
     if os.getuid() == 0:

@@ -29,6 +29,7 @@ class Plan(NamedTuple):
     kept: Tuple[str, ...]          # fields whose new value waits for a restart
     rebuild_cache: bool
     reopen_log_to: bool            # open LogTo again (logrotate, or a new path)
+    reset_resolver: bool           # Nameservers or SPFTimeout changed
 
 
 def _shown(value):
@@ -104,7 +105,8 @@ def plan(old, new):
     config = new._replace(**{field: getattr(old, field) for field in kept})
     rebuild = any(getattr(old, f) != getattr(config, f) for f in CACHE_DEPENDS_ON)
     reopen = config.log_to is not None and config.log_to not in STANDARD_STREAMS
-    return Plan(config, tuple(changes), tuple(kept), rebuild, reopen)
+    resolver = any(getattr(old, f) != getattr(config, f) for f in RESOLVER_DEPENDS_ON)
+    return Plan(config, tuple(changes), tuple(kept), rebuild, reopen, resolver)
 
 
 class Live(object):
@@ -123,8 +125,7 @@ class Live(object):
         return ('status: config %s loaded %s (reloads: %d ok, %d failed), %s connections '
                 'in flight, cache %s' % (
                     self.path, time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.loaded_at)),
-                    self.reloads_ok, self.reloads_failed,
-                    '?' if in_flight is None else in_flight,
+                    self.reloads_ok, self.reloads_failed, in_flight,
                     'off' if cache is None else '%d/%d entries, %d evicted'
                     % (len(cache), cache.maxsize, cache.evictions)))
 
@@ -133,7 +134,7 @@ class Reloader(object):
     """Carries out a reload.  check(path) is -t's check: (LoadResult, problem lines,
     failed) or an exception when the file cannot be read (LogTo is opened here);
     build_spf(config, cache) gives the (cached) SPF checker; new_cache(config) a
-    result cache or None; use_resolver(old, new) points DNS at the new Nameservers;
+    result cache or None; use_resolver(config) points DNS at the new Nameservers;
     open_log_to(path) the new LogTo stream; switch_log_to(stream) and
     switch_syslog(facility) change the running log handlers."""
 
@@ -178,8 +179,8 @@ class Reloader(object):
         for line in problems:
             log.warning('[CONFIG] %s', line)
         old_spf = live.services.spf
-        if any(getattr(old, f) != getattr(change.config, f) for f in RESOLVER_DEPENDS_ON):
-            self.use_resolver(old, change.config)
+        if change.reset_resolver:
+            self.use_resolver(change.config)
         cache = self.new_cache(change.config) if change.rebuild_cache else old_spf.cache
         live.services = live.services.replaced(change.config,
                                                self.build_spf(change.config, cache))
@@ -187,7 +188,7 @@ class Reloader(object):
             metrics.cache_replaced(old_spf.cache)
         if stream is not None:
             self.switch_log_to(stream)
-        if old.syslog != change.config.syslog and 'syslog' not in change.kept:
+        if old.syslog != change.config.syslog:
             self.switch_syslog(change.config.syslog)
         live.loaded_at = time.time()
         live.reloads_ok += 1

@@ -142,7 +142,7 @@ def reloader_for(old, new_lines, problems=(), failed=False, raises=None):
         return (configuration.parse_lines(list(new_lines), path), list(problems), failed)
 
     reloader = Reloader(live, check, Spf, FakeCache,
-                        use_resolver=lambda was, now: calls.append(('resolver', now)),
+                        use_resolver=lambda now: calls.append(('resolver', now)),
                         open_log_to=lambda path: calls.append(('open', path)) or 'stream',
                         switch_log_to=lambda stream: calls.append(('switch', stream)),
                         switch_syslog=lambda facility: calls.append(('syslog', facility)))
