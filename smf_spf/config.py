@@ -327,7 +327,6 @@ def socket_warnings(spec):
 
 
 def _is_loopback(host):
-    import ipaddress
     try:
         return ipaddress.ip_address(host.split('%')[0]).is_loopback
     except ValueError:
@@ -447,8 +446,6 @@ _SCALARS = {
     'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),
     'addauthresultheader': ('add_header', dialect.auth_result_header),
 }
-_LISTS = ('whitelistip', 'whitelistptr', 'whitelistfrom', 'whitelistto', 'clientipnat',
-          'authservidalias', 'trustedforwarder')
 # every key as the documentation spells it (the redvw fork's keys are read as these)
 KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIPNAT',
         'FixedClientIP', 'SkipNDR', 'SkipAuth', 'RejectReason', 'RelaxedLocalPart',
@@ -463,9 +460,10 @@ _LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
                 'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
                 'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases',
                 'trustedforwarder': 'trusted_forwarders'}
-# Config field -> its key
-FIELD_KEYS = {dict(_SCALARS, **{k: (f, None) for k, f in _LIST_FIELDS.items()})[key.lower()][0]:
-              key for key in KEYS}
+_LISTS = tuple(_LIST_FIELDS)
+# key (lower case) -> Config field, and Config field -> its key
+_KEY_FIELDS = dict(((key, field) for key, (field, _) in _SCALARS.items()), **_LIST_FIELDS)
+FIELD_KEYS = dict((_KEY_FIELDS[key.lower()], key) for key in KEYS)
 
 
 def _syslog(value):
@@ -571,7 +569,7 @@ def parse_lines(lines, path):
             report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
                    '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))
         settings.setdefault(field, []).append(_Setting(line_no, key, value, parsed))
-        if lowered == 'metricslisten' and not ipaddress.ip_address(parsed.host).is_loopback:
+        if lowered == 'metricslisten' and not _is_loopback(parsed.host):
             report(line_no, WARNING, 'MetricsListen %s is not a loopback address: anyone who '
                    'reaches it sees the mail statistics' % value)
         if lowered == 'spftimeout' and parsed > MTA_COMMAND_TIMEOUT - MTA_TIMEOUT_MARGIN:

@@ -214,18 +214,11 @@ class MetricsServer(object):
             daemon_threads = True
             address_family = socket.AF_INET6 if ':' in spec.host else socket.AF_INET
 
-        self.spec = spec
         self.server = make_server(spec.host, spec.port, client.make_wsgi_app(registry),
                                   Server, handler_class=Quiet)
-        self.thread = None
 
     def start(self):
         import threading
-        self.thread = threading.Thread(target=self.server.serve_forever, name='metrics')
-        self.thread.daemon = True
-        self.thread.start()
-
-    def stop(self):
-        if self.thread is not None:
-            self.server.shutdown()
-        self.server.server_close()
+        thread = threading.Thread(target=self.server.serve_forever, name='metrics')
+        thread.daemon = True
+        thread.start()
