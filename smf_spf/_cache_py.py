@@ -39,9 +39,7 @@ class ResultCache(object):
         now = time.monotonic()
         with self._lock:
             entries = self._entries
-            if key in entries:
-                del entries[key]
-            else:
+            if entries.pop(key, None) is None:      # values are (expiry, result), never None
                 # room first: len() (which takes no lock) never sees more than maxsize
                 while len(entries) >= self.maxsize:
                     entries.popitem(last=False)

@@ -147,7 +147,7 @@ def at_eom(config, connection, mail, state, edits):
     for edit in edits:
         if state.trusted is not None and edit.name == 'Subject':
             continue
-        if edit.operation == 'insheader' and edit.name == 'Authentication-Results':
+        if edit.operation == 'insheader' and edit.name == policy.AUTHENTICATION_RESULTS:
             helo_result = state.helo_result if mail.identity == 'mailfrom' else None
             edit = edit._replace(value=headers.authentication_results_extended(
                 edit.value, connection.client_ip if state.trusted else None,

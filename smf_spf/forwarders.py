@@ -26,6 +26,8 @@ class TrustedForwarders(object):
 
     def why(self, client_ip, hostname):
         """What makes the client a trusted forwarder (`ip=...` or `fqdn=...`), or None."""
+        if not self:        # none configured, the usual case: nothing to look up per message
+            return None
         if client_ip in self.networks:
             return 'ip=%s' % client_ip
         if self.names.matches('.' + hostname):

@@ -331,7 +331,7 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
     if config.add_header:
         edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
             config.authserv_id or connection.mta_name, result, mail.sender, mail.helo), 0))
-    if config.add_received_header and mail is not None:
+    if config.add_received_header:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
             mail.raw_from, mail.helo)))
