@@ -202,8 +202,8 @@ class Fresh(object):
 
     def take(self, count):
         if self.next + count > SENDER_DOMAINS:
-            raise SystemExit('more than %d fresh sender domains asked for: lower --messages '
-                             'or --reps' % SENDER_DOMAINS)
+            raise SystemExit('more than %d fresh sender domains asked for: lower the number '
+                             'of messages or checks, or of repetitions' % SENDER_DOMAINS)
         senders = ['user%d@d%d.bench.%s' % (i, i, services.ZONE)
                    for i in range(self.next, self.next + count)]
         self.next += count

@@ -213,7 +213,7 @@ def bench_cache():
     print('\nResult cache')
     keys = ['%s|example%d.com' % (ipaddress.IPv4Address(rng.getrandbits(32)), i)
             for i in range(100000)]
-    value = ('pass', 'sender SPF authorized', False)
+    value = SpfResult('pass', 'sender SPF authorized')
     for label, factory in (('compiled', lambda: _cache_c.ResultCache(3600, 10 ** 7)),
                            ('twin', lambda: _cache_py.ResultCache(3600, 10 ** 7)),
                            ('dict+lock', LockedDict)):
