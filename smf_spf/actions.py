@@ -15,7 +15,7 @@ The adapter keeps one MessageState per message and hands it back at each stage.
 
 from typing import NamedTuple, Optional
 
-from smf_spf import headers, policy
+from smf_spf import policy
 from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict
 
 REFUSALS = (REJECT, TEMPFAIL)
@@ -139,18 +139,20 @@ def _would(would, message):
     return 'SPF would %s (DryRun): %s' % (would, message)
 
 
-def at_eom(config, connection, mail, state, edits):
-    """policy.on_eom's edits for this policy: a TrustedForwarder's Subject is not tagged;
-    Authentication-Results gets the HELO identity's resinfo and says why a forwarder's
-    mail was let through."""
-    changed = []
-    for edit in edits:
-        if state.trusted is not None and edit.name == 'Subject':
-            continue
-        if edit.operation == 'insheader' and edit.name == policy.AUTHENTICATION_RESULTS:
-            helo_result = state.helo_result if mail.identity == 'mailfrom' else None
-            edit = edit._replace(value=headers.authentication_results_extended(
-                edit.value, connection.client_ip if state.trusted else None,
-                helo_result, state.helo))
-        changed.append(edit)
-    return changed
+def auth_results_additions(connection, mail, state):
+    """(trusted_forwarder_ip, helo_check) for policy.on_eom's Authentication-Results:
+    the client's IP when a TrustedForwarder's mail was let through, and the HELO
+    identity's (result, name) when it was checked beside a sender's MAIL FROM (an empty
+    sender's one resinfo already is the HELO identity's)."""
+    forwarder_ip = connection.client_ip if state.trusted is not None else None
+    checked = (mail is not None and mail.identity == 'mailfrom'
+               and state.helo_result is not None)
+    return forwarder_ip, (state.helo_result, state.helo) if checked else None
+
+
+def at_eom(state, edits):
+    """policy.on_eom's edits for this policy: a TrustedForwarder's Subject is not
+    tagged."""
+    if state.trusted is None:
+        return edits
+    return [edit for edit in edits if edit.name != 'Subject']

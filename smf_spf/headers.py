@@ -109,48 +109,50 @@ def authserv_id_value(authserv_id):
         re.sub(r'[^\t\x20-\x7e]', '', authserv_id))
 
 
-def authentication_results(authserv_id, result, sender, helo):
+def _helo_pvalue(helo):
+    """smtp.helo's value: a domain name or an address literal, else None."""
+    return _ar_value(helo) if is_helo_name(helo) else None
+
+
+def authentication_results(authserv_id, result, sender, helo, trusted_forwarder_ip=None,
+                           helo_check=None):
     """RFC 8601 value: one spf resinfo; temperror and permerror are written as such
     (C wrote none). `smtp.helo` only for a domain name or an address literal.
 
     At most one property is a whole quoted-string, and it comes last; when both would be
     (an address-literal HELO and an address whose domain is no dot-atom), the one naming
-    the identity checked stays: smtp.helo for an empty sender (postmaster@HELO)."""
+    the identity checked stays: smtp.helo for an empty sender (postmaster@HELO).
+
+    What policy beyond C adds: a `policy.trusted-forwarder` property when a
+    TrustedForwarder's mail was not acted on (first when the last property is quoted,
+    else last), and with helo_check, (result, HELO name), the HELO identity's own resinfo
+    after MAIL FROM's (parsers that want one spf result take the first); left out for a
+    HELO that is no domain name or address literal."""
     mailfrom, mailfrom_quoted = _ar_mailfrom(sender)
-    helo_value, helo_quoted = None, False
-    if is_helo_name(helo):
-        helo_quoted = _TOKEN.match(helo) is None
-        helo_value = quoted_string(helo) if helo_quoted else helo
+    helo_value = _helo_pvalue(helo)
+    helo_quoted = helo_value is not None and helo_value.startswith('"')
     if mailfrom_quoted and helo_quoted:
         if sender == 'postmaster@' + helo:
             mailfrom = None
         else:
             helo_value = None
-    properties = [('mailfrom', mailfrom), ('helo', helo_value)]
+    properties = [('smtp.mailfrom', mailfrom), ('smtp.helo', helo_value)]
     if mailfrom_quoted:
         properties.reverse()
-    return ' '.join(['%s; spf=%s' % (authserv_id_value(authserv_id), result)] +
-                    ['smtp.%s=%s' % (name, value) for name, value in properties
-                     if value is not None])
-
-
-def authentication_results_extended(value, trusted_forwarder_ip, helo_result, helo):
-    """An authentication_results() value with what policy beyond C adds: a
-    `policy.trusted-forwarder` property on its resinfo when a TrustedForwarder's mail was
-    not acted on, and the HELO identity's own resinfo after it (parsers that want one spf
-    result take the first, MAIL FROM's). A quoted-string pvalue stays last in its resinfo
-    where it can (see _ar_mailfrom); the HELO resinfo is left out for a HELO that is no
-    domain name or address literal."""
+    properties = ['%s=%s' % (name, value) for name, value in properties if value is not None]
     if trusted_forwarder_ip is not None:
-        prop = 'policy.trusted-forwarder=%s' % _ar_value(trusted_forwarder_ip)
-        if value.endswith('"'):
-            head, space, tail = value.partition(' smtp.')
-            value = '%s %s%s%s' % (head, prop, space, tail) if space else '%s %s' % (value, prop)
+        forwarder = 'policy.trusted-forwarder=%s' % _ar_value(trusted_forwarder_ip)
+        if properties and properties[-1].endswith('"'):
+            properties.insert(0, forwarder)
         else:
-            value = '%s %s' % (value, prop)
-    if helo_result is not None and is_helo_name(helo):
-        value = '%s; spf=%s smtp.helo=%s' % (value, helo_result, _ar_value(helo))
-    return value
+            properties.append(forwarder)
+    resinfos = [' '.join(['spf=%s' % result] + properties)]
+    if helo_check is not None:
+        helo_result, helo_name = helo_check
+        checked_helo = _helo_pvalue(helo_name)
+        if checked_helo is not None:
+            resinfos.append('spf=%s smtp.helo=%s' % (helo_result, checked_helo))
+    return '; '.join([authserv_id_value(authserv_id)] + resinfos)
 
 
 _CFWS = re.compile(r'(?:[ \t\r\n]+|\((?:[^()\\]|\\.)*\))*')

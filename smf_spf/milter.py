@@ -334,9 +334,11 @@ class SpfMilter(Milter.Base):
             self.services.log.info('no Subject seen, but a header pymilter could not decode '
                                    'may be it: none added')
         config = self.services.config
-        edits = actions.at_eom(config, self.connection, self.mail, self.state, policy.on_eom(
+        forwarder_ip, helo_check = actions.auth_results_additions(self.connection, self.mail,
+                                                                 self.state)
+        edits = actions.at_eom(self.state, policy.on_eom(
             config, self.connection, self.mail, self.result, self.subject, self.quarantined,
-            self.auth_results, headers_unseen))
+            self.auth_results, headers_unseen, forwarder_ip, helo_check))
         quarantine_box_added = True
         for edit in edits:
             if edit.needs_quarantine_box and not quarantine_box_added:

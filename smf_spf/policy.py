@@ -310,11 +310,13 @@ def forged_auth_results(config, connection, values):
 
 
 def on_eom(config, connection, mail, result, subject, quarantined, auth_results=(),
-           headers_unseen=False):
+           headers_unseen=False, trusted_forwarder_ip=None, helo_check=None):
     """The edits to make, in order: forged Authentication-Results removed, Subject tag,
     headers, quarantine. No mail: a message we did not check; only the removal applies.
     headers_unseen: a header may have been withheld (by pymilter), so a Subject not seen
-    may still be there; none is added then (two Subject fields are worse than no tag)."""
+    may still be there; none is added then (two Subject fields are worse than no tag).
+    trusted_forwarder_ip, helo_check: what policy beyond C adds to Authentication-Results
+    (actions.auth_results_additions)."""
     # deletions go first: Postfix counts a header a milter inserted in the same EOM when
     # it resolves a later chgheader index (index 1 after our insert at 0 is ours)
     edits = [Edit('delheader', AUTHENTICATION_RESULTS, claimed, index)
@@ -330,7 +332,8 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
                               1))
     if config.add_header:
         edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
-            config.authserv_id or connection.mta_name, result, mail.sender, mail.helo), 0))
+            config.authserv_id or connection.mta_name, result, mail.sender, mail.helo,
+            trusted_forwarder_ip, helo_check), 0))
     if config.add_received_header:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,

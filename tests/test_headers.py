@@ -407,7 +407,8 @@ def test_address_literal_is_read_as_inet_pton_reads_it_on_every_interpreter(helo
     assert not headers.is_helo_name(helo)
     value = headers.authentication_results('mx.receiver.test', 'pass', 'a@example.com', helo)
     assert 'smtp.helo' not in value
-    assert headers.authentication_results_extended(value, None, 'pass', helo) == value
+    assert headers.authentication_results('mx.receiver.test', 'pass', 'a@example.com', helo,
+                                          helo_check=('pass', helo)) == value
 
 
 def test_address_literals_inet_pton_reads_are_helo_names():

@@ -144,21 +144,27 @@ def test_mail_from_refusal_comes_before_helo_refusal():
     assert 'by RefuseFail' in decided(conf('RefuseHeloFail on'), 'fail', 'fail').logs[0][1]
 
 
+def eom_auth_results(config, connection, mail, result, state):
+    """The Authentication-Results value the milter writes at EOM for this state."""
+    edits = actions.at_eom(state, policy.on_eom(
+        config, connection, mail, result, 'Hi', [], (), False,
+        *actions.auth_results_additions(connection, mail, state)))
+    return [edit.value for edit in edits if edit.name == 'Authentication-Results'][0]
+
+
 def test_authentication_results_gets_helo_resinfo_after_mail_from():
-    edits = [policy.Edit('insheader', 'Authentication-Results', 'mx; spf=pass '
-                         'smtp.mailfrom=a@sender.example smtp.helo=helo.example', 0)]
     state = actions.MessageState(helo_result='fail', helo='helo.example')
-    changed = actions.at_eom(conf(), CONN, MAIL, state, edits)
-    assert changed[0].value == ('mx; spf=pass smtp.mailfrom=a@sender.example '
-                                'smtp.helo=helo.example; spf=fail smtp.helo=helo.example')
+    assert eom_auth_results(conf('AuthservID mx'), CONN, MAIL, 'pass', state) == (
+        'mx; spf=pass smtp.mailfrom=a@sender.example '
+        'smtp.helo=helo.example; spf=fail smtp.helo=helo.example')
     # an empty sender's one resinfo already is the HELO identity's
-    assert actions.at_eom(conf(), CONN, NDR, state, edits) == edits
+    assert eom_auth_results(conf('AuthservID mx'), CONN, NDR, 'pass', state) == \
+        eom_auth_results(conf('AuthservID mx'), CONN, NDR, 'pass', actions.NO_STATE)
 
 
 def test_authentication_results_with_helo_resinfo_parses_first_spf_as_mail_from():
-    value = headers.authentication_results_extended(
-        headers.authentication_results('mx.receiver.test', 'pass', 'a@sender.example',
-                                       'helo.example'), None, 'fail', 'helo.example')
+    value = headers.authentication_results('mx.receiver.test', 'pass', 'a@sender.example',
+                                           'helo.example', helo_check=('fail', 'helo.example'))
     parsed = authres.AuthenticationResultsHeader.parse_value(value)
     assert [(r.method, r.result) for r in parsed.results] == [('spf', 'pass'), ('spf', 'fail')]
     assert parsed.results[0].smtp_mailfrom == 'a@sender.example'
@@ -209,15 +215,16 @@ def test_trusted_forwarder_not_tagged_and_named_in_authentication_results():
     assert [e.name for e in edits] == ['Subject', 'Authentication-Results']
     state = actions.MessageState(trusted='ip=2001:db8:f::25')
     connection = CONN._replace(client_ip='2001:db8:f::25')
-    changed = actions.at_eom(conf(), connection, MAIL, state, edits)
+    changed = actions.at_eom(state, policy.on_eom(
+        conf(), connection, MAIL, 'fail', 'Hi', [], (), False,
+        *actions.auth_results_additions(connection, MAIL, state)))
     assert [e.name for e in changed] == ['Authentication-Results']
     assert changed[0].value.endswith(' policy.trusted-forwarder="2001:db8:f::25"')
 
 
 def test_trusted_forwarder_policy_property_survives_an_rfc8601_parser():
-    value = headers.authentication_results_extended(
-        headers.authentication_results('mx', 'fail', 'a@sender.example', 'helo.example'),
-        '198.51.100.7', None, None)
+    value = headers.authentication_results('mx', 'fail', 'a@sender.example', 'helo.example',
+                                           trusted_forwarder_ip='198.51.100.7')
     parsed = authres.AuthenticationResultsHeader.parse_value(value)
     properties = [(p.type, p.name, p.value) for p in parsed.results[0].properties]
     assert ('policy', 'trusted-forwarder', '198.51.100.7') in properties
@@ -518,3 +525,12 @@ def test_reload_keeps_command_line_dry_run(tmp_path):
             str(path))
         assert not failed and loaded.config.check_helo
         assert loaded.config.dry_run is dry_run
+
+
+def test_trusted_forwarder_property_stays_out_of_a_quoted_authserv_id():
+    """The property was once placed by searching the finished value for ' smtp.', which
+    an AuthservID such as `mx smtp.x` (written quoted) contains."""
+    value = headers.authentication_results('mx smtp.x', 'pass', 'a@sender.example',
+                                           '[192.0.2.1]', trusted_forwarder_ip='198.51.100.7')
+    assert value == ('"mx smtp.x"; spf=pass policy.trusted-forwarder=198.51.100.7 '
+                     'smtp.mailfrom=a@sender.example smtp.helo="[192.0.2.1]"')
