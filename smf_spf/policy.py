@@ -216,15 +216,21 @@ def is_cacheable(result):
     return result != 'temperror'
 
 
+def _refusal(action, code, xcode, text, rule, result, details):
+    """A refusal, logged `SPF refused: CODE XCODE by RULE (SPF RESULT), DETAILS`."""
+    return _reply(action, code, xcode, text,
+                  (NOTICE, '%s %s %s by %s (SPF %s), %s'
+                   % (REFUSED, code, xcode, rule, result, details)))
+
+
 def _refuse(config, connection, mail, code_suffix, rule, result='fail'):
     text = config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name)
     if config.soft_fail:
         code, xcode, action = '450', '4.' + code_suffix, TEMPFAIL
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
-    return _reply(action, code, xcode, text,
-                  (NOTICE, '%s %s %s by %s (SPF %s), ip=%s, from=%s'
-                   % (REFUSED, code, xcode, rule, result, connection.spf_ip, mail.raw_from)))
+    return _refusal(action, code, xcode, text, rule, result,
+                    'ip=%s, from=%s' % (connection.spf_ip, mail.raw_from))
 
 
 def spf_result_log(result, cached, connection, mail):
@@ -244,21 +250,18 @@ def after_spf(config, connection, mail, result, explanation=''):
     if result == 'none' and not config.spf_best_guess:
         if config.refuse_spf_none and mail.identity == 'mailfrom':
             text = 'Sorry %s, we only accept mail from SPF enabled domains.' % mail.sender
-            return _reply(REJECT, '550', '5.7.1', text,
-                          (NOTICE, '%s 550 5.7.1 by RefuseSPFNone (SPF none), from=%s'
-                           % (REFUSED, mail.raw_from)))
+            return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNone', 'none',
+                            'from=%s' % mail.raw_from)
         if config.refuse_spf_none_helo and mail.identity == 'helo':
             text = ('Sorry %s, we only accept empty senders from enabled servers '
                     '(HELO identity)' % mail.sender)
-            return _reply(REJECT, '550', '5.7.1', text,
-                          (NOTICE, '%s 550 5.7.1 by RefuseSPFNoneHelo (SPF none), from=%s, '
-                           'helo=%s' % (REFUSED, mail.raw_from, mail.helo)))
+            return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNoneHelo', 'none',
+                            'from=%s, helo=%s' % (mail.raw_from, mail.helo))
     if result == 'temperror' and not config.accept_temp_error:
         text = 'Found a problem processing SFP for %s. Error: %s' % (
             mail.sender, headers.temperror_reason(explanation))
-        return _reply(TEMPFAIL, '451', '4.4.3', text,
-                      (NOTICE, '%s 451 4.4.3 by AcceptTempError off (SPF temperror), from=%s: %s'
-                       % (REFUSED, mail.raw_from, explanation)))
+        return _refusal(TEMPFAIL, '451', '4.4.3', text, 'AcceptTempError off', 'temperror',
+                        'from=%s: %s' % (mail.raw_from, explanation))
     if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
         return _refuse(config, connection, mail, '7.23', 'RefuseFail')
     return Verdict(CONTINUE)
