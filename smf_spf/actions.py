@@ -15,7 +15,7 @@ The adapter keeps one MessageState per message and hands it back at each stage.
 
 from typing import NamedTuple, Optional
 
-from smf_spf import policy
+from smf_spf import headers, policy
 from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict
 
 REFUSALS = (REJECT, TEMPFAIL)
@@ -55,11 +55,9 @@ def trusted_forwarder(config, connection):
 
 def is_postmaster(raw_rcpt):
     """RCPT TO:<postmaster> or <postmaster@any.domain>, in any case (RFC 5321 4.5.1)."""
-    start = raw_rcpt.find('<')
-    stop = raw_rcpt.rfind('>')
-    if start < 0 or stop <= start:
+    address = headers.angle_bracketed(raw_rcpt)
+    if address is None:
         return False
-    address = raw_rcpt[start + 1:stop]
     local = address.rpartition('@')[0] if '@' in address else address
     return policy.ascii_lower(local) == POSTMASTER
 

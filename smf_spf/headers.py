@@ -240,13 +240,20 @@ def _comment(result, receiver, sender, ip):
     return '%s: domain of %s\n\tdoes not designate permitted sender hosts' % (receiver, sender)
 
 
+def angle_bracketed(raw):
+    """What stands between the first `<` and the last `>` of an SMTP path argument (empty
+    for `<>`), or None without such a pair: the C milter's reading of MAIL FROM and RCPT TO."""
+    start = raw.find('<')
+    stop = raw.rfind('>')
+    if start < 0 or stop < start:
+        return None
+    return raw[start + 1:stop]
+
+
 def envelope_from(raw_from):
     """The address MAIL FROM gave, without its angle brackets (empty for `<>`)."""
-    start = raw_from.find('<')
-    stop = raw_from.rfind('>')
-    if start < 0 or stop < start:
-        return raw_from
-    return raw_from[start + 1:stop]
+    address = angle_bracketed(raw_from)
+    return raw_from if address is None else address
 
 
 def received_spf(result, receiver, sender, ip, identity, raw_from, helo):

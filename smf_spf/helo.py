@@ -8,7 +8,7 @@ result cache as MAIL FROM.
 
 import re
 
-from smf_spf.policy import INFO, NOTICE, Mail, ascii_lower
+from smf_spf.policy import INFO, NOTICE, Mail, ascii_lower, result_line
 
 _LABEL = re.compile(r'(?!-)[a-z0-9_-]{1,63}(?<!-)\Z')
 MAX_DOMAIN = 253
@@ -52,9 +52,7 @@ def result_log(result, cached, connection, helo_mail):
     """`SPF helo <result>: ...`, worded apart from the MAIL FROM line (`SPF <result>:`), so
     a count of those stays one per message."""
     return (NOTICE if not cached else INFO,
-            'SPF helo %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
-            % (result, ' (cached)' if cached else '', connection.spf_ip, connection.hostname,
-               helo_mail.helo, helo_mail.raw_from))
+            result_line('SPF helo', result, cached, connection, helo_mail))
 
 
 def budget(config, elapsed):

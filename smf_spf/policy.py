@@ -117,11 +117,9 @@ def nat_log(address, spf_ip):
 def envelope_address(raw, relaxed_local_part):
     """The address between the first `<` and the last `>`, or None when it breaks
     the C milter's RFC 2821 checks (no @, blank or control edges, long local part)."""
-    start = raw.find('<')
-    stop = raw.rfind('>')
-    if start < 0 or stop < 0 or stop - start < 3:
+    address = headers.angle_bracketed(raw)
+    if address is None or len(address) < 2:
         return None
-    address = raw[start + 1:stop]
     for edge in (address[0], address[-1]):
         if edge == ' ' or '\x07' <= edge <= '\x0d':
             return None
@@ -237,9 +235,15 @@ def spf_result_log(result, cached, connection, mail):
     """The one `SPF <result>: ...` line per decision, at C's levels: info for a cache hit
     and for none, notice for a fresh result."""
     level = INFO if cached or result == 'none' else NOTICE
-    return (level, 'SPF %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
-            % (result, ' (cached)' if cached else '', connection.spf_ip, connection.hostname,
-               mail.helo, mail.raw_from))
+    return (level, result_line('SPF', result, cached, connection, mail))
+
+
+def result_line(label, result, cached, connection, mail):
+    """`<label> <result>[ (cached)]: ip=..., fqdn=..., helo=..., from=...`: the layout
+    of every line that states an SPF result."""
+    return ('%s %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
+            % (label, result, ' (cached)' if cached else '', connection.spf_ip,
+               connection.hostname, mail.helo, mail.raw_from))
 
 
 def after_spf(config, connection, mail, result, explanation=''):

@@ -416,3 +416,22 @@ def test_address_literals_inet_pton_reads_are_helo_names():
         assert headers.is_helo_name(helo)
     assert not headers.is_helo_name('[IPv6:192.0.2.1]')
     assert not headers.is_helo_name('[2001:db8::1]')
+
+
+# -- angle brackets ------------------------------------------------------------------
+
+_BRACKETED = re.compile(r'[^<]*<(.*)>[^>]*\Z', re.S)   # first `<` ... last `>`
+
+
+@EMITTER
+@given(raw_text)
+def test_angle_bracketed_takes_the_first_open_and_the_last_close(raw):
+    match = _BRACKETED.match(raw)
+    assert headers.angle_bracketed(raw) == (match.group(1) if match else None)
+
+
+@pytest.mark.parametrize('raw, inside', [
+    ('<a@b>', 'a@b'), ('<>', ''), ('FROM:<a<b>c>  SIZE=5', 'a<b>c'), ('a@b', None),
+    ('>a@b<', None), ('<a@b', None), ('a@b>', None)])
+def test_angle_bracketed_examples(raw, inside):
+    assert headers.angle_bracketed(raw) == inside
