@@ -9,16 +9,11 @@ policy can act on, never an MTA timeout.
 import logging
 import re
 import time
-import warnings
 from typing import NamedTuple
 
 import spf
 
 log = logging.getLogger('smf-spf')
-
-# dnspython 2 deprecates query(), which pyspf calls (1.16 has only query()).  Filtered once,
-# here: catch_warnings() in the worker threads would swap the process-wide filter list.
-warnings.filterwarnings('ignore', message=r'please use dns\.resolver\.', category=DeprecationWarning)
 
 # macros on data the result cache key (client IP, sender domain) does not hold
 _UNKEYED_MACRO = re.compile(r'%\{[lsh]', re.IGNORECASE)
