@@ -39,11 +39,11 @@ def result_refusal(config, connection, mail, result, helo_mail, helo_result):
     Codes as RFC 7372 names them: 5.7.23 for an SPF fail (MAIL FROM or HELO), 5.7.24 for an
     SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1."""
     if result == 'softfail' and config.refuse_softfail:
-        return policy._refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail')
+        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail')
     if result == 'permerror' and config.reject_perm_error:
-        return policy._refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror')
+        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror')
     if helo_result == 'fail' and config.refuse_helo_fail:
-        return policy._refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
+        return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
                               'helo fail')
     return None
 

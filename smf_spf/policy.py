@@ -221,7 +221,9 @@ def _refusal(action, code, xcode, text, rule, result, details):
                    % (REFUSED, code, xcode, rule, result, details)))
 
 
-def _refuse(config, connection, mail, code_suffix, rule, result='fail'):
+def refuse(config, connection, mail, code_suffix, rule, result='fail'):
+    """The refusal of `mail` by `rule` for its SPF `result`: 550 5.<code_suffix> with the
+    RejectReason text, or 450 4.<code_suffix> with SoftFail on."""
     text = config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name)
     if config.soft_fail:
         code, xcode, action = '450', '4.' + code_suffix, TEMPFAIL
@@ -267,7 +269,7 @@ def after_spf(config, connection, mail, result, explanation=''):
         return _refusal(TEMPFAIL, '451', '4.4.3', text, 'AcceptTempError off', 'temperror',
                         'from=%s: %s' % (mail.raw_from, explanation))
     if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
-        return _refuse(config, connection, mail, '7.23', 'RefuseFail')
+        return refuse(config, connection, mail, '7.23', 'RefuseFail')
     return Verdict(CONTINUE)
 
 
@@ -284,7 +286,7 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
                           (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % raw_rcpt),
                           skipped_by='WhitelistTo'), False
         if result == 'fail' and config.refuse_fail:
-            return _refuse(config, connection, mail, '1.1', 'RefuseFail'), False
+            return refuse(config, connection, mail, '1.1', 'RefuseFail'), False
     quarantine = config.quarantine and result in ('fail', 'softfail')
     return Verdict(CONTINUE), quarantine
 
