@@ -98,17 +98,20 @@ class PrometheusMetrics(NoMetrics):
         info.labels(__version__, 'on' if EXTENSIONS else 'off').set(1)
         self.results = client.Counter('smf_spf_results', 'SPF results, fresh and cached',
                                       ['result'], registry=registry)
-        for result in SPF_RESULTS:
-            self.results.labels(result)
+        # children bound once: labels() takes a lock and hashes its values on every call
+        self._result_children = dict((result, self.results.labels(result))
+                                     for result in SPF_RESULTS)
         self.actions = client.Counter(
             'smf_spf_actions', 'What the milter did: accept, refuse, tempfail, tag, '
             'quarantine, or skipped (list names the whitelist or skip rule); with DryRun '
             'would_refuse and would_tempfail',
             ['action', 'list'], registry=registry)
-        for action in (ACCEPT, REFUSE, TEMPFAIL, TAG, QUARANTINE, WOULD_REFUSE, WOULD_TEMPFAIL):
-            self.actions.labels(action, '')
-        for reason in SKIP_REASONS:
-            self.actions.labels(SKIPPED, reason)
+        self._action_children = dict(
+            [((action, ''), self.actions.labels(action, ''))
+             for action in (ACCEPT, REFUSE, TEMPFAIL, TAG, QUARANTINE, WOULD_REFUSE,
+                            WOULD_TEMPFAIL)]
+            + [((SKIPPED, reason), self.actions.labels(SKIPPED, reason))
+               for reason in SKIP_REASONS])
         self.cache_hits = client.Counter('smf_spf_cache_hits', 'SPF results from the cache',
                                          registry=registry)
         self.cache_misses = client.Counter('smf_spf_cache_misses', 'SPF results not in the '
@@ -140,13 +143,18 @@ class PrometheusMetrics(NoMetrics):
     def decided(self, verdict):
         counted = verdict_action(verdict)
         if counted is not None:
-            self.actions.labels(*counted).inc()
+            self._action(counted).inc()
 
     def delivered(self, edits):
-        self.actions.labels(delivery_action(edits), '').inc()
+        self._action((delivery_action(edits), '')).inc()
+
+    def _action(self, labels):
+        child = self._action_children.get(labels)
+        return child if child is not None else self.actions.labels(*labels)
 
     def spf_checked(self, result, cached, seconds, cache_in_use):
-        self.results.labels(result).inc()
+        child = self._result_children.get(result)
+        (child if child is not None else self.results.labels(result)).inc()
         if cached:
             self.cache_hits.inc()
             return
