@@ -53,9 +53,9 @@ def stop(process, sig=signal.SIGTERM, timeout=10.0):
         process.wait()
 
 
-# What the C project's miltertest suite (tests/miltertest) expects of the C author's
-# domain, rebuilt from what each case asserts: underspell.com passes the addresses its
-# pass cases connect from (or are NATed/fixed to) and fails the rest.
+# What the C project's miltertest suite (its facts are the table in c_cases.py) expects of
+# the C author's domain, rebuilt from what each case asserts: underspell.com passes the
+# addresses its pass cases connect from (or are NATed/fixed to) and fails the rest.
 C_SUITE_ZONES = {
     'underspell.com': [
         ('@', 'TXT', '"v=spf1 ip4:54.194.147.141 ip4:54.194.157.134 ip4:54.154.126.152 '
