@@ -44,7 +44,7 @@ def result_refusal(config, connection, mail, result, helo_mail, helo_result):
         return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror')
     if helo_result == 'fail' and config.refuse_helo_fail:
         return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
-                              'helo fail')
+                             'helo fail')
     return None
 
 
