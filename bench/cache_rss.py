@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from smf_spf import _cache_c, _cache_py  # noqa: E402
 from smf_spf.spfcheck import CachedChecker, SpfResult  # noqa: E402
+from smf_spf.mailbox import Mailbox  # noqa: E402
 
 
 def rss_bytes():
@@ -40,8 +41,8 @@ def main():
     before = rss_bytes()
     for index in range(entries):
         ip = '%d.%d.%d.%d' % (198, index >> 16 & 255, index >> 8 & 255, index & 255)
-        sender = 'user@sender%d.example' % index
-        checker.evaluate('%s|%s' % (ip, sender.rpartition('@')[2]), ip, sender, 'mx.example')
+        identity = Mailbox('user', 'sender%d.example' % index)
+        checker.evaluate('%s|%s' % (ip, identity.domain), ip, identity, 'mx.example')
     gc.collect()
     after = rss_bytes()
     assert len(cache) == entries

@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 import e2e  # noqa: E402  (puts the project root and tests/e2e on sys.path)
 import services  # noqa: E402
 import spf  # noqa: E402
+from smf_spf.mailbox import split_path
 from smf_spf import dnscache  # noqa: E402
 from smf_spf.spfcheck import SpfChecker, preload_dns_modules, use_nameservers  # noqa: E402
 
@@ -40,7 +41,7 @@ def check_all(checker, senders, threads):
     unexpected = []
 
     def check(sender):
-        result = checker.check(CLIENT_IP, sender, HELO).result
+        result = checker.check(CLIENT_IP, split_path(sender), HELO).result
         if result != 'pass':
             unexpected.append((sender, result))
 

@@ -225,10 +225,20 @@ def why_no_socket(spec):
 
 def _untrapped_to_log(log):
     """pymilter prints an exception raised outside our callbacks (e.g. in its own
-    strict decoding) with sys.excepthook and tells the MTA 451: into the log with it."""
+    strict decoding) with sys.excepthook and answers the MTA with its exception policy:
+    into the log with it. A command before CONNECT (no milter object for pymilter to
+    call) is one short line for its session, without a traceback."""
+    from smf_spf.milter import EXCEPTION_POLICY_NAME, adopt_sessionless_context
+    from smf_spf.policy import shown
+
     def report(kind, value, trace):
-        log.error('[ERROR] untrapped exception (pymilter answers 451 4.3.0): %s: %s',
-                  kind.__name__, value, exc_info=(kind, value, trace))
+        if isinstance(value, AttributeError) and adopt_sessionless_context(trace):
+            log.log(NOTICE, 'milter command before CONNECT (or after its session closed) '
+                    'answered %s; so is the rest of that session', EXCEPTION_POLICY_NAME)
+            return
+        log.error('[ERROR] untrapped exception (the MTA is told: %s): %s: %s',
+                  EXCEPTION_POLICY_NAME, kind.__name__, shown(str(value)),
+                  exc_info=(kind, value, trace))
     return report
 
 def new_cache(conf):
@@ -272,7 +282,7 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     import Milter
     from smf_spf.listener import nodelay_once_listening
     from smf_spf import symguard
-    from smf_spf.milter import FLAGS, HEADERS_READ, UNDECODED, SpfMilter
+    from smf_spf.milter import EXCEPTION_POLICY, FLAGS, HEADERS_READ, UNDECODED, SpfMilter
     conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
@@ -285,7 +295,7 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
                      negotiate_mask=SpfMilter.protocol_mask())
     # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
     # deferring the whole message with 451 4.3.0; see milter.UNDECODED
-    Milter.set_exception_policy(Milter.CONTINUE)
+    Milter.set_exception_policy(EXCEPTION_POLICY)
     UNDECODED.install(log)
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)

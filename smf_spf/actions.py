@@ -16,10 +16,10 @@ The adapter keeps one MessageState per message and hands it back at each stage.
 from typing import NamedTuple, Optional
 
 from smf_spf import headers, policy
-from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict
+from smf_spf.mailbox import POSTMASTER, ascii_lower, split_path
+from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict, shown
 
 REFUSALS = (REJECT, TEMPFAIL)
-POSTMASTER = 'postmaster'
 
 
 class MessageState(NamedTuple):
@@ -58,8 +58,9 @@ def is_postmaster(raw_rcpt):
     address = headers.angle_bracketed(raw_rcpt)
     if address is None:
         return False
-    local = address.rpartition('@')[0] if '@' in address else address
-    return policy.ascii_lower(local) == POSTMASTER
+    mailbox = split_path(address)
+    local = address if mailbox is None else mailbox.local
+    return ascii_lower(local) == POSTMASTER
 
 
 def _whitelisted_to(config, raw_rcpt):
@@ -89,9 +90,9 @@ def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
             return Verdict(CONTINUE), state
         return Verdict(CONTINUE, logs=((NOTICE, 'SPF not refused: client %s is a '
                                         'TrustedForwarder (SPF %s%s), from=%s'
-                                        % (trusted, result, ', would be %s' % _code(verdict)
-                                           if verdict.action in REFUSALS else '',
-                                           mail.raw_from)),)), state
+                                        % (shown(trusted), result, ', would be %s'
+                                           % _code(verdict) if verdict.action in REFUSALS
+                                           else '', shown(mail.raw_from))),)), state
     if verdict.action in REFUSALS and config.accept_postmaster:
         return Verdict(CONTINUE), state._replace(pending=verdict)
     return dry_run(config, verdict), state
@@ -111,7 +112,7 @@ def at_rcpt(config, state, verdict, raw_rcpt):
             return verdict, state
         return Verdict(CONTINUE, logs=((NOTICE, 'SPF not refused: to=%s, mail to postmaster '
                                         'is accepted (RFC 5321 section 4.5.1), would be %s'
-                                        % (raw_rcpt, _code(refusal))),)), state
+                                        % (shown(raw_rcpt), _code(refusal))),)), state
     if (verdict.action == CONTINUE and state.pending is not None
             and not _whitelisted_to(config, raw_rcpt)):
         # logged with the first recipient it refuses, once

@@ -81,16 +81,17 @@ def _ar_value(text):
     return None
 
 
-def _ar_mailfrom(sender):
-    """(pvalue, must_end_resinfo) for smtp.mailfrom, or (None, False).
+def _ar_mailfrom(local, domain):
+    """(pvalue, must_end_resinfo) for smtp.mailfrom of the identity local@domain, or
+    (None, False).
 
     `local@domain` as it is when it is an addr-spec; a local part that is not a dot-atom
     quoted (`"a;b"@example.com`); `@domain` (RFC 8601's form without local part) when the
     local part cannot be written in ASCII; the whole address as one quoted-string when its
     domain is no dot-atom. That last form goes at the end of the resinfo, where parsers
     that stop a quoted pvalue only at `;` (the `authres` package) read it right too."""
-    local, at, domain = sender.rpartition('@')
-    if at and _DOT_ATOM.match(domain):
+    sender = '%s@%s' % (local, domain)
+    if _DOT_ATOM.match(domain):
         if local in ('', '""'):
             return '@' + domain, False
         if _is_dot_atom(local) or _QUOTED_LOCAL.match(local) and _ASCII_QUOTABLE.match(local):
@@ -114,10 +115,11 @@ def _helo_pvalue(helo):
     return _ar_value(helo) if is_helo_name(helo) else None
 
 
-def authentication_results(authserv_id, result, sender, helo, trusted_forwarder_ip=None,
+def authentication_results(authserv_id, result, identity, helo, trusted_forwarder_ip=None,
                            helo_check=None):
     """RFC 8601 value: one spf resinfo; temperror and permerror are written as such
-    (C wrote none). `smtp.helo` only for a domain name or an address literal.
+    (C wrote none). `identity` is the (local part, domain) checked, as smf_spf.mailbox
+    read it. `smtp.helo` only for a domain name or an address literal.
 
     At most one property is a whole quoted-string, and it comes last; when both would be
     (an address-literal HELO and an address whose domain is no dot-atom), the one naming
@@ -128,11 +130,15 @@ def authentication_results(authserv_id, result, sender, helo, trusted_forwarder_
     else last), and with helo_check, (result, HELO name), the HELO identity's own resinfo
     after MAIL FROM's (parsers that want one spf result take the first); left out for a
     HELO that is no domain name or address literal."""
-    mailfrom, mailfrom_quoted = _ar_mailfrom(sender)
+    local, domain = identity
+    mailfrom, mailfrom_quoted = _ar_mailfrom(local, domain)
     helo_value = _helo_pvalue(helo)
     helo_quoted = helo_value is not None and helo_value.startswith('"')
-    if mailfrom_quoted and helo_quoted:
-        if sender == 'postmaster@' + helo:
+    is_helo_identity = (local, domain) == ('postmaster', helo)
+    if mailfrom_quoted and (helo_quoted or is_helo_identity):
+        # postmaster@<a HELO that is no domain name>: no address a reader could
+        # mistake for a sender's (`x@victim.example` as HELO is no victim.example mail)
+        if is_helo_identity:
             mailfrom = None
         else:
             helo_value = None

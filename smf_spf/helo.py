@@ -6,12 +6,9 @@ as an empty sender's is.  Pure functions; the adapter runs the check through the
 result cache as MAIL FROM.
 """
 
-import re
+from smf_spf.mailbox import helo_identity, malformed_domain
+from smf_spf.policy import INFO, NOTICE, Mail, result_line, shown
 
-from smf_spf.policy import INFO, NOTICE, Mail, ascii_lower, result_line
-
-_LABEL = re.compile(r'(?!-)[a-z0-9_-]{1,63}(?<!-)\Z')
-MAX_DOMAIN = 253
 # seconds: a HELO check is not started with less left of SPFTimeout
 MIN_BUDGET = 1.0
 
@@ -24,13 +21,7 @@ def wanted(config):
 def checkable(helo):
     """RFC 7208 section 2.3: only a multi-label domain name can be checked; an address
     literal, a bare word or a malformed name (and `undefined`, no HELO) cannot."""
-    name = helo[:-1] if helo.endswith('.') else helo
-    if not name or len(name) > MAX_DOMAIN:
-        return False
-    labels = ascii_lower(name).split('.')
-    if len(labels) < 2 or labels[-1].isdigit():
-        return False
-    return all(_LABEL.match(label) for label in labels)
+    return malformed_domain(helo) is None
 
 
 def identity(config, mail):
@@ -41,11 +32,11 @@ def identity(config, mail):
         return None, ()
     if mail.identity == 'helo':
         return mail, ()
-    helo = ascii_lower(mail.helo)
-    if not checkable(helo):
+    local, domain = helo_identity(mail.helo)
+    if not checkable(domain):
         return None, ((INFO, 'SPF helo skipped: helo=%s is not a domain name (RFC 7208 '
-                             'section 2.3), from=%s' % (mail.helo, mail.raw_from)),)
-    return Mail(mail.raw_from, 'postmaster@' + helo, 'helo', helo), ()
+                             'section 2.3), from=%s' % (shown(mail.helo), shown(mail.raw_from))),)
+    return Mail(mail.raw_from, local, domain, 'helo', domain), ()
 
 
 def result_log(result, cached, connection, helo_mail):
@@ -65,5 +56,5 @@ def budget(config, elapsed):
 
 def out_of_time_log(connection, helo_mail):
     return (NOTICE, 'SPF helo temperror: no time left of SPFTimeout after MAIL FROM, '
-                    'ip=%s, helo=%s, from=%s' % (connection.spf_ip, helo_mail.helo,
-                                                 helo_mail.raw_from))
+                    'ip=%s, helo=%s, from=%s' % (connection.spf_ip, shown(helo_mail.helo),
+                                                 shown(helo_mail.raw_from)))

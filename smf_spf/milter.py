@@ -25,6 +25,9 @@ _ACTIONS = {
 }
 # None when malformed macro frames cannot crash getsymval, else why they can
 GUARD_PROBLEM = symguard.install()
+# what pymilter tells the MTA when a callback raises (serve sets it): never a 451 for the
+# whole message over one value it could not decode, see UNDECODED
+EXCEPTION_POLICY, EXCEPTION_POLICY_NAME = Milter.CONTINUE, 'continue'
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 # the header fields SpfMilter.header reads (lower case); the guard answers the others
@@ -60,6 +63,36 @@ class _Undecoded(object):
 
 
 UNDECODED = _Undecoded()
+
+
+def _continue(*args):
+    return Milter.CONTINUE
+
+
+class _NoSession(object):
+    """Stands in for SpfMilter on a libmilter context that has none: a command came
+    before CONNECT (or after the session closed). Every further command of that context
+    is answered continue, quietly; it is false, so that pymilter's connect callback
+    still makes a real SpfMilter should CONNECT come after all."""
+
+    def __bool__(self):
+        return False
+
+    def __getattr__(self, name):
+        return _continue
+
+
+def adopt_sessionless_context(trace):
+    """True when `trace` is pymilter's call of a milter object that does not exist (its
+    callbacks take `ctx` and call ctx.getpriv().method): that context gets the stand-in,
+    so the session's later commands raise no more."""
+    while trace is not None:
+        ctx = trace.tb_frame.f_locals.get('ctx')
+        if ctx is not None and hasattr(ctx, 'getpriv') and ctx.getpriv() is None:
+            ctx.setpriv(_NoSession())
+            return True
+        trace = trace.tb_next
+    return False
 
 
 class Services(object):
@@ -263,7 +296,7 @@ class SpfMilter(Milter.Base):
         """(SpfResult, from_cache) for one identity, through the result cache."""
         connection = self.connection
         return self.services.spf.evaluate(
-            policy.cache_key(connection, mail), connection.spf_ip, mail.sender, mail.helo,
+            policy.cache_key(connection, mail), connection.spf_ip, mail.mailbox, mail.helo,
             detailed_key=policy.detailed_cache_key(connection, mail), timeout=timeout)
 
     def _check_helo(self, mail, result, elapsed, queue_id):
@@ -344,14 +377,14 @@ class SpfMilter(Milter.Base):
             if edit.needs_quarantine_box and not quarantine_box_added:
                 if edit.operation == 'delrcpt':
                     self.services.log.warning('quarantine box not added: %s keeps the message',
-                                              edit.value)
+                                              policy.shown(edit.value))
                 continue
             applied = self._apply(edit)
             if edit.operation == 'addrcpt':
                 quarantine_box_added = applied
             elif edit.operation == 'delheader' and applied:
                 self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
-                                       edit.name, edit.index, edit.value)
+                                       edit.name, edit.index, policy.shown(edit.value))
         if self.mail is not None:     # a skipped message was counted as such at MAIL FROM
             self.services.metrics.delivered(edits)
         self._reset_message()
@@ -373,7 +406,8 @@ class SpfMilter(Milter.Base):
                 self.addrcpt(edit.value)
         except (UnicodeError, Milter.error, Milter.DisabledAction) as exc:
             self.services.log.warning('cannot %s %s: %s; message left as it is there',
-                                      edit.operation, edit.name or edit.value, exc)
+                                      edit.operation, policy.shown(edit.name or edit.value),
+                                      policy.shown(str(exc)))
             return False
         return True
 

@@ -9,6 +9,8 @@ from typing import NamedTuple, Optional, Tuple
 
 from smf_spf import headers
 from smf_spf.ipaddr import parse_ip
+from smf_spf.mailbox import (Mailbox, ascii_lower, helo_identity, identity_text,
+                             mailfrom_identity, split_path)
 
 CONTINUE = 'continue'
 ACCEPT = 'accept'      # stop filtering: the connection (at connect) or this message
@@ -46,10 +48,22 @@ class Connection(NamedTuple):
 
 
 class Mail(NamedTuple):
+    """The identity one SPF check is for: its local part and domain as smf_spf.mailbox
+    reads them (lower-cased; the domain alone names what is checked and cached)."""
     raw_from: str            # MAIL FROM as given, with <>
-    sender: str              # identity checked: lower-cased address, or postmaster@helo
+    local: str               # the identity's local part ('' when the path had none)
+    domain: str              # the identity's domain: after the last '@' outside quotes
     identity: str            # 'mailfrom' or 'helo'
     helo: str
+
+    @property
+    def sender(self):
+        """The identity as one address: `local@domain`, or postmaster@helo."""
+        return identity_text(self.local, self.domain)
+
+    @property
+    def mailbox(self):
+        return Mailbox(self.local, self.domain)
 
 
 class Edit(NamedTuple):
@@ -59,6 +73,24 @@ class Edit(NamedTuple):
     value: Optional[str] = None   # for delheader: the authserv-id it claimed (for the log)
     index: int = 0
     needs_quarantine_box: bool = False   # only once the quarantine box was added
+
+
+# octets of one client value (HELO, MAIL FROM, host name ...) in a log line; the rest is
+# cut, and the line says how much: a 60,000-octet HELO must not make a 60 kB log line
+MAX_LOGGED_VALUE = 1000
+
+
+def shown(value):
+    """`value` as a log line carries it: at most MAX_LOGGED_VALUE octets, then a marker
+    saying how many more there were."""
+    if value is None or len(value) * 4 <= MAX_LOGGED_VALUE:
+        return value       # too short to be over, whatever it holds
+    octets = value.encode('utf-8', 'surrogateescape')
+    if len(octets) <= MAX_LOGGED_VALUE:
+        return value
+    return '%s...[%d more octets]' % (
+        octets[:MAX_LOGGED_VALUE].decode('utf-8', 'surrogateescape'),
+        len(octets) - MAX_LOGGED_VALUE)
 
 
 def _reply(action, code, xcode, text, *logs, skipped_by=None):
@@ -88,11 +120,11 @@ def on_connect(config, client_ip, hostname, mta_name):
     if address in config.whitelist_ip:
         return _reply(ACCEPT, None, None, None,
                       (INFO, 'SPF skip : client ip=%s, fqdn=%s whitelisted by WhitelistIP'
-                       % (address, hostname)), skipped_by='WhitelistIP'), None
+                       % (address, shown(hostname))), skipped_by='WhitelistIP'), None
     if config.whitelist_ptr.matches(hostname):
         return _reply(ACCEPT, None, None, None,
                       (INFO, 'SPF skip : client ip=%s, fqdn=%s whitelisted by WhitelistPTR'
-                       % (address, hostname)), skipped_by='WhitelistPTR'), None
+                       % (address, shown(hostname))), skipped_by='WhitelistPTR'), None
     logs = ()
     spf_ip = config.client_ip_nat.get(address)
     if spf_ip is not None:
@@ -116,31 +148,20 @@ def nat_log(address, spf_ip):
 
 def envelope_address(raw, relaxed_local_part):
     """The address between the first `<` and the last `>`, or None when it breaks
-    the C milter's RFC 2821 checks (no @, blank or control edges, long local part)."""
+    the C milter's RFC 2821 checks (no @ outside a quoted local part, blank or control
+    edges, long local part)."""
     address = headers.angle_bracketed(raw)
     if address is None or len(address) < 2:
         return None
     for edge in (address[0], address[-1]):
         if edge == ' ' or '\x07' <= edge <= '\x0d':
             return None
-    at = address.find('@')
-    if at < 0:
+    mailbox = split_path(address)
+    if mailbox is None:
         return None
-    if not relaxed_local_part and at > MAX_LOCAL_PART:
+    if not relaxed_local_part and len(mailbox.local) > MAX_LOCAL_PART:
         return None
     return address
-
-
-_ASCII_LOWER = str.maketrans('ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
-
-
-def ascii_lower(text):
-    """Lower-case A-Z only, as C's strtolower does; other characters stay as they are."""
-    return text.translate(_ASCII_LOWER)
-
-
-def sender_domain(sender):
-    return sender.rpartition('@')[2]
 
 
 # -- MAIL FROM ------------------------------------------------------------------
@@ -158,27 +179,29 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
     skip = skip_action(config)
     if verify == 'OK':
         return _reply(skip, None, None, None,
-                      (INFO, 'SPF skip : verified TLS client, from=%s' % raw_from),
+                      (INFO, 'SPF skip : verified TLS client, from=%s' % shown(raw_from)),
                       skipped_by='TLS'), None
     if '<>' in raw_from:
         if config.skip_ndr:
             return _reply(skip, None, None, None,
                           (INFO, 'SPF skip : empty sender, helo=%s, ip=%s'
-                           % (helo, connection.spf_ip)), skipped_by='SkipNDR'), None
-        helo = ascii_lower(helo)
-        mail = Mail(raw_from, 'postmaster@' + helo, 'helo', helo)
+                           % (shown(helo), connection.spf_ip)), skipped_by='SkipNDR'), None
+        local, domain = helo_identity(helo)
+        mail = Mail(raw_from, local, domain, 'helo', domain)
     else:
         address = envelope_address(raw_from, config.relaxed_local_part)
         if address is None:
             return _syntax_reject(config, '1.7', 'Sender', raw_from), None
-        mail = Mail(raw_from, ascii_lower(address), 'mailfrom', helo)
+        local, domain = mailfrom_identity(address)
+        mail = Mail(raw_from, local, domain, 'mailfrom', helo)
     if config.skip_auth and auth_authen:
         return _reply(skip, None, None, None,
-                      (INFO, 'SPF skip : username %s, from=%s' % (auth_authen, raw_from)),
+                      (INFO, 'SPF skip : username %s, from=%s' % (shown(auth_authen),
+                                                                    shown(raw_from))),
                       skipped_by='SkipAuth'), None
     if mail.identity == 'mailfrom' and config.whitelist_from.matches(mail.sender):
         return _reply(skip, None, None, None,
-                      (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % raw_from),
+                      (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % shown(raw_from)),
                       skipped_by='WhitelistFrom'), None
     return Verdict(CONTINUE), mail
 
@@ -197,11 +220,12 @@ def _syntax_reject(config, status, role, raw):
     else:
         code, xcode = '550', '5.' + status
     return _reply(REJECT if code == '550' else TEMPFAIL, code, xcode, text,
-                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, raw)))
+                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, shown(raw))))
 
 
 def cache_key(connection, mail):
-    return '%s|%s' % (connection.spf_ip, sender_domain(mail.sender))
+    """The result cache's key: client IP and the domain the identity was checked for."""
+    return '%s|%s' % (connection.spf_ip, mail.domain)
 
 
 def detailed_cache_key(connection, mail):
@@ -230,7 +254,7 @@ def refuse(config, connection, mail, code_suffix, rule, result='fail'):
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
     return _refusal(action, code, xcode, text, rule, result,
-                    'ip=%s, from=%s' % (connection.spf_ip, mail.raw_from))
+                    'ip=%s, from=%s' % (connection.spf_ip, shown(mail.raw_from)))
 
 
 def spf_result_log(result, cached, connection, mail):
@@ -245,7 +269,7 @@ def result_line(label, result, cached, connection, mail):
     of every line that states an SPF result."""
     return ('%s %s%s: ip=%s, fqdn=%s, helo=%s, from=%s'
             % (label, result, ' (cached)' if cached else '', connection.spf_ip,
-               connection.hostname, mail.helo, mail.raw_from))
+               shown(connection.hostname), shown(mail.helo), shown(mail.raw_from)))
 
 
 def after_spf(config, connection, mail, result, explanation=''):
@@ -257,17 +281,17 @@ def after_spf(config, connection, mail, result, explanation=''):
         if config.refuse_spf_none and mail.identity == 'mailfrom':
             text = 'Sorry %s, we only accept mail from SPF enabled domains.' % mail.sender
             return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNone', 'none',
-                            'from=%s' % mail.raw_from)
+                            'from=%s' % shown(mail.raw_from))
         if config.refuse_spf_none_helo and mail.identity == 'helo':
             text = ('Sorry %s, we only accept empty senders from enabled servers '
                     '(HELO identity)' % mail.sender)
             return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNoneHelo', 'none',
-                            'from=%s, helo=%s' % (mail.raw_from, mail.helo))
+                            'from=%s, helo=%s' % (shown(mail.raw_from), shown(mail.helo)))
     if result == 'temperror' and not config.accept_temp_error:
         text = 'Found a problem processing SFP for %s. Error: %s' % (
             mail.sender, headers.temperror_reason(explanation))
         return _refusal(TEMPFAIL, '451', '4.4.3', text, 'AcceptTempError off', 'temperror',
-                        'from=%s: %s' % (mail.raw_from, explanation))
+                        'from=%s: %s' % (shown(mail.raw_from), shown(explanation)))
     if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
         return refuse(config, connection, mail, '7.23', 'RefuseFail')
     return Verdict(CONTINUE)
@@ -283,7 +307,7 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
     if len(config.whitelist_to):
         if config.whitelist_to.matches(address):
             return _reply(CONTINUE, None, None, None,
-                          (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % raw_rcpt),
+                          (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % shown(raw_rcpt)),
                           skipped_by='WhitelistTo'), False
         if result == 'fail' and config.refuse_fail:
             return refuse(config, connection, mail, '1.1', 'RefuseFail'), False
@@ -341,7 +365,7 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
                               1))
     if config.add_header:
         edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
-            config.authserv_id or connection.mta_name, result, mail.sender, mail.helo,
+            config.authserv_id or connection.mta_name, result, mail.mailbox, mail.helo,
             trusted_forwarder_ip, helo_check), 0))
     if config.add_received_header:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(

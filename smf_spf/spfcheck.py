@@ -13,12 +13,13 @@ from typing import NamedTuple
 
 import spf
 
+from smf_spf.mailbox import POSTMASTER, identity_text, malformed_domain
+from smf_spf.policy import shown
+
 log = logging.getLogger('smf-spf')
 
 # macros on data the result cache key (client IP, sender domain) does not hold
 _UNKEYED_MACRO = re.compile(r'%\{[lsh]', re.IGNORECASE)
-# 255 octets on the wire are 253 characters of dotted text (without the root dot)
-MAX_DNS_NAME = 253
 # dnspython 2 sleeps 0.1 s after a round of unanswered tries before it notices that
 # the lookup's lifetime is over: each lookup ends this much before the deadline
 DNS_BACKOFF_ROOM = 0.1
@@ -79,32 +80,6 @@ def preload_dns_modules():
     _dns_errors()
 
 
-def malformed_domain(domain):
-    """Why `domain` cannot be a DNS name (RFC 7208 4.3), or None when it can."""
-    name = domain[:-1] if domain.endswith('.') else domain
-    labels = name.split('.')
-    if len(labels) < 2:
-        return 'not a multi-label domain name'
-    if not all(labels):
-        return 'empty label'
-    if any(len(label) > 63 for label in labels):
-        return 'label longer than 63 octets'
-    try:
-        name.encode('ascii')
-    except UnicodeError:
-        try:
-            octets = [len(label.encode('idna')) for label in labels]
-        except UnicodeError as exc:
-            return 'not a valid internationalized domain name (%s)' % exc
-    else:
-        octets = [len(label) for label in labels]   # the idna codec is slow, and a no-op here
-    if max(octets) > 63:
-        return 'label longer than 63 octets'
-    if sum(octets) + len(octets) - 1 > MAX_DNS_NAME:
-        return 'longer than 255 octets'
-    return None
-
-
 class _DeadlineQuery(spf.query):
     """pyspf's query, held to a wall-clock deadline, with the RFC 7208 readings
     pyspf does not make for us:
@@ -120,8 +95,11 @@ class _DeadlineQuery(spf.query):
     - macro expansion of %{l}, %{s}, %{h} is noted for the result cache.
     """
 
-    def __init__(self, ip, sender, helo, deadline, **kwargs):
-        spf.query.__init__(self, ip, sender, helo, **kwargs)
+    def __init__(self, ip, identity, helo, deadline, **kwargs):
+        spf.query.__init__(self, ip, identity_text(*identity), helo, **kwargs)
+        # the identity as smf_spf.mailbox read it: pyspf would split at the first '@'
+        self.l = identity.local or POSTMASTER    # RFC 7208 section 4.3
+        self.o = self.d = identity.domain
         self.deadline = deadline
         self.uses_sender_details = False
 
@@ -179,7 +157,7 @@ def _dns_errors():
         import dns.message
         import dns.name
         bad_name = (UnicodeError, dns.name.NameTooLong, dns.name.LabelTooLong,
-                    dns.name.EmptyLabel, dns.name.IDNAException)
+                    dns.name.EmptyLabel, dns.name.IDNAException, dns.name.BadEscape)
         _DNS_ERRORS.append((bad_name, getattr(dns.message, 'ChainTooLong', ())))
     return _DNS_ERRORS[0]
 
@@ -189,21 +167,23 @@ class SpfChecker(object):
         self.timeout = timeout
         self.receiver = receiver
 
-    def check(self, ip, sender, helo, timeout=None):
-        """SpfResult for the identity `sender` (postmaster@helo for empty senders), within
-        `timeout` seconds (default: the checker's, SPFTimeout)."""
+    def check(self, ip, identity, helo, timeout=None):
+        """SpfResult for `identity`, a smf_spf.mailbox.Mailbox (postmaster@helo for empty
+        senders), within `timeout` seconds (default: the checker's, SPFTimeout).  A domain
+        that cannot be a DNS name is `none` without any lookup (RFC 7208 section 4.3)."""
         timeout = self.timeout if timeout is None else timeout
         try:
-            problem = malformed_domain(sender.rpartition('@')[2])
+            problem = malformed_domain(identity.domain)
             if problem is not None:
                 return SpfResult('none', 'malformed domain: %s' % problem)
-            query = _DeadlineQuery(ip, sender, helo, time.monotonic() + timeout,
+            query = _DeadlineQuery(ip, identity, helo, time.monotonic() + timeout,
                                    receiver=self.receiver, timeout=timeout,
                                    querytime=timeout)
             result, _code, explanation = query.check()
         except Exception as exc:  # pyspf raising on odd input must not cost a message
             log.warning('SPF check failed for ip=%s, sender=%s, helo=%s: %s: %s',
-                        ip, sender, helo, type(exc).__name__, exc)
+                        ip, shown(identity_text(*identity)), shown(helo), type(exc).__name__,
+                        shown(str(exc)))
             return SpfResult('temperror', 'internal error: %s' % type(exc).__name__)
         return SpfResult(result, explanation or '', query.uses_sender_details)
 
@@ -237,9 +217,9 @@ class CachedChecker(object):
             self._shared.setdefault(result, result)
         return result
 
-    def evaluate(self, key, ip, sender, helo, detailed_key=None, timeout=None):
-        """(SpfResult, from_cache); a fresh check within `timeout` seconds (None: the
-        checker's own)."""
+    def evaluate(self, key, ip, identity, helo, detailed_key=None, timeout=None):
+        """(SpfResult, from_cache) for `identity` (a smf_spf.mailbox.Mailbox); a fresh
+        check within `timeout` seconds (None: the checker's own)."""
         cache = self.cache
         if cache is not None:
             hit = cache.get(key)
@@ -247,7 +227,7 @@ class CachedChecker(object):
                 hit = cache.get(detailed_key) if detailed_key is not None else None
             if hit is not None:
                 return hit, True
-        fresh = self.checker.check(ip, sender, helo, timeout=timeout)
+        fresh = self.checker.check(ip, identity, helo, timeout=timeout)
         if cache is not None and self.is_cacheable(fresh.result):
             fresh = self._share(fresh)
             if not fresh.uses_sender_details:

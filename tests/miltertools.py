@@ -19,10 +19,10 @@ class StubChecker(object):
         self.calls = []
         self.timeouts = []    # the timeout each check was given (None: SPFTimeout)
 
-    def check(self, ip, sender, helo, timeout=None):
-        self.calls.append((ip, sender, helo))
+    def check(self, ip, identity, helo, timeout=None):
+        self.calls.append((ip, '%s@%s' % identity, helo))
         self.timeouts.append(timeout)
-        outcome = self.results.get(sender.rpartition('@')[2], 'none')
+        outcome = self.results.get(identity.domain, 'none')
         if isinstance(outcome, SpfResult):
             return outcome
         return SpfResult(outcome, 'stub says %s' % outcome)

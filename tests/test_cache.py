@@ -4,6 +4,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from smf_spf.mailbox import split_path
 from smf_spf import _cache_c, _cache_py
 
 
@@ -168,8 +169,8 @@ def test_cached_checker_shares_equal_results():
 
     cache = _cache_c.ResultCache(60, 10)
     checker = CachedChecker(Fresh(), cache, lambda result: True)
-    checker.evaluate('1.2.3.4|a.example', '1.2.3.4', 'x@a.example', 'h')
-    checker.evaluate('1.2.3.5|b.example', '1.2.3.5', 'x@b.example', 'h')
+    checker.evaluate('1.2.3.4|a.example', '1.2.3.4', split_path('x@a.example'), 'h')
+    checker.evaluate('1.2.3.5|b.example', '1.2.3.5', split_path('x@b.example'), 'h')
     first, second = cache.get('1.2.3.4|a.example'), cache.get('1.2.3.5|b.example')
     assert first == SpfResult('pass', 'sender SPF authorized')
     assert first is second

@@ -10,6 +10,7 @@ import Milter
 import pytest
 from Milter import testctx
 
+from smf_spf.mailbox import split_path
 from smf_spf import config as configuration, policy
 from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfChecker
@@ -111,5 +112,5 @@ def test_cname_loop_under_ptr_skips_the_name_rfc7208_5_5():
     with SlowDns(records) as server:
         server.resolver(3)
         checked = SpfChecker(3).check(
-            '192.0.2.4', 'postmaster@loop.example.com', 'loop.example.com')
+            '192.0.2.4', split_path('postmaster@loop.example.com'), 'loop.example.com')
     assert checked.result == 'neutral'

@@ -15,6 +15,7 @@ import pytest
 import spf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from smf_spf.mailbox import split_path
 from smf_spf import dnscache, dnslookup
 from smf_spf.spfcheck import SpfChecker
 from slowdns import SlowDns, point_resolver
@@ -220,5 +221,5 @@ def test_importing_installs_nothing():
 ])
 def test_checks_through_the_hook(server, sender, expected):
     checker = SpfChecker(0.5)
-    assert checker.check('192.0.2.9', sender, 'helo.test').result == expected
+    assert checker.check('192.0.2.9', split_path(sender), 'helo.test').result == expected
     assert spf.DNSLookup is dnslookup.lookup

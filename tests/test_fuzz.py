@@ -228,12 +228,9 @@ def test_generated_frames_leave_the_milter_alive_and_idle(tmp_path, dns):
         log = daemon.log()
         # our callbacks never fail on this input ...
         assert 'internal error' not in log, 'seed %d:\n%s' % (SEED, log[-5000:])
-        # ... and the one thing pymilter itself refuses (a session without CONNECT has no
-        # milter object) gets 451 and is logged with its traceback
-        for line in log.splitlines():
-            if 'untrapped exception' in line:
-                assert ": AttributeError: 'NoneType' object has no attribute" in line, \
-                    'seed %d: %s' % (SEED, line)
+        # ... nor does pymilter's call of a session without CONNECT reach the log as one
+        assert 'untrapped exception' not in log, 'seed %d:\n%s' % (SEED, log[-5000:])
+        assert 'Traceback' not in log, 'seed %d:\n%s' % (SEED, log[-5000:])
         assert daemon.stderr() == ''
         print('%d frames over %d connections in %.1fs; %d SPF results logged'
               % (sum(played), CONNECTIONS, elapsed, log.count('SPF ')))

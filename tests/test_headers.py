@@ -35,10 +35,12 @@ helo = st.one_of(host_name, raw_text,
                  st.builds(lambda h, tail: h + tail, host_name, raw_text))
 local_part = st.one_of(st.from_regex(r'\A[a-z0-9.+_-]{1,20}\Z'), raw_text,
                        raw_text.map(lambda t: '"%s"' % t))
-sender = st.one_of(
-    st.builds(lambda l, d: '%s@%s' % (l, d), local_part, host_name),
-    st.builds(lambda l, d: '%s@%s' % (l, d), local_part, raw_text),
-    helo.map(lambda h: 'postmaster@' + h),
+# an identity as smf_spf.mailbox reads it: (local part, domain); the domain may hold
+# anything a HELO can (an empty sender's identity is postmaster@<HELO>)
+identity = st.one_of(
+    st.tuples(local_part, host_name),
+    st.tuples(local_part, raw_text),
+    helo.map(lambda h: ('postmaster', h)),
 )
 
 
@@ -71,9 +73,11 @@ def _strip_quotes(local):
 # -- Authentication-Results -----------------------------------------------------------
 
 @EMITTER
-@given(result=st.sampled_from(RESULTS), sender=sender, helo=helo)
-def test_authres_reads_one_spf_resinfo_with_the_true_result_and_sender(result, sender, helo):
-    value = headers.authentication_results(AUTHSERV_ID, result, sender, helo)
+@given(result=st.sampled_from(RESULTS), identity=identity, helo=helo)
+def test_authres_reads_one_spf_resinfo_with_the_true_result_and_sender(result, identity, helo):
+    value = headers.authentication_results(AUTHSERV_ID, result, identity, helo)
+    local, domain = identity
+    sender = '%s@%s' % identity
     value.encode('utf-8')                        # what pymilter's "s" format demands
     assert '\n' not in value and '\r' not in value
     parsed = _ar(value)
@@ -84,7 +88,6 @@ def test_authres_reads_one_spf_resinfo_with_the_true_result_and_sender(result, s
     assert len(parsed.results[0].properties) == len(props)
     if ('smtp', 'mailfrom') in props:
         read, quoted_local = _read_pvalue(props[('smtp', 'mailfrom')])
-        local, _, domain = sender.rpartition('@')
         if quoted_local:
             read_local, _, read_domain = read.rpartition('@')
             assert read_domain == domain
@@ -94,9 +97,9 @@ def test_authres_reads_one_spf_resinfo_with_the_true_result_and_sender(result, s
             assert read == '@' + domain
             assert not _is_ascii_printable(local) or _strip_quotes(local) == ''
     else:
-        # not representable, or yielding its place to the HELO identity it repeats
-        assert not _is_ascii_printable(sender) or (
-            sender == 'postmaster@' + helo and helo.startswith('['))
+        # not representable, or the HELO identity of a HELO that is no domain name (no
+        # address a reader could take for a sender of the domain after its last '@')
+        assert not _is_ascii_printable(sender) or identity == ('postmaster', helo)
     if ('smtp', 'helo') in props:
         assert _unescape(props[('smtp', 'helo')]) == helo
         assert headers.is_helo_name(helo)
@@ -112,32 +115,37 @@ def test_every_host_name_is_a_helo_name(host):
     assert headers.is_helo_name(host)
 
 
-@pytest.mark.parametrize('sender,helo,expected', [
+@pytest.mark.parametrize('identity,helo,expected', [
     # C 2.5.x layout for ordinary values
-    ('alice@sender.example', 'mx.sender.example',
+    (('alice', 'sender.example'), 'mx.sender.example',
      'mx; spf=softfail smtp.mailfrom=alice@sender.example smtp.helo=mx.sender.example'),
     # the issue's injection: a multi-word HELO, as Postfix joins it
-    ('a@soft.example', 'x; spf=pass smtp.mailfrom=ceo@bank.example',
+    (('a', 'soft.example'), 'x; spf=pass smtp.mailfrom=ceo@bank.example',
      'mx; spf=softfail smtp.mailfrom=a@soft.example'),
-    # an empty sender carries the HELO into smtp.mailfrom: one quoted-string, at the end
-    ('postmaster@x; spf=pass', 'x; spf=pass',
-     'mx; spf=softfail smtp.mailfrom="postmaster@x; spf=pass"'),
-    ('"a;spf=pass"@example', 'h.example',
+    # an empty sender's identity for a HELO that is no domain name: no smtp.mailfrom
+    # (a reader would take `postmaster@x@victim.example` for victim.example's)
+    (('postmaster', 'x; spf=pass'), 'x; spf=pass', 'mx; spf=softfail'),
+    (('postmaster', 'x@victim.example'), 'x@victim.example', 'mx; spf=softfail'),
+    (('postmaster', '[192.0.2.1]'), '[192.0.2.1]', 'mx; spf=softfail smtp.helo="[192.0.2.1]"'),
+    (('"a;spf=pass"', 'example'), 'h.example',
      'mx; spf=softfail smtp.mailfrom="a;spf=pass"@example smtp.helo=h.example'),
-    ('a;spf=pass@example.com', 'h.example',
+    (('a;spf=pass', 'example.com'), 'h.example',
      'mx; spf=softfail smtp.mailfrom="a;spf=pass"@example.com smtp.helo=h.example'),
-    ('caf\udce9@example.com', '[192.0.2.1]',
+    # a quoted local part with '@' in it: the domain checked is the one after the quotes
+    (('"ceo@x"', 'victim.example'), 'h.example',
+     'mx; spf=softfail smtp.mailfrom="ceo@x"@victim.example smtp.helo=h.example'),
+    (('caf\udce9', 'example.com'), '[192.0.2.1]',
      'mx; spf=softfail smtp.mailfrom=@example.com smtp.helo="[192.0.2.1]"'),
-    ('a@b.example', 'helo\udcff.example', 'mx; spf=softfail smtp.mailfrom=a@b.example'),
+    (('a', 'b.example'), 'helo\udcff.example', 'mx; spf=softfail smtp.mailfrom=a@b.example'),
 ])
-def test_authentication_results_examples(sender, helo, expected):
-    value = headers.authentication_results('mx', 'softfail', sender, helo)
+def test_authentication_results_examples(identity, helo, expected):
+    value = headers.authentication_results('mx', 'softfail', identity, helo)
     assert value == expected
     assert [(r.method, r.result) for r in _ar(value).results] == [('spf', 'softfail')]
 
 
 def test_authserv_id_that_is_no_token_is_quoted():
-    assert headers.authentication_results('mx one', 'pass', 'a@b.c', 'h').startswith(
+    assert headers.authentication_results('mx one', 'pass', ('a', 'b.c'), 'h').startswith(
         '"mx one"; spf=pass')
 
 
@@ -159,9 +167,9 @@ def test_authserv_ids_claimed(value, claimed):
 
 
 @EMITTER
-@given(result=st.sampled_from(RESULTS), sender=sender, helo=helo)
-def test_our_own_field_claims_our_id(result, sender, helo):
-    value = headers.authentication_results(AUTHSERV_ID, result, sender, helo)
+@given(result=st.sampled_from(RESULTS), identity=identity, helo=helo)
+def test_our_own_field_claims_our_id(result, identity, helo):
+    value = headers.authentication_results(AUTHSERV_ID, result, identity, helo)
     assert AUTHSERV_ID in headers.authserv_ids_claimed(value)
 
 
@@ -405,9 +413,9 @@ def test_address_literal_is_read_as_inet_pton_reads_it_on_every_interpreter(helo
     """ipaddress takes a scope ID from 3.9 on (any text after %, control characters
     included) and 3.6 took leading zeros: neither may reach smtp.helo."""
     assert not headers.is_helo_name(helo)
-    value = headers.authentication_results('mx.receiver.test', 'pass', 'a@example.com', helo)
+    value = headers.authentication_results('mx.receiver.test', 'pass', ('a', 'example.com'), helo)
     assert 'smtp.helo' not in value
-    assert headers.authentication_results('mx.receiver.test', 'pass', 'a@example.com', helo,
+    assert headers.authentication_results('mx.receiver.test', 'pass', ('a', 'example.com'), helo,
                                           helo_check=('pass', helo)) == value
 
 

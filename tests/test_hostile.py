@@ -61,7 +61,7 @@ def test_removal_can_be_turned_off():
 
 
 def test_eom_edits_remove_first_then_tag_and_insert_ours():
-    mail = policy.Mail('<a@x.example>', 'a@x.example', 'mailfrom', 'h.example')
+    mail = policy.Mail('<a@x.example>', 'a', 'x.example', 'mailfrom', 'h.example')
     edits = policy.on_eom(conf(), CONNECTION, mail, 'softfail', 'hi', [],
                           ['mx.receiver.test; spf=pass', 'x; y', 'mx.receiver.test; z'])
     assert [(e.operation, e.index) for e in edits] == [

@@ -13,8 +13,8 @@ def conf(*lines):
 
 
 CONN = policy.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
-MAIL = policy.Mail('<a@sender.example>', 'a@sender.example', 'mailfrom', 'helo.example')
-NDR = policy.Mail('<>', 'postmaster@helo.example', 'helo', 'helo.example')
+MAIL = policy.Mail('<a@sender.example>', 'a', 'sender.example', 'mailfrom', 'helo.example')
+NDR = policy.Mail('<>', 'postmaster', 'helo.example', 'helo', 'helo.example')
 
 
 @pytest.mark.parametrize('raw,relaxed,expected', [
@@ -79,7 +79,7 @@ def test_after_spf_table(lines, mail, result, action, code, xcode):
     (False, 'pass', policy.NOTICE), (False, 'fail', policy.NOTICE),
     (False, 'none', policy.INFO), (True, 'fail', policy.INFO)])
 def test_result_line_as_c_wrote_it(cached, result, level):
-    mail = policy.Mail('<A@x.example>', 'a@x.example', 'mailfrom', 'helo.example')
+    mail = policy.Mail('<A@x.example>', 'a', 'x.example', 'mailfrom', 'helo.example')
     assert policy.spf_result_log(result, cached, CONN, mail) == (
         level, 'SPF %s%s: ip=%s, fqdn=%s, helo=helo.example, from=<A@x.example>'
         % (result, ' (cached)' if cached else '', CONN.spf_ip, CONN.hostname))

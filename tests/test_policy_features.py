@@ -16,9 +16,9 @@ def conf(*lines):
 
 
 CONN = policy.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
-MAIL = policy.Mail('<a@sender.example>', 'a@sender.example', 'mailfrom', 'helo.example')
-NDR = policy.Mail('<>', 'postmaster@helo.example', 'helo', 'helo.example')
-HELO_MAIL = policy.Mail('<a@sender.example>', 'postmaster@helo.example', 'helo',
+MAIL = policy.Mail('<a@sender.example>', 'a', 'sender.example', 'mailfrom', 'helo.example')
+NDR = policy.Mail('<>', 'postmaster', 'helo.example', 'helo', 'helo.example')
+HELO_MAIL = policy.Mail('<a@sender.example>', 'postmaster', 'helo.example', 'helo',
                         'helo.example')
 
 
@@ -96,7 +96,7 @@ def test_helo_identity_wanted_by_check_helo_or_refuse_helo_fail():
     assert helo.identity(conf(), MAIL) == (None, ())
     for line in ('CheckHelo on', 'RefuseHeloFail on'):
         checked, logs = helo.identity(conf(line), MAIL._replace(helo='HELO.Example'))
-        assert checked == policy.Mail('<a@sender.example>', 'postmaster@helo.example',
+        assert checked == policy.Mail('<a@sender.example>', 'postmaster', 'helo.example',
                                       'helo', 'helo.example') and logs == ()
 
 
@@ -163,7 +163,7 @@ def test_authentication_results_gets_helo_resinfo_after_mail_from():
 
 
 def test_authentication_results_with_helo_resinfo_parses_first_spf_as_mail_from():
-    value = headers.authentication_results('mx.receiver.test', 'pass', 'a@sender.example',
+    value = headers.authentication_results('mx.receiver.test', 'pass', ('a', 'sender.example'),
                                            'helo.example', helo_check=('fail', 'helo.example'))
     parsed = authres.AuthenticationResultsHeader.parse_value(value)
     assert [(r.method, r.result) for r in parsed.results] == [('spf', 'pass'), ('spf', 'fail')]
@@ -223,7 +223,7 @@ def test_trusted_forwarder_not_tagged_and_named_in_authentication_results():
 
 
 def test_trusted_forwarder_policy_property_survives_an_rfc8601_parser():
-    value = headers.authentication_results('mx', 'fail', 'a@sender.example', 'helo.example',
+    value = headers.authentication_results('mx', 'fail', ('a', 'sender.example'), 'helo.example',
                                            trusted_forwarder_ip='198.51.100.7')
     parsed = authres.AuthenticationResultsHeader.parse_value(value)
     properties = [(p.type, p.name, p.value) for p in parsed.results[0].properties]
@@ -530,7 +530,7 @@ def test_reload_keeps_command_line_dry_run(tmp_path):
 def test_trusted_forwarder_property_stays_out_of_a_quoted_authserv_id():
     """The property was once placed by searching the finished value for ' smtp.', which
     an AuthservID such as `mx smtp.x` (written quoted) contains."""
-    value = headers.authentication_results('mx smtp.x', 'pass', 'a@sender.example',
+    value = headers.authentication_results('mx smtp.x', 'pass', ('a', 'sender.example'),
                                            '[192.0.2.1]', trusted_forwarder_ip='198.51.100.7')
     assert value == ('"mx smtp.x"; spf=pass policy.trusted-forwarder=198.51.100.7 '
                      'smtp.mailfrom=a@sender.example smtp.helo="[192.0.2.1]"')

@@ -20,6 +20,7 @@ CHILD = textwrap.dedent('''
     import sys
     sys.path[:0] = [%(root)r, %(tests)r]
     from smf_spf import spfcheck
+    from smf_spf.mailbox import split_path
     from slowdns import SlowDns, point_resolver
 
     records = {
@@ -45,7 +46,7 @@ CHILD = textwrap.dedent('''
         sys.meta_path[:] = [NoImports()]
         sys.path_importer_cache.clear()
         for ip, sender in %(checks)s:
-            print(ascii(sender), checker.check(ip, sender, 'h.example').result)
+            print(ascii(sender), checker.check(ip, split_path(sender), 'h.example').result)
 ''')
 
 

@@ -6,7 +6,8 @@ import pytest
 import spf
 from hypothesis import given, settings, strategies as st
 
-from smf_spf import spfcheck
+from smf_spf.mailbox import split_path
+from smf_spf import mailbox, spfcheck
 from smf_spf.spfcheck import SpfChecker, SpfResult
 
 ZONE = {
@@ -39,22 +40,22 @@ def stub_dns(monkeypatch):
     ('a@slow.test', '192.0.2.9', 'temperror'),
 ])
 def test_results(stub_dns, sender, ip, expected):
-    assert SpfChecker(5).check(ip, sender, 'helo.test').result == expected
+    assert SpfChecker(5).check(ip, split_path(sender), 'helo.test').result == expected
 
 
 def test_every_lookup_is_bounded_by_the_budget(stub_dns):
-    SpfChecker(7).check('192.0.2.9', 'a@pass.test', 'helo.test')
+    SpfChecker(7).check('192.0.2.9', split_path('a@pass.test'), 'helo.test')
     assert stub_dns and all(timeout <= 7 for _, _, timeout in stub_dns)
 
 
 def test_a_shorter_timeout_bounds_every_lookup(stub_dns):
-    SpfChecker(7).check('192.0.2.9', 'a@pass.test', 'helo.test', timeout=2.5)
+    SpfChecker(7).check('192.0.2.9', split_path('a@pass.test'), 'helo.test', timeout=2.5)
     assert stub_dns and all(timeout <= 2.5 for _, _, timeout in stub_dns)
 
 
 def test_no_record_costs_only_the_sender_domains_txt_lookup(stub_dns):
     """No best guess (C's a/24 mx/24 ptr fallback): its A, MX and PTR lookups only fed a log line."""
-    checked = SpfChecker(5).check('192.0.2.9', 'a@nothing.test', 'h.test')
+    checked = SpfChecker(5).check('192.0.2.9', split_path('a@nothing.test'), 'h.test')
     assert checked.result == 'none'
     assert [(name, qtype) for name, qtype, _ in stub_dns] == [('nothing.test', 'TXT')]
 
@@ -92,7 +93,7 @@ def test_exceptions_inside_pyspf_become_temperror(monkeypatch):
     def broken(*args, **kwargs):
         raise UnicodeError('odd input')
     monkeypatch.setattr(spf, 'query', broken)
-    assert SpfChecker(5).check('192.0.2.9', 'a@x.test', 'h').result == 'temperror'
+    assert SpfChecker(5).check('192.0.2.9', split_path('a@x.test'), 'h').result == 'temperror'
 
 
 def test_silent_nameserver_gives_temperror_within_budget():
@@ -107,7 +108,7 @@ def test_silent_nameserver_gives_temperror_within_budget():
         if hasattr(resolver, 'nameserver_ports'):
             resolver.nameserver_ports = {'127.0.0.1': resolver.port}
         started = time.monotonic()
-        checked = SpfChecker(1.0).check('192.0.2.9', 'a@example.test', 'h')
+        checked = SpfChecker(1.0).check('192.0.2.9', split_path('a@example.test'), 'h')
         elapsed = time.monotonic() - started
     finally:
         dns.resolver.default_resolver = saved
@@ -129,8 +130,8 @@ def test_cached_checker_stores_and_skips_temperror():
     for result, expected_calls in (('pass', 1), ('temperror', 2)):
         inner = Counting(result)
         cached = spfcheck.CachedChecker(inner, ResultCache(60, 10), lambda r: r != 'temperror')
-        first = cached.evaluate('k', '192.0.2.1', 'a@x', 'h')
-        second = cached.evaluate('k', '192.0.2.1', 'a@x', 'h')
+        first = cached.evaluate('k', '192.0.2.1', split_path('a@x'), 'h')
+        second = cached.evaluate('k', '192.0.2.1', split_path('a@x'), 'h')
         assert first == (SpfResult(result), False)
         assert second[1] is (expected_calls == 1)
         assert inner.calls == expected_calls
@@ -147,7 +148,7 @@ def test_check_leaves_the_process_wide_warning_filters_alone(stub_dns, monkeypat
         during.append(warnings.filters is filters)
         return real_check(self, *args, **kwargs)
     monkeypatch.setattr(spfcheck._DeadlineQuery, 'check', watched)
-    SpfChecker(5).check('192.0.2.9', 'a@pass.test', 'helo.test')
+    SpfChecker(5).check('192.0.2.9', split_path('a@pass.test'), 'helo.test')
     assert during == [True]
 
 
@@ -203,8 +204,8 @@ def _cached_checker():
 def _evaluate(checker, ip, sender, helo):
     from smf_spf import policy
     connection = policy.Connection(ip, ip, 'client.test', 'mx.test')
-    mail = policy.Mail('<%s>' % sender, sender, 'mailfrom', helo)
-    checked, cached = checker.evaluate(policy.cache_key(connection, mail), ip, sender, helo,
+    mail = policy.Mail('<%s>' % sender, *split_path(sender), identity='mailfrom', helo=helo)
+    checked, cached = checker.evaluate(policy.cache_key(connection, mail), ip, mail.mailbox, helo,
                                        policy.detailed_cache_key(connection, mail))
     return checked.result, cached
 
@@ -243,9 +244,9 @@ def test_ordinary_records_stay_cached_across_senders_and_helos(macro_dns):
 
 def test_without_a_detailed_key_sender_dependent_results_are_not_stored(macro_dns):
     checker = _cached_checker()
-    assert checker.evaluate('k', '192.0.2.9', 'bob@local.test', 'h') == (
+    assert checker.evaluate('k', '192.0.2.9', split_path('bob@local.test'), 'h') == (
         SpfResult('fail', 'SPF fail - not authorized', True), False)
-    assert checker.evaluate('k', '192.0.2.9', 'bob@local.test', 'h')[1] is False
+    assert checker.evaluate('k', '192.0.2.9', split_path('bob@local.test'), 'h')[1] is False
 
 
 # -- sender domains that cannot be DNS names: RFC 7208 4.3 says none -----------------
@@ -274,7 +275,7 @@ def test_malformed_sender_domain_is_none_without_dns(domain, why):
         resolver.port = silent.getsockname()[1]
         if hasattr(resolver, 'nameserver_ports'):
             resolver.nameserver_ports = {'127.0.0.1': resolver.port}
-        checked = SpfChecker(1.0).check('192.0.2.9', 'a@' + domain, 'h.test')
+        checked = SpfChecker(1.0).check('192.0.2.9', split_path('a@' + domain), 'h.test')
     finally:
         dns.resolver.default_resolver = saved
         silent.close()
@@ -284,7 +285,7 @@ def test_malformed_sender_domain_is_none_without_dns(domain, why):
 
 def test_ordinary_and_idn_domains_are_well_formed():
     for domain in ('example.com', 'b\u00fccher.example', 'mx.example.', 'x' * 63 + '.test'):
-        assert spfcheck.malformed_domain(domain) is None
+        assert mailbox.malformed_domain(domain) is None
 
 
 def idna_reference(domain):
@@ -293,11 +294,15 @@ def idna_reference(domain):
     labels = name.split('.')
     if len(labels) < 2 or not all(labels) or any(len(label) > 63 for label in labels):
         return 'early'
+    if any(ord(char) < 128 and not (char.isalnum() or char in '-_.') for char in name):
+        return 'early'      # ASCII no host name label holds
+    if any(label[0] == '-' or label[-1] == '-' for label in labels) or labels[-1].isdigit():
+        return 'early'
     try:
         octets = [len(label.encode('idna')) for label in labels]
     except UnicodeError:
         return 'internationalized'
-    if max(octets) > 63 or sum(octets) + len(octets) - 1 > spfcheck.MAX_DNS_NAME:
+    if max(octets) > 63 or sum(octets) + len(octets) - 1 > mailbox.MAX_DNS_NAME:
         return 'too long'
     return None
 
@@ -306,7 +311,7 @@ def idna_reference(domain):
 @given(st.lists(st.text(alphabet='abcXYZ09-_*\u00fc', min_size=0, max_size=70),
                 min_size=1, max_size=6).map('.'.join))
 def test_ascii_shortcut_judges_as_the_idna_codec_does(domain):
-    found = spfcheck.malformed_domain(domain)
+    found = mailbox.malformed_domain(domain)
     expected = idna_reference(domain)
     if expected == 'early':
         assert found is not None
@@ -327,8 +332,8 @@ def test_unaskable_mechanism_target_is_a_void_lookup_not_temperror(monkeypatch):
             return [((name, qtype), [b'v=spf1 a:xx.%{d} ip4:192.0.2.0/24 -all'])]
         return []
     monkeypatch.setattr(spf, 'DNSLookup', lookup)
-    assert SpfChecker(5).check('192.0.2.9', 'a@odd.test', 'h').result == 'pass'
-    assert SpfChecker(5).check('198.51.100.1', 'a@odd.test',
+    assert SpfChecker(5).check('192.0.2.9', split_path('a@odd.test'), 'h').result == 'pass'
+    assert SpfChecker(5).check('198.51.100.1', split_path('a@odd.test'),
                                                  'h').result == 'fail'
 
 
@@ -372,4 +377,4 @@ def test_dns_errors_under_ptr_follow_rfc7208_5_5(monkeypatch, failing, result):
             raise spf.TempError('DNS SERVFAIL')
         return zone.get((name, qtype), [])
     monkeypatch.setattr(spf, 'DNSLookup', lookup)
-    assert SpfChecker(5).check('192.0.2.9', 'a@ptr.test', 'h').result == result
+    assert SpfChecker(5).check('192.0.2.9', split_path('a@ptr.test'), 'h').result == result

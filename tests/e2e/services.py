@@ -83,6 +83,8 @@ class Nsd(object):
         ('pass6', 'TXT', '"v=spf1 ip6:::1 -all"'),
         ('fail6', 'TXT', '"v=spf1 ip6:2001:db8::/32 -all"'),
         ('nospf', 'A', '192.0.2.80'),
+        # a fresh victim per test (<anything>.victim): no test finds another's cached result
+        ('*.victim', 'TXT', '"v=spf1 -all"'),
     ]
     # extra nsd.conf server: lines
     SERVER_OPTIONS = ''
