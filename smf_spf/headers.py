@@ -12,6 +12,7 @@ import base64
 import re
 
 from smf_spf.ipaddr import pton_address
+from smf_spf.mailbox import is_host_name
 
 # RFC 7208 section 2.6 result -> the word Received-SPF starts with
 _RECEIVED_SPF_WORD = {
@@ -25,9 +26,6 @@ _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 _DOT_ATOM = re.compile(r'[%s]+(?:\.[%s]+)*\Z' % (_ATEXT, _ATEXT))
 # RFC 2045 token: printable US-ASCII except tspecials ()<>@,;:\"/[]?=
 _TOKEN = re.compile(r'[!#$%&\'*+.^_`{|}~0-9A-Za-z-]+\Z')
-_LABEL = r'[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
-# a host name as HELO may carry it: one or more labels, an optional final dot
-_HOST_NAME = re.compile(r'%s(?:\.%s)*\.?\Z' % (_LABEL, _LABEL))
 _QUOTED_LOCAL = re.compile(r'"(?:[^"\\]|\\.)*"\Z')
 # what a quoted-string may carry: printable ASCII, space, tab, and UTF-8 beyond ASCII
 # (RFC 6532); never other control characters nor undecodable bytes (surrogates)
@@ -64,8 +62,9 @@ def is_address_literal(text):
 
 
 def is_helo_name(helo):
-    """A domain name or an address literal: what smtp.helo may name."""
-    if _HOST_NAME.match(helo) is not None and len(helo) <= 254:
+    """An ASCII host name (smf_spf.mailbox's one rule for names; Authentication-Results
+    stays ASCII) or an address literal: what smtp.helo may name."""
+    if _ASCII_QUOTABLE.match(helo) is not None and is_host_name(helo):
         return True
     return is_address_literal(helo)
 

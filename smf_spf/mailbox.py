@@ -93,6 +93,18 @@ def malformed_domain(domain):
     labels = name.split('.')
     if len(labels) < 2:
         return 'not a multi-label domain name'
+    return _name_problem(name, labels, numeric_top_label=False)
+
+
+def is_host_name(name):
+    """A host name as a HELO may give it: one label or more, each as malformed_domain
+    reads labels, and an optional final dot. smtp.helo may name it (RFC 8601); SPF
+    checks it only where malformed_domain finds nothing wrong."""
+    name = name[:-1] if name.endswith('.') else name
+    return _name_problem(name, name.split('.'), numeric_top_label=True) is None
+
+
+def _name_problem(name, labels, numeric_top_label):
     if not all(labels):
         return 'empty label'
     if any(len(label) > MAX_LABEL for label in labels):
@@ -102,15 +114,19 @@ def malformed_domain(domain):
         return 'not a domain name (%r in a label)' % bad.group()
     if any(label[0] == '-' or label[-1] == '-' for label in labels):
         return 'not a domain name (a label starts or ends with \'-\')'
-    if labels[-1].isdigit():
+    if labels[-1].isdigit() and not numeric_top_label:
         return 'not a domain name (numeric top label)'
     try:
         name.encode('ascii')
     except UnicodeError:
         try:
-            octets = [len(label.encode('idna')) for label in labels]
+            encoded = [label.encode('idna').decode('ascii') for label in labels]
         except UnicodeError as exc:
             return 'not a valid internationalized domain name (%s)' % exc
+        # nameprep maps some characters to ASCII no label may hold (U+00A0 to a space)
+        if any(_NOT_IN_A_LABEL.search(label) for label in encoded):
+            return 'not a valid internationalized domain name (maps to %r)' % '.'.join(encoded)
+        octets = [len(label) for label in encoded]
     else:
         octets = [len(label) for label in labels]   # the idna codec is slow, and a no-op here
     if max(octets) > MAX_LABEL:

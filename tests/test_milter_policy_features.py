@@ -42,6 +42,19 @@ def test_check_helo_adds_second_resinfo_and_is_cached():
     assert auth_results(h)[0].endswith('; spf=fail smtp.helo=helo.example')
 
 
+def test_a_helo_that_is_checked_is_also_named_in_authentication_results():
+    """One rule for names: `mx_1` (an underscore, as real host names have) was checked and
+    could be refused, but its result was left out of the header."""
+    h = Harness('CheckHelo on', sender_example='pass')
+    h.checker.results['mx_1.example.org'] = 'fail'
+    h.connect(helo='mx_1.example.org')
+    assert deliver(h, '<a@sender.example>', '<b@receiver.test>') == [Milter.CONTINUE]
+    assert h.checker.calls[-1] == ('192.0.2.1', 'postmaster@mx_1.example.org',
+                                   'mx_1.example.org')
+    assert auth_results(h) == ['mx.receiver.test; spf=pass smtp.mailfrom=a@sender.example '
+                               'smtp.helo=mx_1.example.org; spf=fail smtp.helo=mx_1.example.org']
+
+
 def test_helo_check_gets_what_mail_from_left_of_spf_timeout():
     h = Harness('CheckHelo on', 'SPFTimeout 20', sender_example='pass', helo_example='pass')
     h.connect(helo='helo.example')
