@@ -48,6 +48,7 @@ cdef class ResultCache:
     cdef readonly Py_ssize_t maxsize
     cdef readonly unsigned long long evictions
     cdef PyThread_type_lock _lock
+    cdef object _clock       # None: CLOCK_MONOTONIC, read in C
 
     def __cinit__(self):
         self._lock = PyThread_allocate_lock()
@@ -58,9 +59,12 @@ cdef class ResultCache:
         if self._lock != NULL:
             PyThread_free_lock(self._lock)
 
-    def __init__(self, ttl, maxsize):
+    def __init__(self, ttl, maxsize, clock=None):
+        """clock: seconds as a float, monotonic (default: CLOCK_MONOTONIC, as
+        time.monotonic reads it); tests step it instead of sleeping."""
         if ttl < 0 or maxsize < 0:
             raise ValueError('ttl and maxsize must not be negative')
+        self._clock = clock
         self.ttl = ttl
         self.maxsize = maxsize
         self._entries = {}
@@ -72,6 +76,9 @@ cdef class ResultCache:
     def __len__(self):
         return len(self._entries)
 
+    cdef inline double _time(self) except? -1.0:
+        return _now() if self._clock is None else self._clock()
+
     cdef inline void _lock_acquire(self):
         # uncontended: take it without releasing the GIL; else wait without the GIL
         if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
@@ -79,7 +86,7 @@ cdef class ResultCache:
                 PyThread_acquire_lock(self._lock, WAIT_LOCK)
 
     def get(self, key):
-        cdef double now = _now()
+        cdef double now = self._time()
         cdef _Entry entry
         self._lock_acquire()
         try:
@@ -120,7 +127,7 @@ cdef class ResultCache:
     def put(self, key, value):
         if self.ttl == 0 or self.maxsize == 0:
             return
-        cdef double now = _now()
+        cdef double now = self._time()
         cdef _Entry entry = _Entry.__new__(_Entry)
         cdef _Entry old
         entry.key = key

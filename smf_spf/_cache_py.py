@@ -9,9 +9,11 @@ SWEEP_EVERY = 64
 
 
 class ResultCache(object):
-    def __init__(self, ttl, maxsize):
+    def __init__(self, ttl, maxsize, clock=None):
+        """clock: seconds as a float, monotonic; tests step it instead of sleeping."""
         if ttl < 0 or maxsize < 0:
             raise ValueError('ttl and maxsize must not be negative')
+        self._clock = clock or time.monotonic
         self.ttl = float(ttl)
         self.maxsize = int(maxsize)
         self._entries = OrderedDict()
@@ -23,7 +25,7 @@ class ResultCache(object):
         return len(self._entries)
 
     def get(self, key):
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -36,7 +38,7 @@ class ResultCache(object):
     def put(self, key, value):
         if self.ttl == 0 or self.maxsize == 0:
             return
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             entries = self._entries
             if entries.pop(key, None) is None:      # values are (expiry, result), never None

@@ -8,6 +8,19 @@ from smf_spf.mailbox import split_path
 from smf_spf import _cache_c, _cache_py
 
 
+class SteppedClock(object):
+    """A monotonic clock the test moves by hand: expiry without sleeping."""
+
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def step(self, seconds):
+        self.now += seconds
+
+
 def test_get_put_and_missing(cache_impl):
     c = cache_impl.ResultCache(60, 10)
     assert c.get('1.2.3.4|example.com') is None
@@ -19,19 +32,32 @@ def test_get_put_and_missing(cache_impl):
 
 
 def test_entries_expire(cache_impl):
-    c = cache_impl.ResultCache(0.05, 10)
+    clock = SteppedClock()
+    c = cache_impl.ResultCache(60, 10, clock)
     c.put('k', 'v')
+    clock.step(59.9)
     assert c.get('k') == 'v'
-    time.sleep(0.12)
+    clock.step(0.1)
     assert c.get('k') is None
     assert len(c) == 0
 
 
+def test_the_default_clock_is_the_monotonic_one(cache_impl):
+    c = cache_impl.ResultCache(0.05, 10)
+    c.put('k', 'v')
+    assert c.get('k') == 'v'
+    deadline = time.monotonic() + 30
+    while c.get('k') is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert c.get('k') is None
+
+
 def test_expired_entries_are_swept_within_64_puts(cache_impl):
-    c = cache_impl.ResultCache(0.05, 1000)
+    clock = SteppedClock()
+    c = cache_impl.ResultCache(60, 1000, clock)
     for i in range(50):
         c.put('old%d' % i, i)
-    time.sleep(0.12)
+    clock.step(60)
     for i in range(64):
         c.put('new%d' % i, i)
     assert len(c) == 64
@@ -49,7 +75,8 @@ def test_bounded_evicts_oldest(cache_impl):
 
 
 def test_evictions_count_entries_dropped_for_room_not_replaced_or_expired(cache_impl):
-    c = cache_impl.ResultCache(0.05, 3)
+    clock = SteppedClock()
+    c = cache_impl.ResultCache(60, 3, clock)
     for key in 'abc':
         c.put(key, key)
     c.put('a', 'again')              # replaced in place: nothing evicted
@@ -57,7 +84,7 @@ def test_evictions_count_entries_dropped_for_room_not_replaced_or_expired(cache_
     c.put('d', 'd')
     c.put('e', 'e')
     assert c.evictions == 2
-    time.sleep(0.12)
+    clock.step(61)
     assert c.get('a') is None        # expired, not evicted
     assert c.evictions == 2
 
@@ -121,9 +148,10 @@ def test_evictions_are_counted_and_expiry_is_not(cache_impl):
     for key in 'abcd':
         c.put(key, key)
     assert c.evictions == 2
-    short = cache_impl.ResultCache(0.05, 10)
+    clock = SteppedClock()
+    short = cache_impl.ResultCache(60, 10, clock)
     short.put('k', 'v')
-    time.sleep(0.12)
+    clock.step(60)
     assert short.get('k') is None and short.evictions == 0
 
 
@@ -138,7 +166,7 @@ def test_many_re_puts_keep_order_and_bound(cache_impl):
     assert c.get('k0') is None and c.get('k1') == (49, 1) and c.evictions == 1
 
 
-_operations = st.lists(st.tuples(st.sampled_from(['put', 'get']),
+_operations = st.lists(st.tuples(st.sampled_from(['put', 'get', 'wait']),
                                  st.integers(min_value=0, max_value=40),
                                  st.integers()), max_size=400)
 
@@ -146,15 +174,19 @@ _operations = st.lists(st.tuples(st.sampled_from(['put', 'get']),
 @settings(max_examples=200, deadline=None)
 @given(_operations, st.integers(min_value=0, max_value=12))
 def test_compiled_and_twin_agree_on_random_operations(operations, maxsize):
+    """'wait' moves the clock by 0 to 40 s against a 60 s TTL: entries expire midway."""
     observed = []
     for impl in (_cache_c, _cache_py):
-        c = impl.ResultCache(60, maxsize)
+        clock = SteppedClock()
+        c = impl.ResultCache(60, maxsize, clock)
         seen = []
         for op, key, value in operations:
             if op == 'put':
                 c.put('k%d' % key, value)
-            else:
+            elif op == 'get':
                 seen.append(c.get('k%d' % key))
+            else:
+                clock.step(key)
             seen.append(len(c))
         observed.append((seen, c.evictions))
     assert observed[0] == observed[1]
