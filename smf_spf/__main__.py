@@ -223,12 +223,19 @@ def why_no_socket(spec):
     return problem or ''
 
 
+# what pymilter answers the MTA for an exception raised outside our callbacks: the
+# milter fails open, as it does for its own errors (serve sets it)
+UNTRAPPED_ANSWER = 'CONTINUE'
+
+
 def _untrapped_to_log(log):
     """pymilter prints an exception raised outside our callbacks (e.g. in its own
-    strict decoding) with sys.excepthook and tells the MTA 451: into the log with it."""
+    strict decoding) with sys.excepthook and answers the MTA with its exception policy,
+    UNTRAPPED_ANSWER: into the log with it."""
     def report(kind, value, trace):
-        log.error('[ERROR] untrapped exception (pymilter answers 451 4.3.0): %s: %s',
-                  kind.__name__, value, exc_info=(kind, value, trace))
+        log.error('[ERROR] untrapped exception (pymilter answers the MTA %s: the message '
+                  'goes on, that step unchecked): %s: %s', UNTRAPPED_ANSWER, kind.__name__,
+                  value, exc_info=(kind, value, trace))
     return report
 
 def new_cache(conf):
@@ -285,7 +292,7 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
                      negotiate_mask=SpfMilter.protocol_mask())
     # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
     # deferring the whole message with 451 4.3.0; see milter.UNDECODED
-    Milter.set_exception_policy(Milter.CONTINUE)
+    Milter.set_exception_policy(getattr(Milter, UNTRAPPED_ANSWER))
     UNDECODED.install(log)
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
