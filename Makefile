@@ -7,9 +7,10 @@ VENV        := .venv
 VENV36      := .venv36
 RUN_SOCKET  ?= inet:10011@127.0.0.1
 DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file \
-                   binutils cpio passwd python3-dev python3-venv logrotate systemd miltertest
+                   binutils cpio passwd python3-dev python3-venv logrotate systemd miltertest \
+                   groff-base man-db
 
-.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin bench bench-e2e clean rpm rpm-el9 repo test-rpm
+.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin man manlint bench bench-e2e clean rpm rpm-el9 repo test-rpm
 
 all: build
 
@@ -55,7 +56,7 @@ run: build build/run.conf
 	  --shell /usr/sbin/nologin smfs
 	$(VENV)/bin/python -m smf_spf -f -c build/run.conf
 
-test: test-unit test-e2e test36 vermin test-rpm
+test: test-unit test-e2e test36 vermin manlint test-rpm
 
 test-unit: build
 	$(VENV)/bin/python -m pytest -q tests --ignore=tests/e2e --ignore=tests/packaging
@@ -69,6 +70,18 @@ test36: build36
 
 vermin: venv
 	$(VENV)/bin/vermin --no-tips --violations -t=3.6- --eval-annotations --backport typing smf_spf setup.py
+
+MANPAGES := man/smf-spf.8 man/smf-spf.conf.5
+
+# the key sections of smf-spf.conf(5), written anew from the code's key table (commit them)
+man: venv
+	$(VENV)/bin/python tools/manpage.py
+
+# the man pages: key sections as tools/manpage.py writes them, not one groff warning
+manlint: venv
+	$(VENV)/bin/python tools/manpage.py --check
+	@out=$$(groff -ww -z -man -Tutf8 $(MANPAGES) 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
 bench: build
 	$(VENV)/bin/pip install -q pytricia pyahocorasick

@@ -236,7 +236,8 @@ def _untrapped_to_log(log):
             log.log(NOTICE, 'milter command before CONNECT (or after its session closed) '
                     'answered %s; so is the rest of that session', EXCEPTION_POLICY_NAME)
             return
-        log.error('[ERROR] untrapped exception (the MTA is told: %s): %s: %s',
+        log.error('[ERROR] untrapped exception (the MTA is told %s: the message goes on, '
+                  'that step unchecked): %s: %s',
                   EXCEPTION_POLICY_NAME, kind.__name__, shown(str(value)),
                   exc_info=(kind, value, trace))
     return report

@@ -160,6 +160,27 @@ def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
     assert not sock.exists()
 
 
+def test_the_readme_states_the_mode_the_milter_creates_its_unix_socket_with(tmp_path):
+    """The one place the docs give the socket's mode (the README's Postfix section,
+    where `usermod -a -G smfs postfix` depends on it) against the socket the daemon makes."""
+    import re
+    sock = tmp_path / 'run' / 'smf-spf.sock'
+    sock.parent.mkdir()
+    sock.parent.chmod(0o777)
+    modes = []
+
+    def serving():
+        if not (sock.exists() and _connects(str(sock))):
+            return False
+        modes.append(stat.S_IMODE(os.stat(str(sock)).st_mode))
+        return True
+    assert serve_until_sigterm(write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME,
+                                     'Syslog none'), serving) == 0
+    with io.open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as readme:
+        stated = re.findall(r'creates its unix socket mode (0[0-7]{3})', readme.read())
+    assert stated == ['0%o' % modes[0]]
+
+
 def serve_until_sigterm(path, serving):
     """Start smf-spf -f -c path, wait until serving() holds, SIGTERM it: its exit status."""
     process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],

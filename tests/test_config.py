@@ -312,7 +312,7 @@ def test_trailing_words_are_a_compat_remark_naming_the_versions():
 
 
 def test_ipv6_whitelist_is_ours_and_checks_clean():
-    # C ignored IPv6 lines; the README says they count here; the shipped config has ::1
+    # C ignored IPv6 lines; docs/migrating.md says they count here; the shipped config has ::1
     loaded = parse('WhitelistIP 2001:db8::/32', 'WhitelistIP ::1')
     assert loaded.problems == () and loaded.compat == ()
     assert '2001:db8::5' in loaded.config.whitelist_ip

@@ -317,6 +317,26 @@ def test_undecodable_value_is_counted_and_no_second_subject_added(monkeypatch):
         in h.logs
 
 
+def test_an_untrapped_exception_is_logged_with_what_pymilter_answers_the_mta():
+    """serve() gives pymilter the exception policy EXCEPTION_POLICY, which fails open
+    (CONTINUE, never pymilter's default 451 4.3.0), and the log line names it."""
+    import logging
+    from smf_spf import __main__ as process, milter
+    records = []
+    log = logging.getLogger('test-untrapped')
+    handler = logging.Handler()
+    handler.emit = records.append
+    log.addHandler(handler)
+    try:
+        process._untrapped_to_log(log)(ValueError, ValueError('x'), None)
+    finally:
+        log.removeHandler(handler)
+    text = records[0].getMessage()
+    assert milter.EXCEPTION_POLICY == Milter.CONTINUE
+    assert 'the MTA is told %s: the message goes on' % milter.EXCEPTION_POLICY_NAME in text
+    assert '451' not in text and text.endswith('ValueError: x')
+
+
 def test_mail_from_skipped_after_a_refused_one_is_still_checked():
     """A refused MAIL FROM, then one pymilter cannot decode: its RCPT must not pass unchecked."""
     h = Harness(sender_example='fail', other_example='pass')

@@ -134,7 +134,7 @@ def test_unwrap_ip_fast_path_agrees_with_the_ipaddress_reading(text):
     assert policy.unwrap_ip(text) == (None if parsed is None else str(parsed))
 
 
-def test_readme_log_table_names_every_line_we_write():
+def test_the_log_table_names_every_line_we_write():
     import os
     import re
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,9 +142,9 @@ def test_readme_log_table_names_every_line_we_write():
     for name in ('policy.py', 'milter.py'):
         with open(os.path.join(root, 'smf_spf', name), encoding='utf-8') as handle:
             sources += handle.read()
-    with open(os.path.join(root, 'README.md'), encoding='utf-8') as handle:
-        readme = handle.read()
-    table = readme.split('## Log lines', 1)[1].split('\n## ', 1)[0]
+    with open(os.path.join(root, 'docs', 'operations.md'), encoding='utf-8') as handle:
+        operations = handle.read()
+    table = operations.split('## Log lines', 1)[1].split('\n## ', 1)[0]
     # the fixed start of every decision line the policy and the adapter write
     starts = set(re.findall(r"'((?:SPF [a-z]+ ?:?|Found  NAT|unknown sender)[^%']*)", sources))
     starts |= {policy.REFUSED}

@@ -275,7 +275,7 @@ def _libmilter_signal_thread(pid):
 def test_a_hup_taken_by_libmilters_own_thread_ends_with_status_1_for_a_restart(daemon):
     """The rare case the main thread cannot prevent (a second signal while one is
     pending): libmilter stops, and smf-spf says so and exits non-zero, so that a
-    supervisor (systemd Restart=on-failure) starts it again rather than mail going
+    supervisor (the units' Restart=always) starts it again rather than mail going
     unchecked. A HUP sent to that thread alone makes the case happen on demand."""
     import ctypes
     milter = daemon()

@@ -77,6 +77,23 @@ def test_unit_runs_the_milter_in_the_foreground_reloads_with_hup_and_restarts_it
     assert sections['Install'] == {'WantedBy': 'multi-user.target'}
 
 
+def test_the_docs_state_the_restart_policy_the_units_have():
+    """Every Restart= the docs, man pages and test docstrings name is the units' own."""
+    import glob
+    import re
+    policies = {unit(branch)['Service']['Restart'] for branch in UNIT_OF}
+    assert len(policies) == 1
+    named = []
+    paths = [path for pattern in ('*.md', 'docs/*.md', 'man/*.[58]', 'tests/*.py')
+             for path in glob.glob(os.path.join(ROOT, pattern))]
+    for path in paths:
+        with open(path, encoding='utf-8') as text:
+            named += [(os.path.relpath(path, ROOT), policy) for policy in
+                      re.findall(r'Restart=([a-z-]+)', text.read())]
+    assert any(path.startswith('docs') for path, _ in named)
+    assert [(path, policy) for path, policy in named if policy not in policies] == []
+
+
 def _analyze_version():
     if not shutil.which('systemd-analyze'):
         return None
