@@ -8,7 +8,7 @@ VENV36      := .venv36
 RUN_SOCKET  ?= inet:10011@127.0.0.1
 DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file \
                    binutils cpio passwd python3-dev python3-venv logrotate systemd miltertest \
-                   groff-base man-db
+                   groff-base man-db python3-packaging
 
 .PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin man manlint bench bench-e2e clean rpm rpm-el9 repo test-rpm
 

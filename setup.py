@@ -50,6 +50,8 @@ setup(
     ext_modules=extensions(),
     python_requires='>=3.6',
     install_requires=['pymilter>=1.0.4', 'pyspf>=2.0.12', 'dnspython>=1.16'],
+    # MetricsListen serves Prometheus metrics through it: pip install 'smf-spf-py[metrics]'
+    extras_require={'metrics': ['prometheus_client']},
     entry_points={'console_scripts': ['smf-spf = smf_spf.__main__:main']},
     zip_safe=False,
 )

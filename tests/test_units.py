@@ -4,6 +4,7 @@ the logrotate snippet shipped in the RPM."""
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -72,6 +73,12 @@ def test_unit_runs_the_milter_in_the_foreground_reloads_with_hup_and_restarts_it
     assert service['Restart'] == 'always'
     assert set(service['CapabilityBoundingSet'].split()) == {
         'CAP_SETUID', 'CAP_SETGID', 'CAP_NET_BIND_SERVICE', 'CAP_DAC_OVERRIDE'}
+    # systemctl help smf-spf: the pages the package installs
+    pages = sections['Unit']['Documentation'].split()
+    assert pages[0] == 'man:smf-spf(8)'
+    for page in pages:
+        name, section = re.match(r'man:(.+)\((\d)\)\Z', page).groups()
+        assert os.path.exists(os.path.join(ROOT, 'man', '%s.%s' % (name, section))), page
     before = sections['Unit']['Before'].split()
     assert 'postfix.service' in before and 'sendmail.service' in before
     assert sections['Install'] == {'WantedBy': 'multi-user.target'}
@@ -80,7 +87,6 @@ def test_unit_runs_the_milter_in_the_foreground_reloads_with_hup_and_restarts_it
 def test_the_docs_state_the_restart_policy_the_units_have():
     """Every Restart= the docs, man pages and test docstrings name is the units' own."""
     import glob
-    import re
     policies = {unit(branch)['Service']['Restart'] for branch in UNIT_OF}
     assert len(policies) == 1
     named = []
@@ -123,10 +129,12 @@ def test_systemd_analyze_verify_accepts_the_unit(branch, tmp_path):
     assert done.returncode == 0 and done.stdout == '', done.stdout
 
 
-def test_tmpfiles_creates_the_socket_directory_for_smfs():
+def test_tmpfiles_creates_the_socket_directory_and_the_rotated_log_for_smfs():
     with open(os.path.join(ROOT, 'tmpfiles', 'smf-spf.conf')) as conf:
         lines = [l.split() for l in conf if l.strip() and not l.startswith('#')]
-    assert lines == [['d', '/run/smfs', '0755', 'smfs', 'smfs', '-']]
+    rotated = _logrotate_text().split('{')[0].split('\n')[-1].strip()
+    assert lines == [['d', '/run/smfs', '0755', 'smfs', 'smfs', '-'],
+                     ['f', rotated, '0640', 'smfs', 'smfs', '-']]
 
 
 # -- the service's start as the unit runs it: root with the unit's bounding set --------

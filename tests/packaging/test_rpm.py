@@ -35,20 +35,63 @@ def source(path):
         return text.read()
 
 
+MAN_PAGES = ('/usr/share/man/man8/smf-spf.8', '/usr/share/man/man5/smf-spf.conf.5')
+
+
 def test_files(milter_rpm):
     files = query(milter_rpm, '-l').split()
     for path in ['/usr/sbin/smf-spf', '/etc/mail/smfs/smf-spf.conf',
                  '/usr/lib/systemd/system/smf-spf.service', '/usr/lib/tmpfiles.d/smf-spf.conf',
-                 '/etc/logrotate.d/smf-spf-py', '/run/smfs', SITEARCH + '/smf_spf/__main__.py']:
+                 '/etc/logrotate.d/smf-spf-py', '/run/smfs', '/var/log/smf-spf.log',
+                 SITEARCH + '/smf_spf/__main__.py',
+                 SITEARCH + '/smf_spf_py-1.0.0-py3.6.egg-info/PKG-INFO',
+                 '/usr/share/doc/smf-spf-py-1.0.0/README.md',
+                 '/usr/share/doc/smf-spf-py-1.0.0/docs/migrating.md']:
         assert path in files
     for module in ('_cidr_c', '_match_c', '_cache_c'):
         assert SITEARCH + '/smf_spf/%s.cpython-36m-x86_64-linux-gnu.so' % module in files
     assert any(f.endswith('.cpython-36.pyc') for f in files)
+    # brp-compress gzips them on a real el7 build
+    for page in MAN_PAGES:
+        assert [f for f in files if f in (page, page + '.gz')], page
     config = query(milter_rpm, '-c').split()
-    assert config == ['/etc/logrotate.d/smf-spf-py', '/etc/mail/smfs/smf-spf.conf']
-    flags = query(milter_rpm, '--qf', '[%{FILEFLAGS:fflags} %{FILENAMES}\n]')
-    assert 'cn /etc/mail/smfs/smf-spf.conf' in flags.splitlines()   # %config(noreplace)
-    assert 'cn /etc/logrotate.d/smf-spf-py' in flags.splitlines()
+    assert config == ['/etc/logrotate.d/smf-spf-py', '/etc/mail/smfs/smf-spf.conf',
+                      '/var/log/smf-spf.log']
+    flags = dict(reversed(line.split(' ', 1)) for line in
+                 query(milter_rpm, '--qf', '[%{FILEFLAGS:fflags} %{FILENAMES}\n]').splitlines())
+    assert flags['/etc/mail/smfs/smf-spf.conf'] == 'cn'    # %config(noreplace)
+    assert flags['/etc/logrotate.d/smf-spf-py'] == 'cn'
+    # made by tmpfiles and %post, owned by the package all the same
+    assert flags['/run/smfs'] == 'g'
+    assert flags['/var/log/smf-spf.log'] == 'cng'
+    owners = dict(reversed(line.split(' ', 1)) for line in query(
+        milter_rpm, '--qf', '[%{FILEMODES:perms}:%{FILEUSERNAME}:%{FILEGROUPNAME} '
+                            '%{FILENAMES}\n]').splitlines())
+    assert owners['/run/smfs'] == 'drwxr-xr-x:smfs:smfs'
+    assert owners['/var/log/smf-spf.log'] == '-rw-r-----:smfs:smfs'
+
+
+def test_every_program_has_its_man_page(milter_rpm):
+    files = query(milter_rpm, '-l').split()
+    programs = [f for f in files if re.match(r'/usr/s?bin/[^/]+\Z', f)]
+    assert programs == ['/usr/sbin/smf-spf']
+    for program in programs:
+        name = os.path.basename(program)
+        section = '8' if '/sbin/' in program else '1'
+        page = '/usr/share/man/man%s/%s.%s' % (section, name, section)
+        assert page in files or page + '.gz' in files, page
+
+
+def test_man_pages_render_without_a_warning(extracted):
+    for page in MAN_PAGES:
+        path = extracted + page
+        path = path if os.path.exists(path) else path + '.gz'
+        done = subprocess.run(['man', '--warnings', '-l', path],
+                              env=dict(os.environ, MANWIDTH='80', MAN_KEEP_FORMATTING='0'),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True)
+        assert done.returncode == 0 and done.stderr == '', done.stderr
+        assert 'SMF-SPF' in done.stdout
 
 
 def test_dependencies(milter_rpm, pyspf_rpm, prometheus_rpm):
@@ -63,7 +106,12 @@ def test_dependencies(milter_rpm, pyspf_rpm, prometheus_rpm):
     assert ('/usr/lib/python3.6/site-packages/prometheus_client/exposition.py'
             in query(prometheus_rpm, '-l').split())
     assert 'shadow-utils' in requires and 'systemd' in requires
-    assert query(milter_rpm, '--conflicts').split() == ['smf-spf']
+    # el7 makes python3.6dist() provides from the egg-info, and no requires
+    assert 'python3.6dist' not in requires
+    assert re.search(r'^python3\.6dist\(smf-spf-py\) = 1$', query(milter_rpm, '--provides'),
+                     re.M)
+    assert query(milter_rpm, '--conflicts') == ''
+    assert query(milter_rpm, '--obsoletes').splitlines() == ['smf-spf < 3']
     assert query(pyspf_rpm, '--qf', '%{NAME} %{VERSION} %{ARCH}') == 'python36-pyspf 2.0.14 noarch'
     assert 'python36-dns' in query(pyspf_rpm, '--requires')
     assert '/usr/lib/python3.6/site-packages/spf.py' in query(pyspf_rpm, '-l').split()
@@ -77,6 +125,9 @@ def test_scriptlets(milter_rpm):
     assert 'systemctl --no-reload disable smf-spf.service' in scripts
     assert 'systemctl try-restart smf-spf.service' in scripts
     assert 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/smf-spf.conf' in scripts
+    # the LogTo file is tmpfiles' to make: no file commands of our own in %post
+    post = scripts.split('postinstall scriptlet')[1].split('preuninstall scriptlet')[0]
+    assert 'install -' not in post and 'smf-spf.log' not in post
 
 
 def test_release_is_el7(milter_rpm):
@@ -146,8 +197,14 @@ def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, promethe
     assert 'smfs' in users and users['smfs'][5] == '/run/smfs'
     with open(root + '/etc/group') as group:
         assert any(line.startswith('smfs:') for line in group)
-    assert os.stat(root + '/run/smfs').st_uid == int(users['smfs'][2])
-    # %post made the LogTo file logrotate.d/smf-spf-py rotates, for smfs to reopen
+    # the package's tmpfiles.d file, applied as at boot and by %post's %tmpfiles_create
+    # (which needs a /proc the scratch root has not), makes the socket's directory and
+    # the LogTo file logrotate.d/smf-spf-py rotates for smfs: %ghosts of the package
+    assert not os.path.exists(root + '/run/smfs')
+    subprocess.run(['systemd-tmpfiles', '--root', root, '--create', 'smf-spf.conf'],
+                   check=True)
+    run = os.stat(root + '/run/smfs')
+    assert (run.st_uid, run.st_mode & 0o7777) == (int(users['smfs'][2]), 0o755)
     log = os.stat(root + '/var/log/smf-spf.log')
     assert (log.st_uid, log.st_gid) == (int(users['smfs'][2]), int(users['smfs'][3]))
     assert log.st_mode & 0o777 == 0o640
@@ -172,9 +229,12 @@ def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, promethe
     problems = [line for line in checked.stderr.splitlines() if 'smf-spf.conf:' in line
                 and "User 'smfs' does not exist" not in line]
     assert problems == [], checked.stderr
-    # erasing keeps an edited config
+    # erasing keeps an edited config, and the log (a %ghost %config file); the
+    # socket's directory goes with the package
     with open(root + '/etc/mail/smfs/smf-spf.conf', 'a') as conf:
         conf.write('WhitelistIP 198.51.100.0/24\n')
+    with open(root + '/var/log/smf-spf.log', 'a') as logged:
+        logged.write('smf-spf[1]: SPF pass: ...\n')
     done = subprocess.run(['rpm', '--root', root, '-e', 'smf-spf-py', 'python36-pyspf',
                            'python36-prometheus_client'],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -183,6 +243,9 @@ def test_install_run_and_erase_in_a_scratch_root(milter_rpm, pyspf_rpm, promethe
     assert not os.path.exists(root + '/usr/sbin/smf-spf')
     with open(root + '/etc/mail/smfs/smf-spf.conf.rpmsave') as saved:
         assert 'WhitelistIP 198.51.100.0/24' in saved.read()
+    with open(root + '/var/log/smf-spf.log') as logged:
+        assert logged.read() == 'smf-spf[1]: SPF pass: ...\n'
+    assert not os.path.exists(root + '/run/smfs')
 
 
 def test_sdist_ships_generated_c(rpmdir):
@@ -199,11 +262,16 @@ def test_sdist_ships_generated_c(rpmdir):
 
 
 def test_el9_branch_of_the_spec(el9_rpm):
-    """The same spec on el9: python3-* names, 3.9 site-packages, /usr/bin/python3."""
+    """The same spec on el9: python3-* names, 3.9 site-packages, /usr/bin/python3, and
+    python3dist() dependencies made from the installed egg-info, as el9 makes them."""
     assert query(el9_rpm, '--qf', '%{RELEASE}') == '1.el9'
     requires = query(el9_rpm, '--requires')
-    for line in ('python3-pymilter >= 1.0.4', 'python3-dns >= 1.16', 'python3-pyspf >= 2.0.12'):
-        assert re.search('^%s$' % re.escape(line), requires, re.M)
+    for line in ('python3-pymilter >= 1.0.4', 'python3-dns >= 1.16', 'python3-pyspf >= 2.0.12',
+                 'python3.9dist(pymilter) >= 1.0.4', 'python3.9dist(pyspf) >= 2.0.12',
+                 'python3.9dist(dnspython) >= 1.16'):
+        assert re.search('^%s$' % re.escape(line), requires, re.M), line
+    provides = query(el9_rpm, '--provides').splitlines()
+    assert 'python3.9dist(smf-spf-py) = 1' in provides and 'python3dist(smf-spf-py) = 1' in provides
     assert 'python36' not in requires and 'prometheus' not in requires
     assert query(el9_rpm, '--recommends').split() == ['python3-prometheus_client']
     files = query(el9_rpm, '-l').split()
@@ -257,3 +325,78 @@ def test_logrotate_snippet_in_the_rpm(milter_rpm):
     text = member(milter_rpm, '/etc/logrotate.d/smf-spf-py')
     assert text == source('logrotate/smf-spf')
     assert 'copytruncate' not in text and 'systemctl reload smf-spf.service' in text
+
+
+# what an el7 host with the C milter's package has where ours goes: its program, its
+# config (edited by the admin below) and its unit
+C_PACKAGE_SPEC = r'''Name: smf-spf
+Version: 2.0.4
+Release: 1.el7
+Summary: Stand-in for the C smf-spf milter's package
+License: GPL-2.0-or-later
+BuildArch: noarch
+
+%description
+Stand-in for the package of the C milter smf-spf: the paths smf-spf-py takes over.
+
+%install
+install -D -m 0755 /dev/null %{buildroot}/usr/sbin/smf-spf
+install -d %{buildroot}/etc/mail/smfs
+printf 'WhitelistIP 127.0.0.0/8\n' > %{buildroot}/etc/mail/smfs/smf-spf.conf
+install -D -m 0644 /dev/null %{buildroot}/usr/lib/systemd/system/smf-spf.service
+
+%files
+/usr/sbin/smf-spf
+%dir /etc/mail/smfs
+%config(noreplace) /etc/mail/smfs/smf-spf.conf
+/usr/lib/systemd/system/smf-spf.service
+'''
+
+
+@pytest.fixture(scope='module')
+def c_package(tmp_path_factory):
+    top = tmp_path_factory.mktemp('c-package')
+    spec = top / 'smf-spf.spec'
+    spec.write_text(C_PACKAGE_SPEC)
+    done = subprocess.run(['rpmbuild', '--define', '_topdir %s' % top, '-bb', str(spec)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    assert done.returncode == 0, done.stdout
+    return str(top / 'RPMS' / 'noarch' / 'smf-spf-2.0.4-1.el7.noarch.rpm')
+
+
+def test_installing_ours_replaces_the_c_package_and_keeps_its_config(
+        c_package, milter_rpm, pyspf_rpm, prometheus_rpm, tmp_path):
+    """What `yum install smf-spf-py` does on a host with the C milter's package: one
+    upgrade transaction, in which our Obsoletes: smf-spf removes it. The admin's
+    smf-spf.conf stays in place and in use; ours is put beside it."""
+    root = scratchroot.make(str(tmp_path / 'root'))
+
+    def rpm(*arguments):
+        return subprocess.run(['rpm', '--root', root] + list(arguments),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True)
+    assert rpm('-i', c_package).returncode == 0
+    config = root + '/etc/mail/smfs/smf-spf.conf'
+    with open(config, 'a') as conf:
+        conf.write('WhitelistIP 198.51.100.0/24\n')
+    done = rpm('-U', '--nodeps', milter_rpm, pyspf_rpm, prometheus_rpm)
+    assert done.returncode == 0, done.stdout
+    assert rpm('-q', 'smf-spf').returncode == 1
+    assert rpm('-q', '--qf', '%{NAME}', 'smf-spf-py').stdout == 'smf-spf-py'
+    assert rpm('-qf', '--qf', '%{NAME}\n', '/etc/mail/smfs/smf-spf.conf').stdout.split() == [
+        'smf-spf-py']
+    with open(config) as conf:
+        assert conf.read() == 'WhitelistIP 127.0.0.0/8\nWhitelistIP 198.51.100.0/24\n'
+    with open(config + '.rpmnew') as shipped:
+        assert shipped.read() == source('conf/smf-spf.conf')
+    with open(root + '/usr/sbin/smf-spf') as program:
+        assert program.readline() == '#!/usr/bin/python3.6 -s\n'
+
+
+def test_the_egg_info_names_the_dependencies_and_the_metrics_extra(milter_rpm):
+    """pip's `smf-spf-py[metrics]` and the python3dist() generators read this."""
+    text = member(milter_rpm, SITEARCH + '/smf_spf_py-1.0.0-py3.6.egg-info/requires.txt')
+    required, _, extras = text.partition('\n\n')
+    assert required.split() == ['pymilter>=1.0.4', 'pyspf>=2.0.12', 'dnspython>=1.16']
+    assert extras.split() == ['[metrics]', 'prometheus_client']
