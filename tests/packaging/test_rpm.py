@@ -134,13 +134,24 @@ def test_release_is_el7(milter_rpm):
     assert query(milter_rpm, '--qf', '%{RELEASE}') == '1.el7'
 
 
+def _rpmlint(package):
+    return subprocess.run(['rpmlint', '-c', os.path.join(ROOT, 'rpm', 'rpmlintrc.toml'),
+                           package], stdout=subprocess.PIPE, universal_newlines=True).stdout
+
+
 def test_rpmlint_reports_no_errors(milter_rpm, pyspf_rpm, prometheus_rpm, srpms):
     # one package a run: rpmlint 2.4 mixes up the spec files of several source RPMs
     for package in [milter_rpm, pyspf_rpm, prometheus_rpm] + srpms:
-        done = subprocess.run(['rpmlint', '-c', os.path.join(ROOT, 'rpm', 'rpmlintrc.toml'),
-                               package], stdout=subprocess.PIPE, universal_newlines=True)
-        assert ' 0 errors' in done.stdout, done.stdout
-        assert ': E: ' not in done.stdout
+        found = _rpmlint(package)
+        assert ' 0 errors' in found, found
+        assert ': E: ' not in found
+
+
+def test_rpmlint_finds_nothing_in_ours_that_rpmlintrc_does_not_explain(milter_rpm, el9_rpm,
+                                                                        srpms):
+    for package in (milter_rpm, el9_rpm, srpms[0]):
+        found = _rpmlint(package)
+        assert ' 0 errors, 0 warnings' in found, found
 
 
 @pytest.fixture(scope='module')
@@ -327,10 +338,12 @@ def test_logrotate_snippet_in_the_rpm(milter_rpm):
     assert 'copytruncate' not in text and 'systemctl reload smf-spf.service' in text
 
 
-# what an el7 host with the C milter's package has where ours goes: its program, its
-# config (edited by the admin below) and its unit
+# what an el7 host with the C milter's package has where ours goes, as the el7 package
+# of smf-spf 2.x lays it out: its program, its config (edited by the admin below), its
+# unit, the socket's directory (0700, with the socket a %ghost) and a tmpfiles.d file
+# of another name
 C_PACKAGE_SPEC = r'''Name: smf-spf
-Version: 2.0.4
+Version: 2.4.3
 Release: 1.el7
 Summary: Stand-in for the C smf-spf milter's package
 License: GPL-2.0-or-later
@@ -344,12 +357,24 @@ install -D -m 0755 /dev/null %{buildroot}/usr/sbin/smf-spf
 install -d %{buildroot}/etc/mail/smfs
 printf 'WhitelistIP 127.0.0.0/8\n' > %{buildroot}/etc/mail/smfs/smf-spf.conf
 install -D -m 0644 /dev/null %{buildroot}/usr/lib/systemd/system/smf-spf.service
+install -d -m 0700 %{buildroot}/run/smfs
+: > %{buildroot}/run/smfs/smf-spf.sock
+install -d %{buildroot}/usr/lib/tmpfiles.d
+printf 'd /run/smfs 0700 smfs smfs -\n' > %{buildroot}/usr/lib/tmpfiles.d/smfs.conf
+
+%pre
+getent group smfs >/dev/null || groupadd -r smfs
+getent passwd smfs >/dev/null || useradd -r -g smfs -d /var/lib/smfs -s /sbin/nologin smfs
+exit 0
 
 %files
 /usr/sbin/smf-spf
 %dir /etc/mail/smfs
 %config(noreplace) /etc/mail/smfs/smf-spf.conf
 /usr/lib/systemd/system/smf-spf.service
+%attr(0700,smfs,smfs) %dir /run/smfs
+%ghost /run/smfs/smf-spf.sock
+/usr/lib/tmpfiles.d/smfs.conf
 '''
 
 
@@ -362,7 +387,7 @@ def c_package(tmp_path_factory):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True)
     assert done.returncode == 0, done.stdout
-    return str(top / 'RPMS' / 'noarch' / 'smf-spf-2.0.4-1.el7.noarch.rpm')
+    return str(top / 'RPMS' / 'noarch' / 'smf-spf-2.4.3-1.el7.noarch.rpm')
 
 
 def test_installing_ours_replaces_the_c_package_and_keeps_its_config(
@@ -376,7 +401,7 @@ def test_installing_ours_replaces_the_c_package_and_keeps_its_config(
         return subprocess.run(['rpm', '--root', root] + list(arguments),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               universal_newlines=True)
-    assert rpm('-i', c_package).returncode == 0
+    assert rpm('-i', '--nodeps', c_package).returncode == 0
     config = root + '/etc/mail/smfs/smf-spf.conf'
     with open(config, 'a') as conf:
         conf.write('WhitelistIP 198.51.100.0/24\n')
@@ -392,6 +417,11 @@ def test_installing_ours_replaces_the_c_package_and_keeps_its_config(
         assert shipped.read() == source('conf/smf-spf.conf')
     with open(root + '/usr/sbin/smf-spf') as program:
         assert program.readline() == '#!/usr/bin/python3.6 -s\n'
+    # the socket's directory outlives the C package's removal: ours owns it too
+    assert os.path.isdir(root + '/run/smfs')
+    assert rpm('-qf', '--qf', '%{NAME}\n', '/run/smfs').stdout.split() == ['smf-spf-py']
+    assert not os.path.exists(root + '/usr/lib/tmpfiles.d/smfs.conf')
+    assert os.path.exists(root + '/usr/lib/tmpfiles.d/smf-spf.conf')
 
 
 def test_the_egg_info_names_the_dependencies_and_the_metrics_extra(milter_rpm):
