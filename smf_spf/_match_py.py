@@ -2,7 +2,7 @@
 in smf_spf.whitelist (ASCII case-insensitive; other characters compare as they are)."""
 
 from smf_spf.mailbox import ascii_lower
-from smf_spf.whitelist import address_matches, name_matches, read_address_pattern
+from smf_spf.whitelist import address_matches, as_address_pattern, name_matches
 
 
 class DomainMatcher(object):
@@ -22,11 +22,12 @@ class DomainMatcher(object):
 
 
 class AddressMatcher(object):
-    """True when the mailbox (local part, domain) matches a pattern."""
+    """True when the mailbox (local part, domain) matches a pattern (a value as written or
+    its smf_spf.whitelist.AddressPattern)."""
     __slots__ = ('_patterns',)
 
     def __init__(self, patterns=()):
-        self._patterns = tuple(read_address_pattern(pattern) for pattern in patterns)
+        self._patterns = tuple(as_address_pattern(pattern) for pattern in patterns)
 
     def __len__(self):
         return len(self._patterns)

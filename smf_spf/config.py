@@ -615,13 +615,14 @@ def parse_lines(lines, path):
 
     values['whitelist_ip'] = CidrSet([entry for _, entry in entries], on_error=bad_cidr)
     values['whitelist_ptr'] = DomainMatcher([v for _, v in lists['whitelistptr']])
-    values['whitelist_from'] = AddressMatcher([v for _, v in lists['whitelistfrom']])
-    values['whitelist_to'] = AddressMatcher([v for _, v in lists['whitelistto']])
-    # what smf-spf whitelisted that these lines no longer do (smf_spf.whitelist)
+    # and what smf-spf whitelisted that these lines no longer do (smf_spf.whitelist)
     narrowed = [(line_no, whitelist.ptr_note(value)) for line_no, value in lists['whitelistptr']]
     for key in ('WhitelistFrom', 'WhitelistTo'):
-        narrowed += [(line_no, whitelist.address_note(key, value))
-                     for line_no, value in lists[key.lower()]]
+        entries = lists[key.lower()]
+        readings = [whitelist.read_address_pattern(value) for _, value in entries]
+        values[_LIST_FIELDS[key.lower()]] = AddressMatcher(readings)
+        narrowed += [(line_no, whitelist.address_note(key, value, reading))
+                     for (line_no, value), reading in zip(entries, readings)]
     for line_no, note in narrowed:
         if note is not None:
             report(line_no, COMPAT, note)

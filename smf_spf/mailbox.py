@@ -37,7 +37,7 @@ def split_path(address):
     '@' stands outside a quoted-string (no domain at all).  A source route is dropped.
     The domain is what follows the last '@' outside quotes; the C milter (libspf2) took the
     last '@' of all, which is the same for every path whose quotes are closed."""
-    route = _SOURCE_ROUTE.match(address)
+    route = _SOURCE_ROUTE.match(address) if address[:1] == '@' else None
     if route is not None:
         address = address[route.end():]
     if '"' not in address:      # no quoted-string: the last '@' of all (the loop's answer)

@@ -34,11 +34,16 @@ class AddressPattern(NamedTuple):
 
 def read_address_pattern(text):
     """The AddressPattern of a WhitelistFrom/To value."""
-    mailbox = split_path(text)
+    folded = ascii_lower(text)       # case moves no '@' or quote: fold first, once
+    mailbox = split_path(folded)
     if mailbox is None:
-        return AddressPattern(None, ascii_lower(text), True)
-    return AddressPattern(ascii_lower(mailbox.local) or None,
-                          ascii_lower(mailbox.domain) or None, False)
+        return AddressPattern(None, folded, True)
+    return AddressPattern(mailbox.local or None, mailbox.domain or None, False)
+
+
+def as_address_pattern(pattern):
+    """pattern itself when it is an AddressPattern, else its reading."""
+    return pattern if isinstance(pattern, AddressPattern) else read_address_pattern(pattern)
 
 
 def name_matches(pattern, name):
@@ -61,7 +66,8 @@ def address_matches(pattern, local, domain):
 def sorted_address_patterns(patterns):
     """(every address matches, local parts at any domain, {domain: True for any local part
     or the set of local parts}, name patterns, how many patterns were given): the tables
-    the compiled AddressMatcher looks up."""
+    the compiled AddressMatcher looks up.  A pattern is a value as written or its
+    AddressPattern (read once by whoever also needs the reading)."""
     everything = False
     locals_at_any_domain = set()
     domains = {}
@@ -69,7 +75,7 @@ def sorted_address_patterns(patterns):
     count = 0
     for text in patterns:
         count += 1
-        pattern = read_address_pattern(text)
+        pattern = as_address_pattern(text)
         if pattern.by_labels:
             names.append(pattern.domain)
         elif pattern.domain is None:
@@ -101,25 +107,38 @@ def narrowed_host(pattern):
     return None if name_matches(folded, example) else example
 
 
-def narrowed_address(pattern):
-    """A sender (recipient) address that holds `pattern` (so smf-spf's WhitelistFrom/To
-    whitelisted it: it searched the address text) and that ours does not match, or None."""
-    reading = read_address_pattern(pattern)
+def _candidates(pattern, reading):
+    """(address holding the folded `pattern`, its local part and domain when its form makes
+    them plain, else None and None), the likeliest example first."""
+    plain = '"' not in pattern and '\\' not in pattern
     if reading.by_labels:
-        candidates = ['%s%s@%s' % ('ceo' if pattern.startswith('.') else 'ceo.', pattern, victim)
-                      for victim in _VICTIMS]
-        candidates.append('someone@evil' + pattern)
-    else:
-        # the pattern in a quoted local part; the pattern with more before and after it
-        quoted = ['"%s%s"@%s' % ('x' if pattern.startswith('@') else '', pattern, victim)
-                  for victim in _VICTIMS if '"' not in pattern and '\\' not in pattern]
-        longer = ['x%s%s%s' % (pattern, '' if reading.domain is None else '.', victim)
-                  for victim in _VICTIMS]
-        candidates = longer + quoted if reading.domain is None else quoted + longer
-    for address in candidates:
-        mailbox = split_path(address)
-        if mailbox is not None and not address_matches(
-                reading, ascii_lower(mailbox.local), ascii_lower(mailbox.domain)):
+        local = ('ceo' if pattern.startswith('.') else 'ceo.') + pattern   # in the local part
+        for victim in _VICTIMS:
+            yield ('%s@%s' % (local, victim),) + ((local, victim) if plain else (None, None))
+        yield 'someone@evil' + pattern, None, None                          # a look-alike
+        return
+    # the pattern in a quoted local part, or with more before and after it
+    local = '"%s%s"' % ('x' if pattern.startswith('@') else '', pattern)
+    quoted = [('%s@%s' % (local, victim), local, victim) for victim in _VICTIMS] if plain else []
+    longer = [('x%s%s%s' % (pattern, '' if reading.domain is None else '.', victim), None, None)
+              for victim in _VICTIMS]
+    for candidate in (longer + quoted if reading.domain is None else quoted + longer):
+        yield candidate
+
+
+def narrowed_address(pattern, reading=None):
+    """A sender (recipient) address that holds `pattern` (so smf-spf's WhitelistFrom/To
+    whitelisted it: it searched the lower-cased address text) and that ours does not
+    match, or None.  reading: the pattern's AddressPattern, when already read."""
+    reading = reading or read_address_pattern(pattern)
+    # candidates hold the folded pattern and lower-case text only: no folding below
+    for address, local, domain in _candidates(ascii_lower(pattern), reading):
+        if local is None:
+            mailbox = split_path(address)
+            if mailbox is None:
+                continue
+            local, domain = mailbox
+        if not address_matches(reading, local, domain):
             return address
     return None
 
@@ -134,12 +153,13 @@ def ptr_note(pattern):
             % (pattern, pattern.strip('.') or pattern, host))
 
 
-def address_note(key, pattern):
-    """The config check's note for a WhitelistFrom/To line that narrowed, or None."""
-    address = narrowed_address(pattern)
+def address_note(key, pattern, reading=None):
+    """The config check's note for a WhitelistFrom/To line that narrowed, or None.
+    reading: the pattern's AddressPattern, when already read."""
+    reading = reading or read_address_pattern(pattern)
+    address = narrowed_address(pattern, reading)
     if address is None:
         return None
-    reading = read_address_pattern(pattern)
     if reading.by_labels:
         what = ('domains under %s' % reading.domain[1:] if reading.domain.startswith('.')
                 else 'the domain %s and the domains under it' % reading.domain)
