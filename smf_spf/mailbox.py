@@ -64,7 +64,7 @@ def split_path(address):
 def ascii_lower(text):
     """Lower-case A-Z only, as C's strtolower does; other characters stay as they are.
     bytes.lower() folds ASCII only, and surrogatepass carries every code point (a
-    surrogate-escaped byte too) there and back unchanged: ten times str.translate's speed."""
+    surrogate-escaped byte too) there and back unchanged: nine times str.translate's speed."""
     return text.encode('utf-8', 'surrogatepass').lower().decode('utf-8', 'surrogatepass')
 
 

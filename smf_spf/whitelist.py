@@ -161,8 +161,9 @@ def address_note(key, pattern, reading=None):
     if address is None:
         return None
     if reading.by_labels:
-        what = ('domains under %s' % reading.domain[1:] if reading.domain.startswith('.')
-                else 'the domain %s and the domains under it' % reading.domain)
+        what = ('the domains under %s, by whole labels' % reading.domain[1:]
+                if reading.domain.startswith('.')
+                else 'the domain %s and the domains under it, by whole labels' % reading.domain)
     elif reading.domain is None:
         what = 'the local part %s at any domain' % reading.local
     elif reading.local is None:

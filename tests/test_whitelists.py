@@ -141,6 +141,17 @@ def test_every_note_names_a_sender_c_whitelisted_and_we_do_not(key, pattern):
         check_note(key, pattern, note)
 
 
+def test_the_documented_config_check_lines_are_what_it_writes():
+    with open(os.path.join(ROOT, 'docs', 'whitelists.md'), encoding='utf-8') as handle:
+        text = handle.read()
+    block = text.split('## What `smf-spf -t` says', 1)[1].split('```')[1]
+    shown = [line.split(' compat: ', 1)[1] for line in block.splitlines() if ' compat: ' in line]
+    assert len(shown) == 3
+    for note in shown:
+        key, pattern = note.split(':', 1)[0].split(' ', 1)
+        assert compat_notes('%s %s' % (key, pattern)) == [note]
+
+
 def test_address_notes_for_the_usual_forms():
     for pattern in ('friend@', '@partner.example', 'friend@partner.example', 'partner.example',
                     '.partner.example', '"a@b"@partner.example', '@a.example:x@b.example'):
