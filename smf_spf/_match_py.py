@@ -1,42 +1,37 @@
-"""Plain-Python twin of pyx/_match_c.pyx: linear scans with `in` and endswith.
+"""Plain-Python twin of pyx/_match_c.pyx: each pattern tried in turn, by the definitions
+in smf_spf.whitelist (ASCII case-insensitive; other characters compare as they are)."""
 
-Matching is ASCII case-insensitive on the UTF-8 bytes (surrogate-escaped bytes
-from the milter included); bytes >= 0x80 compare as they are.
-"""
-
-_ASCII_LOWER = bytes.maketrans(b'ABCDEFGHIJKLMNOPQRSTUVWXYZ', b'abcdefghijklmnopqrstuvwxyz')
+from smf_spf.mailbox import ascii_lower
+from smf_spf.whitelist import address_matches, as_address_pattern, name_matches
 
 
-def fold(text):
-    """ASCII-lower-cased bytes of text (str or bytes)."""
-    if isinstance(text, str):
-        text = text.encode('utf-8', 'surrogateescape')
-    return text.translate(_ASCII_LOWER)
-
-
-class _Patterns(object):
+class DomainMatcher(object):
+    """True when the name is one a pattern names: `p` itself and the names under it,
+    `.p` the names under it, by whole labels."""
     __slots__ = ('_patterns',)
 
     def __init__(self, patterns=()):
-        self._patterns = tuple(fold(p) for p in patterns)
+        self._patterns = tuple(ascii_lower(pattern) for pattern in patterns)
 
     def __len__(self):
         return len(self._patterns)
 
-
-class SuffixMatcher(_Patterns):
-    """True when the text ends with one of the patterns (WhitelistPTR)."""
-    __slots__ = ()
-
-    def matches(self, text):
-        folded = fold(text)
-        return any(folded.endswith(p) for p in self._patterns)
+    def matches(self, name):
+        name = ascii_lower(name)
+        return any(name_matches(pattern, name) for pattern in self._patterns)
 
 
-class SubstringMatcher(_Patterns):
-    """True when the text contains one of the patterns (WhitelistFrom/To)."""
-    __slots__ = ()
+class AddressMatcher(object):
+    """True when the mailbox (local part, domain) matches a pattern (a value as written or
+    its smf_spf.whitelist.AddressPattern)."""
+    __slots__ = ('_patterns',)
 
-    def matches(self, text):
-        folded = fold(text)
-        return any(p in folded for p in self._patterns)
+    def __init__(self, patterns=()):
+        self._patterns = tuple(as_address_pattern(pattern) for pattern in patterns)
+
+    def __len__(self):
+        return len(self._patterns)
+
+    def matches(self, local, domain):
+        local, domain = ascii_lower(local), ascii_lower(domain)
+        return any(address_matches(pattern, local, domain) for pattern in self._patterns)

@@ -65,7 +65,7 @@ def is_postmaster(raw_rcpt):
 
 def _whitelisted_to(config, raw_rcpt):
     address = policy.envelope_address(raw_rcpt, config.relaxed_local_part)
-    return address is not None and config.whitelist_to.matches(address)
+    return address is not None and policy.whitelisted_to(config, address)
 
 
 def _code(verdict):

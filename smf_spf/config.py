@@ -12,10 +12,10 @@ import re
 import socket
 from typing import NamedTuple, Optional, Tuple, Dict, Any
 
-from smf_spf import dialect, forwarders
+from smf_spf import dialect, forwarders, whitelist
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
-from smf_spf.match import SubstringMatcher, SuffixMatcher
+from smf_spf.match import AddressMatcher, DomainMatcher
 from smf_spf.template import ReasonTemplate, TemplateError
 
 DEFAULT_PATH = '/etc/mail/smfs/smf-spf.conf'
@@ -63,9 +63,9 @@ class ListenSpec(NamedTuple):
 
 class Config(NamedTuple):
     whitelist_ip: Any = CidrSet(())
-    whitelist_ptr: Any = SuffixMatcher(())
-    whitelist_from: Any = SubstringMatcher(())
-    whitelist_to: Any = SubstringMatcher(())
+    whitelist_ptr: Any = DomainMatcher(())
+    whitelist_from: Any = AddressMatcher(())
+    whitelist_to: Any = AddressMatcher(())
     fixed_client_ip: Optional[str] = None
     client_ip_nat: Dict[str, str] = {}
     skip_ndr: bool = False
@@ -614,9 +614,18 @@ def parse_lines(lines, path):
         report(entries[index][0], ERROR, 'WhitelistIP %s, line ignored' % message)
 
     values['whitelist_ip'] = CidrSet([entry for _, entry in entries], on_error=bad_cidr)
-    values['whitelist_ptr'] = SuffixMatcher([v for _, v in lists['whitelistptr']])
-    values['whitelist_from'] = SubstringMatcher([v for _, v in lists['whitelistfrom']])
-    values['whitelist_to'] = SubstringMatcher([v for _, v in lists['whitelistto']])
+    values['whitelist_ptr'] = DomainMatcher([v for _, v in lists['whitelistptr']])
+    # and what smf-spf whitelisted that these lines no longer do (smf_spf.whitelist)
+    narrowed = [(line_no, whitelist.ptr_note(value)) for line_no, value in lists['whitelistptr']]
+    for key in ('WhitelistFrom', 'WhitelistTo'):
+        entries = lists[key.lower()]
+        readings = [whitelist.read_address_pattern(value) for _, value in entries]
+        values[_LIST_FIELDS[key.lower()]] = AddressMatcher(readings)
+        narrowed += [(line_no, whitelist.address_note(key, value, reading))
+                     for (line_no, value), reading in zip(entries, readings)]
+    for line_no, note in narrowed:
+        if note is not None:
+            report(line_no, COMPAT, note)
     nat = {}
     nat_lines = {}
     for index, (line_no, value) in enumerate(lists['clientipnat']):

@@ -2,14 +2,14 @@
 
 Lines are client networks (CIDR, IPv4 or IPv6) or host names; a host name stands for
 itself and the names under it, matched on whole labels (mx.example.net is not
-evilmx.example.net), against the MTA's name for the client.
+evilmx.example.net), against the MTA's name for the client; a leading dot changes nothing.
 """
 
 import re
 
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
-from smf_spf.match import SuffixMatcher
+from smf_spf.match import DomainMatcher
 
 _HOST_NAME = re.compile(r'\.?(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*\Z')
 
@@ -17,9 +17,9 @@ _HOST_NAME = re.compile(r'\.?(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]*[A-Za-z_-][A-Za-
 class TrustedForwarders(object):
     __slots__ = ('networks', 'names')
 
-    def __init__(self, networks=CidrSet(()), names=SuffixMatcher(())):
+    def __init__(self, networks=CidrSet(()), names=DomainMatcher(())):
         self.networks = networks
-        self.names = names     # each with a leading dot, so that it matches whole labels
+        self.names = names     # each without a leading dot: itself and the names under it
 
     def __len__(self):
         return len(self.networks) + len(self.names)
@@ -30,7 +30,7 @@ class TrustedForwarders(object):
             return None
         if client_ip in self.networks:
             return 'ip=%s' % client_ip
-        if self.names.matches('.' + hostname):
+        if self.names.matches(hostname):
             return 'fqdn=%s' % hostname
         return None
 
@@ -46,7 +46,7 @@ def parse(entries, report):
         if '/' in value or parse_ip(value) is not None:
             networks.append((line_no, value))
         elif _HOST_NAME.match(value.rstrip('.')):
-            names.append('.' + value.strip('.'))
+            names.append(value.strip('.'))
         else:
             report(line_no, 'TrustedForwarder %r is neither an IP network nor a host name, '
                             'line ignored' % value)
@@ -55,4 +55,4 @@ def parse(entries, report):
         report(networks[index][0], 'TrustedForwarder %s, line ignored' % message)
 
     return TrustedForwarders(CidrSet([v for _, v in networks], on_error=bad_network),
-                             SuffixMatcher(names))
+                             DomainMatcher(names))

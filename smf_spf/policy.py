@@ -164,6 +164,13 @@ def envelope_address(raw, relaxed_local_part):
     return address
 
 
+def whitelisted_to(config, address):
+    """Whether WhitelistTo matches the recipient `address` (as envelope_address gives it),
+    read as split_path reads it."""
+    mailbox = split_path(address)
+    return config.whitelist_to.matches(mailbox.local, mailbox.domain)
+
+
 # -- MAIL FROM ------------------------------------------------------------------
 
 def skip_action(config):
@@ -199,7 +206,7 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
                       (INFO, 'SPF skip : username %s, from=%s' % (shown(auth_authen),
                                                                     shown(raw_from))),
                       skipped_by='SkipAuth'), None
-    if mail.identity == 'mailfrom' and config.whitelist_from.matches(mail.sender):
+    if mail.identity == 'mailfrom' and config.whitelist_from.matches(mail.local, mail.domain):
         return _reply(skip, None, None, None,
                       (INFO, 'SPF skip : from=%s whitelisted by WhitelistFrom' % shown(raw_from)),
                       skipped_by='WhitelistFrom'), None
@@ -305,7 +312,7 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
     if address is None:
         return _syntax_reject(config, '1.3', 'Recipient', raw_rcpt), False
     if len(config.whitelist_to):
-        if config.whitelist_to.matches(address):
+        if whitelisted_to(config, address):
             return _reply(CONTINUE, None, None, None,
                           (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % shown(raw_rcpt)),
                           skipped_by='WhitelistTo'), False

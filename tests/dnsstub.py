@@ -30,8 +30,9 @@ def stub_address():
 
 
 class DnsStub(object):
-    def __init__(self, address=None):
+    def __init__(self, address=None, txt=None):
         self.address = address or stub_address()
+        self.txt = dict(TXT, **(txt or {}))      # more records: {'name.': 'v=spf1 ...'}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((self.address, 53))
@@ -63,10 +64,10 @@ class DnsStub(object):
         response.flags |= dns.flags.AA
         question = query.question[0]
         name = question.name.to_text().lower()
-        if name in TXT and question.rdtype == dns.rdatatype.TXT:
+        if name in self.txt and question.rdtype == dns.rdatatype.TXT:
             response.answer.append(dns.rrset.from_text(question.name, 60, 'IN', 'TXT',
-                                                       '"%s"' % TXT[name]))
-        elif name not in TXT:
+                                                       '"%s"' % self.txt[name]))
+        elif name not in self.txt:
             response.set_rcode(dns.rcode.NXDOMAIN)
         return response.to_wire()
 

@@ -49,13 +49,18 @@ def test_sample_25_config_sets_every_key():
     assert [(p.line, p.severity) for p in loaded.problems] == [(31, WARNING)]
     assert 'line 30: 1D, line 31: 60m' in loaded.problems[0].reason
     assert 'line 31 (60m) takes effect' in loaded.problems[0].reason
-    # RefuseSPFNone counts there (SPFBestGuess is off); only the multi-word RejectReason
-    # acted otherwise in smf-spf up to 2.5.0, which used its first word
-    assert [(p.line, p.severity) for p in loaded.compat] == [(15, config.COMPAT)]
-    assert "'Rejected:'" in loaded.compat[0].reason
+    # RefuseSPFNone counts there (SPFBestGuess is off); the multi-word RejectReason acted
+    # otherwise in smf-spf up to 2.5.0, which used its first word; the WhitelistFrom/To
+    # lines no longer match the pattern anywhere in the address (the WhitelistPTR lines,
+    # with their leading dots, match as they did)
+    assert [(p.line, p.severity) for p in loaded.compat] == [
+        (line, config.COMPAT) for line in (8, 9, 10, 15)]
+    assert [p.reason.split(':')[0] for p in loaded.compat[:3]] == [
+        'WhitelistFrom friend@', 'WhitelistFrom @example.org', 'WhitelistTo postmaster@']
+    assert "'Rejected:'" in loaded.compat[3].reason
     c = loaded.config
     assert c.whitelist_ptr.matches('mx.EXAMPLE.net') and c.whitelist_ptr.matches('a.example.com')
-    assert c.whitelist_from.matches('friend@x.tld') and c.whitelist_to.matches('postmaster@x')
+    assert c.whitelist_from.matches('friend', 'x.tld') and c.whitelist_to.matches('postmaster', 'x')
     assert c.fixed_client_ip == '192.0.2.10' and c.client_ip_nat == {'10.9.9.9': '198.51.100.9'}
     assert c.skip_ndr and not c.skip_auth and c.relaxed_local_part
     assert c.reject_reason.render('s@x', '1.2.3.4', 'mx') == (
@@ -94,7 +99,7 @@ def test_comments_spacing_and_case():
     c = parse('  wHiTeLiStFrOm   Friend@Example.org   # trailing', '#Tag x',
               'TAG\t[SPF: bad]  # spaces inside the value stay',
               'rejectreason   Go away %s').config
-    assert c.whitelist_from.matches('friend@example.org')
+    assert c.whitelist_from.matches('friend', 'example.org')
     assert c.tag == '[SPF: bad]'
     assert c.reject_reason.render('a@b', 'ip', 'mx') == 'Go away a@b'
 
@@ -263,7 +268,8 @@ def test_large_whitelists_load(tmp_path):
     lines += ['WhitelistFrom user%d@example.org' % i for i in range(20000)]
     c = parse(*lines).config
     assert len(c.whitelist_ip) == 20000 and '10.78.31.7' in c.whitelist_ip
-    assert c.whitelist_from.matches('<USER19999@example.org>')
+    assert c.whitelist_from.matches('USER19999', 'example.org')
+    assert not c.whitelist_from.matches('user20000', 'example.org')
 
 
 # -- addresses as smf-spf read them (inet_addr/atoi): warned about, never dropped ------------

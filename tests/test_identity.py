@@ -281,3 +281,24 @@ def test_a_huge_client_value_is_cut_in_the_log(daemon):
     assert lines and all(len(line) < 2500 for line in lines), [len(line) for line in lines]
     assert 'helo=%s...[%d more octets]' % ('h' * 1000, 60008 - 1000) in lines[0]
     assert max(len(line) for line in daemon.log().splitlines()) < 4000
+
+
+# -- the fast paths of the one reading give the slow paths' answers -------------------------
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=30), _BYTES,
+                st.lists(st.one_of(st.characters(), st.integers(0xd800, 0xdfff).map(chr)),
+                         max_size=30).map(''.join)))     # lone surrogates too
+def test_ascii_lower_folds_a_to_z_and_nothing_else(text):
+    from smf_spf.mailbox import ascii_lower
+    assert ascii_lower(text) == ''.join(chr(ord(c) + 32) if 'A' <= c <= 'Z' else c
+                                        for c in text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='ab@.:,\\ ', max_size=20))
+def test_a_path_without_quotes_splits_at_its_last_at(address):
+    route = re.match(r'@[^@:,"<>\s]*(?:,@[^@:,"<>\s]*)*:', address)
+    rest = address[route.end():] if route else address
+    local, at, domain = rest.rpartition('@')
+    assert split_path(address) == (Mailbox(local, domain) if at else None)

@@ -251,7 +251,7 @@ def test_skip_auth_off_checks_authenticated_clients():
     assert h.mail('<a@sender.example>') == Milter.REJECT
 
 
-def test_whitelist_from_substring_accepts():
+def test_whitelist_from_domain_accepts_in_any_case():
     h = Harness('WhitelistFrom @Friends.example', 'RemoveForgedAuthResults off',
                 friends_example='fail')
     h.connect()

@@ -9,14 +9,14 @@ from smf_spf import cache, cidr, match
 def test_compiled_modules_are_in_use():
     assert smf_spf.EXTENSIONS is True
     assert cidr.CidrSet.__module__ == 'smf_spf._cidr_c'
-    assert match.SubstringMatcher.__module__ == 'smf_spf._match_c'
+    assert match.AddressMatcher.__module__ == 'smf_spf._match_c'
     assert cache.ResultCache.__module__ == 'smf_spf._cache_c'
 
 
 def test_environment_forces_the_twins():
     code = ('import smf_spf, smf_spf.cidr, smf_spf.match, smf_spf.cache as c; '
             'print(smf_spf.EXTENSIONS, smf_spf.cidr.CidrSet.__module__, '
-            'smf_spf.match.SuffixMatcher.__module__, c.ResultCache.__module__)')
+            'smf_spf.match.DomainMatcher.__module__, c.ResultCache.__module__)')
     out = subprocess.check_output([sys.executable, '-c', code],
                                   env=dict(os.environ, SMF_SPF_NO_EXTENSIONS='1'),
                                   universal_newlines=True)

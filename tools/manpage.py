@@ -65,18 +65,32 @@ KEY_TEXT = {
           'Such lines are read the same way here, with a warning.'),
     'WhitelistPTR': dict(
         value='*name*',
-        text='A client whose host name (as the MTA names it) ends with the value, in any '
-             'case, is accepted unchecked, at connect. Repeatable.'),
+        text='A client whose host name (as the MTA names it) is the name or one under it, '
+             'by whole labels and in any case, is accepted unchecked, at connect: '
+             '`partner.example` matches `partner.example` and `mx.partner.example`, never '
+             '`evilpartner.example`; `.partner.example` only the names under it. '
+             'Repeatable.',
+        c='The value matched the end of the host name, so `partner.example` also accepted '
+          '`evilpartner.example`; `smf-spf -t` lists such lines.'),
     'WhitelistFrom': dict(
-        value='*text*',
-        text='A message whose envelope sender contains the value, in any case, is not '
-             'checked. Repeatable.'),
+        value='*address* | *name*',
+        text='A message whose envelope sender matches is not checked. The sender is read as '
+             'an SMTP path (the domain after the last `@` outside quotes, a source route '
+             'dropped) and compared part by part, in any case: `user@partner.example` that '
+             'mailbox, `@partner.example` any local part at exactly that domain, `user@` '
+             'that local part at any domain; a value without `@` is a domain, matched with '
+             'the domains under it by whole labels (`.partner.example`: only those under '
+             'it). Repeatable.',
+        c='The value matched anywhere in the address text, so `@partner.example` also '
+          'whitelisted `<"x@partner.example"@victim.example>`; `smf-spf -t` lists such '
+          'lines.'),
     'WhitelistTo': dict(
-        value='*text*',
-        text='A recipient that contains the value, in any case, is never refused. With '
-             'any WhitelistTo line, an SPF fail is refused per recipient at RCPT TO (550 '
+        value='*address* | *name*',
+        text='A recipient that matches, as WhitelistFrom matches a sender, is never refused. '
+             'With any WhitelistTo line, an SPF fail is refused per recipient at RCPT TO (550 '
              '5.1.1) instead of at MAIL FROM. Repeatable.',
-        c='A matching recipient accepted the whole message, for every later recipient too.'),
+        c='A matching recipient accepted the whole message, for every later recipient too. '
+          'The value matched anywhere in the address text (see WhitelistFrom).'),
     'SkipNDR': dict(
         text='on: an empty sender (`MAIL FROM:<>`) is not checked.'),
     'SkipAuth': dict(
@@ -89,8 +103,9 @@ KEY_TEXT = {
              'TrustedForwarder`, and Authentication-Results carries '
              '`policy.trusted-forwarder=`*address*. A network is CIDR, IPv4 or IPv6; a '
              'name is the MTA\'s name for the client: `mx2.example.net` matches it and the '
-             'names under it, `.example.net` every name under example.net, whole labels '
-             'only (unlike WhitelistPTR). Repeatable.',
+             'names under it, whole labels only, as in WhitelistPTR; a leading dot changes '
+             'nothing here (`.example.net` is example.net and every name under it). '
+             'Repeatable.',
         c=OURS),
     'FixedClientIP': dict(
         value='*address*',
