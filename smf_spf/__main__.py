@@ -223,6 +223,11 @@ def why_no_socket(spec):
     return problem or ''
 
 
+# compatibility notes logged at start (`-t` prints every one): 100,000 narrowed
+# WhitelistFrom lines must not make 100,000 log lines at every start
+MAX_LOGGED_COMPAT = 20
+
+
 def _untrapped_to_log(log):
     """pymilter prints an exception raised outside our callbacks (e.g. in its own
     strict decoding) with sys.excepthook and answers the MTA with its exception policy:
@@ -351,8 +356,11 @@ def run(argv, ident):
     log = setup_logging(ident, conf.syslog, log_stream)
     for problem in loaded.problems:
         log.log(40 if problem.severity != configuration.WARNING else 30, '[CONFIG] %s', problem)
-    for problem in loaded.compat:
+    for problem in loaded.compat[:MAX_LOGGED_COMPAT]:
         log.warning('[CONFIG] %s', problem)
+    if len(loaded.compat) > MAX_LOGGED_COMPAT:
+        log.warning('[CONFIG] %s: %d more lines do not act as in smf-spf 2.x: '
+                    'smf-spf -t lists them all', path, len(loaded.compat) - MAX_LOGGED_COMPAT)
     for text in exposure_warnings(path):
         log.warning('[CONFIG] %s: warning: %s', path, text)
     entry = None

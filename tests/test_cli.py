@@ -277,6 +277,25 @@ def test_start_up_log_names_repeated_keys_and_compat_lines(tmp_path):
     assert '[CONFIG] %s:3: compat: RefuseSPFNone on has no effect' % path in logged
 
 
+def test_start_up_log_keeps_many_compat_lines_to_a_count(tmp_path):
+    """-t lists every compatibility line; the log at start names the first few and
+    counts the rest (100,000 narrowed WhitelistFrom lines are no 100,000 log lines)."""
+    from smf_spf.__main__ import MAX_LOGGED_COMPAT
+    port = free_port()
+    log = tmp_path / 'log'
+    patterns = ['WhitelistFrom partner%d.example' % n for n in range(MAX_LOGGED_COMPAT + 30)]
+    path = write(tmp_path, 'Socket inet:%d@127.0.0.1' % port, 'User %s' % ME,
+                 'LogTo %s' % log, 'Syslog none', *patterns)
+    assert serve_until_sigterm(path, lambda: _port_open(port)) == 0
+    logged = log.read_text(encoding='utf-8')
+    assert logged.count(': compat: ') == MAX_LOGGED_COMPAT
+    assert '%s: 30 more lines do not act as in smf-spf 2.x: smf-spf -t lists them all' \
+        % path in logged
+    checked = subprocess.run([sys.executable, '-m', 'smf_spf', '-t', '-c', path],
+                             stderr=subprocess.PIPE, universal_newlines=True)
+    assert checked.stderr.count(': compat: ') == MAX_LOGGED_COMPAT + 30
+
+
 @pytest.mark.parametrize('form', ['inet:{port}@localhost', 'inet:{port}@[127.0.0.1]',
                                   'inet6:{port}@[::1]'])
 def test_daemon_serves_on_libmilter_socket_forms(tmp_path, form):
