@@ -12,11 +12,13 @@
  * Loaded with RTLD_GLOBAL before pymilter's milter.so, this module's
  * smfi_getsymval is the one milter.so binds to.  It reads the macro arrays
  * from the session context with the layout that sendmail 8.14 (el7) to 8.18
- * (Debian) share, checks on every call that the context looks like one of
- * theirs, and stops at the terminating NULL whether it falls on a name or a
- * value slot.  When a context does not look as expected it hands the call to
- * libmilter's own function (the address install() was given), so it is never
- * worse than libmilter alone.
+ * (Debian) share, and stops at the terminating NULL whether it falls on a name
+ * or a value slot.  It trusts that layout only once libmilter's own function
+ * (the address install() was given) has given the very same answer on a live
+ * session, and until then reads no pointer from the context before checking
+ * it can be read; on any disagreement it steps aside and every lookup goes to
+ * libmilter's own function, so it is never worse than libmilter alone (see
+ * "the proof of the layout" below).
  *
  * It also stands between libmilter and pymilter's connect, HELO, MAIL, RCPT,
  * header and unknown-command callbacks (smfi_register is interposed the same way): pymilter
@@ -43,6 +45,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <fcntl.h>
 
 #if defined(__x86_64__) && defined(__GLIBC__)
 /* glibc 2.34 moved the dl* functions into libc under a new symbol version; bind to
@@ -53,12 +56,14 @@ __asm__(".symver dlclose,dlclose@GLIBC_2.2.5");
 __asm__(".symver dlerror,dlerror@GLIBC_2.2.5");
 #endif
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 /* the session context's leading fields, as libmilter.h declares them from
  * sendmail 8.14.0 to 8.18 (struct smfi_str); only the prefix up to the macro
@@ -162,24 +167,76 @@ header_is_read(const char *name)
     return 0;
 }
 
-/* Cheap checks that need no pointer from the context, then the invariant the
- * macro parser leaves behind: the array's first string starts one byte into
- * the frame it was split from (the byte before is the stage letter). */
+/* -- the macro lookup, and the proof of the layout -------------------------
+ *
+ * The layout above is trusted only after a live session has shown it.  Until
+ * then every lookup first checks all of the context's macro arrays against
+ * their frames, reading each pointer through probe_copy() (an unreadable
+ * address is the kernel's EFAULT there, not a SIGSEGV here), then walks them
+ * and asks libmilter's own smfi_getsymval the same question.  The very same
+ * pointer for a macro that is present proves the layout; a check that fails or
+ * an answer that differs makes the guard step aside for the life of the
+ * process: every lookup then goes to libmilter's own function (layout() says
+ * why, and symguard.report() logs it once).  libmilter's own walk reads past
+ * an array that ends on a value slot, so it is not asked while one does. */
+
+#define LAYOUT_UNPROVEN 0
+#define LAYOUT_PROVEN 1
+#define LAYOUT_FOREIGN 2              /* stepped aside */
+
+static int layout_state = LAYOUT_UNPROVEN;
+static const char *layout_problem = NULL;
+static pthread_mutex_t proof_lock = PTHREAD_MUTEX_INITIALIZER;
+static int probe_pipe[2] = {-1, -1};  /* open during one proof attempt only */
+
+/* test hooks (_perturb): read the macro arrays this many bytes away from where
+ * the layout has them, or the first two stages from each other's slots */
+static long layout_shift = 0;
+static int layout_swap = 0;
+
+#define PROBE_BLOCK 256               /* a page is a multiple of it */
+#define PROBE_STRING_MAX (4L << 20)   /* more than any frame libmilter accepts */
+
+static void *
+slot_pointer(const struct session_prefix *session, size_t offset, int slot)
+{
+    void *value;
+
+    if (layout_swap && slot < 2)
+        slot = 1 - slot;
+    memcpy(&value, (const char *)session + offset + layout_shift + slot * sizeof value,
+           sizeof value);
+    return value;
+}
+
+#define STRINGS(session, slot) \
+    ((char **)slot_pointer(session, offsetof(struct session_prefix, macro_strings), slot))
+#define FRAME(session, slot) \
+    ((char *)slot_pointer(session, offsetof(struct session_prefix, macro_frames), slot))
+
+/* what needs no pointer from the context */
 static int
-looks_like_a_session(const struct session_prefix *session)
+fields_look_right(const struct session_prefix *session)
+{
+    return session->socket >= 0 && session->state >= 0 &&
+           session->state <= MILTER_STATE_MAX &&
+           session->protocol >= MILTER_PROTOCOL_MIN &&
+           session->protocol <= MILTER_PROTOCOL_MAX &&
+           session->protocol_to_mta >= MILTER_PROTOCOL_MIN &&
+           session->protocol_to_mta <= session->protocol;
+}
+
+/* Once the layout is proven, on every call: the invariant the macro parser
+ * leaves behind, that an array's first string starts one byte into the frame it
+ * was split from (the byte before is the stage letter). */
+static int
+macro_arrays_look_right(const struct session_prefix *session)
 {
     int slot;
 
-    if (session->socket < 0 || session->state < 0 ||
-        session->state > MILTER_STATE_MAX ||
-        session->protocol < MILTER_PROTOCOL_MIN ||
-        session->protocol > MILTER_PROTOCOL_MAX ||
-        session->protocol_to_mta < MILTER_PROTOCOL_MIN ||
-        session->protocol_to_mta > session->protocol)
-        return 0;
     for (slot = 0; slot < MACRO_SLOTS; slot++) {
-        char **strings = session->macro_strings[slot];
-        char *frame = session->macro_frames[slot];
+        char **strings = STRINGS(session, slot);
+        char *frame = FRAME(session, slot);
 
         if ((strings == NULL) != (frame == NULL))
             return 0;
@@ -187,6 +244,99 @@ looks_like_a_session(const struct session_prefix *session)
             return 0;
     }
     return 1;
+}
+
+/* Copy length bytes from an address not known to be mapped, through a pipe;
+ * 0 when they cannot be read. */
+static int
+probe_copy(void *destination, const void *source, size_t length)
+{
+    uintptr_t from = (uintptr_t)source;
+    char *to = destination;
+
+    while (length > 0) {
+        size_t chunk = PROBE_BLOCK - from % PROBE_BLOCK;
+        ssize_t written;
+
+        if (chunk > length)
+            chunk = length;
+        written = write(probe_pipe[1], (const void *)from, chunk);
+        if (written > 0 && read(probe_pipe[0], to, (size_t)written) != written)
+            return 0;
+        if (written != (ssize_t)chunk)
+            return 0;
+        from += chunk;
+        to += chunk;
+        length -= chunk;
+    }
+    return 1;
+}
+
+/* strlen of a string at an address not known to be mapped; 0 when it cannot
+ * be read (within no more than a frame's size) */
+static int
+probe_length(const char *string, size_t *length)
+{
+    char block[PROBE_BLOCK];
+    uintptr_t at = (uintptr_t)string;
+    size_t done = 0;
+
+    while (done < PROBE_STRING_MAX) {
+        size_t size = PROBE_BLOCK - (at + done) % PROBE_BLOCK;
+        const char *nul;
+
+        if (!probe_copy(block, (const void *)(at + done), size))
+            return 0;
+        nul = memchr(block, '\0', size);
+        if (nul != NULL) {
+            *length = done + (size_t)(nul - block);
+            return 1;
+        }
+        done += size;
+    }
+    return 0;
+}
+
+/* The arrays as libmilter's macro parser leaves them, checked without reading
+ * through a pointer before probe_copy() has: a stage's array and frame set
+ * together, its strings one after the other from the frame's second byte,
+ * ending in NULL.  NULL if they are, else what is not; *odd: an array ends on
+ * a value slot. */
+static const char *
+foreign_macro_arrays(const struct session_prefix *session, int *odd)
+{
+    int slot;
+
+    *odd = 0;
+    for (slot = 0; slot < MACRO_SLOTS; slot++) {
+        char **strings = STRINGS(session, slot);
+        char *frame = FRAME(session, slot);
+        uintptr_t expected = (uintptr_t)frame + 1;
+        long count;
+
+        if ((strings == NULL) != (frame == NULL))
+            return "a stage's macro array and frame are not set together";
+        if (strings == NULL)
+            continue;
+        for (count = 0; count < PROBE_STRING_MAX; count++) {
+            char *entry;
+            size_t length;
+
+            if (!probe_copy(&entry, (const char *)strings + count * sizeof entry, sizeof entry))
+                return "a macro array cannot be read";
+            if (entry == NULL)
+                break;
+            if ((uintptr_t)entry != expected)
+                return "a macro string is not where its frame has it";
+            if (!probe_length(entry, &length))
+                return "a macro string cannot be read";
+            expected += length + 1;
+        }
+        if (count == PROBE_STRING_MAX)
+            return "a macro array does not end";
+        *odd |= (int)(count % 2);
+    }
+    return NULL;
 }
 
 /* libmilter's matching: the exact name, `{x}` for a stored `x`, `x` for a
@@ -212,9 +362,9 @@ walk_macros(const struct session_prefix *session, const char *name)
 
     /* the latest stage first, as libmilter searches */
     for (slot = MACRO_SLOTS - 1; slot >= 0; slot--) {
-        char **entry = session->macro_strings[slot];
+        char **entry = STRINGS(session, slot);
 
-        if (entry == NULL || session->macro_frames[slot] == NULL)
+        if (entry == NULL || FRAME(session, slot) == NULL)
             continue;
         while (entry[0] != NULL) {
             if (names_match(entry[0], name, length))
@@ -227,18 +377,75 @@ walk_macros(const struct session_prefix *session, const char *name)
     return NULL;
 }
 
+static char *
+libmilters_own(void *ctx, char *name)
+{
+    return libmilter_getsymval != NULL ? libmilter_getsymval(ctx, name) : NULL;
+}
+
+static void
+decide(int state, const char *problem)
+{
+    layout_problem = problem;
+    __atomic_store_n(&layout_state, state, __ATOMIC_RELEASE);
+}
+
+/* a lookup while the layout is unproven, under proof_lock */
+static char *
+prove(void *ctx, char *name)
+{
+    const struct session_prefix *session = ctx;
+    const char *problem;
+    char *ours, *theirs;
+    int odd;
+
+    if (pipe2(probe_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return libmilters_own(ctx, name);       /* nothing to check with: libmilter alone */
+    problem = foreign_macro_arrays(session, &odd);
+    close(probe_pipe[0]);
+    close(probe_pipe[1]);
+    probe_pipe[0] = probe_pipe[1] = -1;
+    if (libmilter_getsymval == NULL)            /* install() not called: none to ask */
+        return problem == NULL ? walk_macros(session, name) : NULL;
+    if (problem != NULL) {
+        decide(LAYOUT_FOREIGN, problem);
+        return libmilter_getsymval(ctx, name);
+    }
+    ours = walk_macros(session, name);          /* reads only pointers checked above */
+    if (odd)
+        return ours;                            /* libmilter's walk would overrun */
+    theirs = libmilter_getsymval(ctx, name);
+    if (theirs != ours)
+        decide(LAYOUT_FOREIGN, "its answer and libmilter's own differ");
+    else if (ours != NULL)
+        decide(LAYOUT_PROVEN, NULL);
+    return theirs;
+}
+
 __attribute__((visibility("default"))) char *
 smfi_getsymval(void *ctx, char *name)
 {
     const struct session_prefix *session = ctx;
+    int state;
+    char *found;
 
     if (ctx == NULL || name == NULL || name[0] == '\0')
         return NULL;
-    if (!looks_like_a_session(session)) {
+    state = __atomic_load_n(&layout_state, __ATOMIC_ACQUIRE);
+    if (state == LAYOUT_FOREIGN)
+        return libmilter_getsymval(ctx, name);
+    if (!fields_look_right(session) ||
+        (state == LAYOUT_PROVEN && !macro_arrays_look_right(session))) {
         __sync_fetch_and_add(&unexpected_contexts, 1);
-        return libmilter_getsymval != NULL ? libmilter_getsymval(ctx, name) : NULL;
+        return libmilters_own(ctx, name);
     }
-    return walk_macros(session, name);
+    if (state == LAYOUT_PROVEN)
+        return walk_macros(session, name);
+    pthread_mutex_lock(&proof_lock);
+    state = __atomic_load_n(&layout_state, __ATOMIC_ACQUIRE);
+    found = state == LAYOUT_UNPROVEN ? prove(ctx, name) : NULL;
+    pthread_mutex_unlock(&proof_lock);
+    return state == LAYOUT_UNPROVEN ? found : smfi_getsymval(ctx, name);
 }
 
 /* -- envelope strings that are not UTF-8 ---------------------------------- */
@@ -566,21 +773,64 @@ unexpected(PyObject *module, PyObject *unused)
     return PyLong_FromUnsignedLong(__sync_fetch_and_add(&unexpected_contexts, 0));
 }
 
-/* walk(frame, name) -> bytes or None: split a macro frame's data (stage
- * letter first) as libmilter does and look the name up in a context of the
- * expected layout; lets the tests drive the walk without a session */
+/* layout() -> (state, problem): 'unproven', 'proven' or 'foreign' (stepped
+ * aside: every lookup is libmilter's own), and why it stepped aside */
+static PyObject *
+layout(PyObject *module, PyObject *unused)
+{
+    static const char *names[] = {"unproven", "proven", "foreign"};
+    int state = __atomic_load_n(&layout_state, __ATOMIC_ACQUIRE);
+
+    return Py_BuildValue("(sz)", names[state], state == LAYOUT_FOREIGN ? layout_problem : NULL);
+}
+
+/* _perturb(shift, swap): a test hook that makes the guard's idea of the layout
+ * wrong - the macro arrays read `shift` bytes (whole pointers, staying inside
+ * the context) away, the first two stages read from each other's slots - and
+ * the layout unproven again */
+static PyObject *
+perturb(PyObject *module, PyObject *args)
+{
+    long shift;
+    int swap;
+    long lowest = -(long)offsetof(struct session_prefix, macro_strings);
+
+    if (!PyArg_ParseTuple(args, "lp:_perturb", &shift, &swap))
+        return NULL;
+    if (shift % (long)sizeof(char *) != 0 || shift < lowest ||
+        shift > (long)(MACRO_SLOTS * sizeof(char *))) {
+        PyErr_Format(PyExc_ValueError, "a shift is whole pointers from %ld to %ld bytes",
+                     lowest, (long)(MACRO_SLOTS * sizeof(char *)));
+        return NULL;
+    }
+    pthread_mutex_lock(&proof_lock);
+    layout_shift = shift;
+    layout_swap = swap;
+    decide(LAYOUT_UNPROVEN, NULL);
+    pthread_mutex_unlock(&proof_lock);
+    Py_RETURN_NONE;
+}
+
+/* walk(frame, name, careful=False) -> bytes or None: split a macro frame's
+ * data (stage letter first) as libmilter does and look the name up in a
+ * context of the expected layout, after the checks of a proven layout or
+ * (careful) those of a proof; lets the tests drive the walk without a session */
 static PyObject *
 walk(PyObject *module, PyObject *args)
 {
-    const char *data, *name;
+    const char *data, *name, *problem = NULL;
     Py_ssize_t length, i;
     struct session_prefix session;
-    char *frame, **strings, *found;
-    int count = 0, index = 0;
+    char *frame, **strings, *found = NULL;
+    int count = 0, index = 0, careful = 0, odd;
     PyObject *result;
 
-    if (!PyArg_ParseTuple(args, "y#y:walk", &data, &length, &name))
+    if (!PyArg_ParseTuple(args, "y#y|p:walk", &data, &length, &name, &careful))
         return NULL;
+    if (layout_shift != 0 || layout_swap) {
+        PyErr_SetString(PyExc_RuntimeError, "the layout is perturbed (_perturb)");
+        return NULL;
+    }
     if (length < 1) {
         PyErr_SetString(PyExc_ValueError, "a macro frame starts with its stage letter");
         return NULL;
@@ -609,8 +859,26 @@ walk(PyObject *module, PyObject *args)
     session.state = 4;
     session.macro_strings[2] = strings;
     session.macro_frames[2] = frame;
-    found = smfi_getsymval(&session, (char *)name);
-    result = found == NULL ? (Py_INCREF(Py_None), Py_None) : PyBytes_FromString(found);
+    if (careful) {
+        pthread_mutex_lock(&proof_lock);
+        if (pipe2(probe_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+            problem = "no pipe to probe with";
+        else {
+            problem = foreign_macro_arrays(&session, &odd);
+            close(probe_pipe[0]);
+            close(probe_pipe[1]);
+            probe_pipe[0] = probe_pipe[1] = -1;
+        }
+        pthread_mutex_unlock(&proof_lock);
+    } else if (!fields_look_right(&session) || !macro_arrays_look_right(&session))
+        problem = "not the layout of a session";
+    if (problem == NULL)
+        found = walk_macros(&session, name);
+    if (problem != NULL) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        result = NULL;
+    } else
+        result = found == NULL ? (Py_INCREF(Py_None), Py_None) : PyBytes_FromString(found);
     PyMem_Free(strings);
     PyMem_Free(frame);
     return result;
@@ -736,7 +1004,11 @@ static PyMethodDef methods[] = {
     {"unexpected", unexpected, METH_NOARGS,
      "unexpected() -> int: calls whose context did not have the expected layout"},
     {"walk", walk, METH_VARARGS,
-     "walk(frame, name) -> bytes or None: the guarded lookup on one macro frame"},
+     "walk(frame, name, careful=False) -> bytes or None: the guarded lookup on one macro frame"},
+    {"layout", layout, METH_NOARGS,
+     "layout() -> (state, problem): whether libmilter's own lookup proved the layout"},
+    {"_perturb", perturb, METH_VARARGS,
+     "_perturb(shift, swap): test hook, a wrong layout to prove (0, False: the right one)"},
     {NULL, NULL, 0, NULL}
 };
 

@@ -236,7 +236,7 @@ class SpfMilter(Milter.Base):
         verdict, self.connection = policy.on_connect(
             self.services.config, _client_ip(family, hostaddr), hostname or '',
             self.getsymval('j') or self.getsymval('{j}'))
-        symguard.check_once(self.services.log)
+        symguard.report(self.services.log)
         return self._answer(verdict)
 
     @_fail_open('HELO', Milter.ACCEPT)
@@ -272,6 +272,7 @@ class SpfMilter(Milter.Base):
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
+        symguard.report(self.services.log)
         if mail is None:
             return self._answer_mail(actions.dry_run(config, verdict,
                                                      instead=policy.skip_action(config)),

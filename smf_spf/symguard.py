@@ -9,6 +9,7 @@ callbacks); install() then hands the guard libmilter's own functions.
 
 import os
 import sys
+import threading
 
 _flags = sys.getdlopenflags()
 sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
@@ -72,17 +73,30 @@ def unexpected_contexts():
     return _symguard.unexpected() if _symguard is not None else 0
 
 
-_checked = []
+_reported = set()
+_report_lock = threading.Lock()
+_REPORTS = {
+    'foreign': "[WARNING] libmilter's session context is not laid out as the macro guard "
+               "expects (%s): it stepped aside, every macro lookup is libmilter's own, which "
+               "a malformed macro frame can crash; keep the socket for the MTA only",
+    'unexpected': "[WARNING] a libmilter session context did not look as the macro guard "
+                  "expects: that lookup went to libmilter's own, which a malformed macro "
+                  "frame can crash; keep the socket for the MTA only",
+}
 
 
-def check_once(log):
-    """After the first session's macro lookups: warn if libmilter's session context
-    did not have the layout the guard knows (it then falls back to libmilter's own,
-    unguarded lookup)."""
-    if _checked:
+def report(log):
+    """After a callback's macro lookups: warn, once each, that the guard stepped aside
+    from libmilter's session layout (and why), or that a context did not look like
+    libmilter's (that lookup went to libmilter's own, unguarded)."""
+    if _symguard is None or len(_reported) == len(_REPORTS):
         return
-    _checked.append(True)
-    if unexpected_contexts():
-        log.warning('[WARNING] libmilter\'s session context is not laid out as the macro '
-                    'guard expects: it falls back to libmilter\'s own lookup, which a '
-                    'malformed macro frame can crash; keep the socket for the MTA only')
+    state, problem = _symguard.layout()
+    for what, seen in (('foreign', state == 'foreign'), ('unexpected', _symguard.unexpected())):
+        if not seen:
+            continue
+        with _report_lock:
+            if what in _reported:
+                continue
+            _reported.add(what)
+        log.warning(_REPORTS[what] % ((problem,) if what == 'foreign' else ()))

@@ -129,8 +129,9 @@ def wait_for(predicate, timeout=20.0):
 class Daemon(object):
     """smf-spf -f on a loopback inet socket, logging to a file."""
 
-    def __init__(self, directory, nameserver, *extra_lines):
+    def __init__(self, directory, nameserver, *extra_lines, prelude=None):
         self.port = free_port()
+        self.prelude = prelude      # Python run in the daemon's process before its main
         self.log_path = os.path.join(str(directory), 'smf-spf.log')
         self.conf = os.path.join(str(directory), 'smf-spf.conf')
         lines = ['Socket inet:%d@127.0.0.1' % self.port, 'Nameservers %s' % nameserver,
@@ -144,8 +145,11 @@ class Daemon(object):
         # files, not pipes: a full pipe nobody reads would block the daemon's writers
         self.stderr_path = self.log_path + '.stderr'
         with open(self.stderr_path, 'wb') as stderr:
+            start = ['-m', 'smf_spf'] if self.prelude is None else [
+                '-c', self.prelude + '\nimport runpy\n'
+                'runpy.run_module("smf_spf", run_name="__main__", alter_sys=True)']
             self.process = subprocess.Popen(
-                [sys.executable, '-m', 'smf_spf', '-f', '-c', self.conf],
+                [sys.executable] + start + ['-f', '-c', self.conf],
                 stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -1,7 +1,11 @@
 """Frames no MTA sends, played with a raw milter client against the running daemon,
 and the guarded macro lookup on its own (smf_spf/_symguard.c)."""
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -12,6 +16,7 @@ from rawmilter import CONNECT, HELO, MAIL, RCPT, Client, connect_data, final, se
 from smf_spf import symguard
 
 REJECTED = b'550 5.7.23 '
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope='module')
@@ -108,8 +113,8 @@ def reference_lookup(strings, name):
     return None
 
 
-def walk(strings, name):
-    return symguard._symguard.walk(b'M' + b''.join(s + b'\0' for s in strings), name)
+def walk(strings, name, careful=False):
+    return symguard._symguard.walk(b'M' + b''.join(s + b'\0' for s in strings), name, careful)
 
 
 def test_walk_examples():
@@ -130,11 +135,14 @@ texts = st.one_of(names, st.binary(max_size=12).map(lambda b: b.replace(b'\0', b
 @given(st.lists(texts, max_size=11), names.filter(bool))
 def test_walk_agrees_with_the_reference_for_any_number_of_strings(strings, name):
     assert walk(strings, name) == reference_lookup(strings, name)
+    # the checks of a proof (every pointer probed first) accept every array the parser makes
+    assert walk(strings, name, careful=True) == reference_lookup(strings, name)
 
 
-def test_frame_without_a_terminating_nul():
-    assert symguard._symguard.walk(b'Mj\0mx.example', b'j') is None
-    assert symguard._symguard.walk(b'Mj', b'j') is None
+@pytest.mark.parametrize('careful', [False, True])
+def test_frame_without_a_terminating_nul(careful):
+    assert symguard._symguard.walk(b'Mj\0mx.example', b'j', careful) is None
+    assert symguard._symguard.walk(b'Mj', b'j', careful) is None
 
 
 # -- the same through pymilter's TestCtx --------------------------------------------
@@ -290,7 +298,7 @@ def test_the_daemon_recognised_libmilters_session_layout(daemon):
     assert 'not laid out as the macro guard expects' not in daemon.log()
 
 
-def test_a_context_of_another_layout_goes_to_libmilter_and_is_reported():
+def test_a_context_of_another_layout_goes_to_libmilter_and_is_reported_once():
     import ctypes
     import logging
     import Milter  # noqa: F401  (installs libmilter's own lookup as the fallback)
@@ -304,13 +312,96 @@ def test_a_context_of_another_layout_goes_to_libmilter_and_is_reported():
     handler = ListHandler()
     log = logging.getLogger('symguard-test')
     log.addHandler(handler)
-    del symguard._checked[:]
-    symguard.check_once(log)
-    symguard.check_once(log)
+    symguard._reported.clear()
+    try:
+        symguard.report(log)
+        symguard.report(log)
+    finally:
+        symguard._reported.clear()
     assert [message for _, message in handler.lines] == [
-        "[WARNING] libmilter's session context is not laid out as the macro guard expects: "
-        "it falls back to libmilter's own lookup, which a malformed macro frame can crash; "
+        "[WARNING] a libmilter session context did not look as the macro guard expects: "
+        "that lookup went to libmilter's own, which a malformed macro frame can crash; "
         "keep the socket for the MTA only"]
+
+
+# -- the proof of the layout (tests/sessionprobe.py) ---------------------------------
+
+def probe(case):
+    """What the guard answered for `j` in a context built by sessionprobe.py, in a
+    process of its own: a read through a bad pointer ends it with SIGSEGV (-11)."""
+    done = subprocess.run([sys.executable, os.path.join(HERE, 'sessionprobe.py'), case],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_libmilters_own_lookup_proves_the_layout():
+    assert probe('libmilter') == {'answer': 'mx.helo.test', 'asked': [],
+                                  'layout': ['proven', None]}
+
+
+def test_the_guard_steps_aside_when_its_answer_and_libmilters_differ():
+    """Its idea of the layout wrong (the CONNECT and HELO stages' slots swapped), the
+    guard finds the CONNECT stage's `j` first; libmilter's own answer wins."""
+    assert probe('swapped') == {
+        'answer': 'mx.helo.test', 'asked': [],
+        'layout': ['foreign', "its answer and libmilter's own differ"]}
+
+
+@pytest.mark.parametrize('case, problem', [
+    ('unreadable array', 'a macro array cannot be read'),
+    ('entry elsewhere', 'a macro string is not where its frame has it'),
+    ('unreadable frame', 'a macro string cannot be read'),
+    ('shifted', 'a macro array cannot be read'),     # an int read as a pointer: 6
+])
+def test_a_pointer_that_cannot_be_read_makes_the_guard_step_aside_unharmed(case, problem):
+    """Before the proof no pointer is read through unchecked (the guard's first layout
+    check read strings[0] of a context it did not know yet: SIGSEGV for the first,
+    third and fourth case); the call goes to libmilter's own lookup (faked here)."""
+    assert probe(case) == {'answer': None, 'asked': ['j'], 'layout': ['foreign', problem]}
+
+
+def test_libmilter_is_not_asked_while_its_own_walk_would_overrun():
+    """An array that ends on a value slot (a later stage's) would take libmilter's own
+    walk past its end: the guard answers alone, and the layout stays unproven."""
+    assert probe('odd array') == {'answer': 'mx.helo.test', 'asked': [],
+                                  'layout': ['unproven', None]}
+
+
+SWAP_STAGES = 'from smf_spf import symguard\nsymguard._symguard._perturb(0, True)'
+
+
+def test_on_a_live_session_the_guard_steps_aside_logged_once(tmp_path, dns):
+    """The daemon with the guard's idea of the layout wrong (the CONNECT and HELO
+    stages' slots swapped): at MAIL FROM, {auth_authen} is in both stages, the guard
+    finds the CONNECT stage's first, libmilter's own lookup the HELO stage's.  From
+    then on every lookup is libmilter's own, and the log says so once."""
+    running = rawmilter.Daemon(tmp_path, dns.address, prelude=SWAP_STAGES).start()
+    try:
+        for attempt in range(2):
+            client = Client(running.port)
+            try:
+                client.negotiate()
+                client.macros(CONNECT, b'{auth_authen}', b'conn-user')
+                replies = [final(client.step(CONNECT,
+                                             connect_data(b'client.test', '127.0.0.1')))]
+                client.macros(HELO, b'{auth_authen}', b'helo-user')
+                replies.append(final(client.step(HELO, b'mx.client.test\0')))
+                replies.append(final(client.step(MAIL, b'<a@fail.stub.test>\0')))
+            finally:
+                client.close()
+            # SkipAuth: an authenticated sender is not checked
+            assert replies == [(b'c', b'')] * 3
+        assert rawmilter.wait_for(lambda: running.log().count(
+            'SPF skip : username helo-user, from=<a@fail.stub.test>') == 2), running.log()
+        log = running.log()
+        assert 'username conn-user' not in log
+        assert log.count("not laid out as the macro guard expects (its answer and "
+                         "libmilter's own differ): it stepped aside") == 1, log
+        assert running.alive()
+    finally:
+        running.stop()
 
 
 def test_unknown_command_and_unix_client_path_that_are_not_utf8(daemon):
