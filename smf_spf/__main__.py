@@ -269,9 +269,16 @@ def use_resolver(conf):
     dnscache.enable()
 
 
+WORKER_POOL_WARNING = (
+    '[WARNING] libmilter runs a worker pool: MAIL FROMs that arrive together are shared '
+    'among the workers idle at that moment, the others wait for whole SPF checks, past '
+    'SPFTimeout and possibly past the MTA\'s milter timeout (docs/libmilter.md)')
+
+
 def build_services(conf, log, metrics=None):
     """Everything a connection needs; run before the switch to User, while the
     interpreter's files are readable (smf_spf.milter loads pymilter)."""
+    from smf_spf import symguard
     from smf_spf.milter import GUARD_PROBLEM, Services
     from smf_spf.spfcheck import preload_dns_modules
     sys.excepthook = _untrapped_to_log(log)
@@ -279,6 +286,8 @@ def build_services(conf, log, metrics=None):
         log.warning('[WARNING] no guard for libmilter\'s macro lookup (%s): a malformed macro '
                     'frame can crash the milter; keep its socket reachable by the MTA only',
                     GUARD_PROBLEM)
+    if symguard.libmilter_has_worker_pool():
+        log.warning(WORKER_POOL_WARNING)
     preload_dns_modules()
     use_resolver(conf)
     return Services(conf, build_spf(conf, new_cache(conf)), log, metrics)

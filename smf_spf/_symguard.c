@@ -986,9 +986,31 @@ lookup(PyObject *self, PyObject *args)
                          (unsigned long long)(uintptr_t)reg);
 }
 
+/* defines(path, name) -> bool: whether the already loaded library at path or one
+ * of its dependencies (libmilter) defines the symbol name */
+static PyObject *
+defines(PyObject *self, PyObject *args)
+{
+    const char *path, *name;
+    void *handle, *found;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "ss", &path, &name))
+        return NULL;
+    handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (handle == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s is not loaded: %s", path, dlerror());
+        return NULL;
+    }
+    found = dlsym(handle, name);
+    dlclose(handle);
+    return PyBool_FromLong(found != NULL);
+}
+
 static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS,
      "lookup(path) -> (getsymval, register): libmilter's own addresses, as path binds them"},
+    {"defines", defines, METH_VARARGS,
+     "defines(path, name) -> bool: the library loaded from path or its dependencies define name"},
     {"pass_on", pass_on, METH_VARARGS,
      "pass_on(headers or None, data, steps_not_wanted=None): what goes to Python"},
     {"header_read", header_read, METH_VARARGS,

@@ -41,6 +41,17 @@ def install():
     return None
 
 
+def libmilter_has_worker_pool():
+    """Whether the libmilter pymilter runs on was built with its worker pool
+    (_FFR_WORKERS_POOL: Debian's, not el7's, el8's or el9's), which serves a burst of
+    commands with the workers idle at that moment (docs/libmilter.md); None when
+    pymilter is not loaded or the guard not built."""
+    milter = sys.modules.get('milter')
+    if _symguard is None or milter is None:
+        return None
+    return _symguard.defines(milter.__file__, 'mi_pool_controller_init')
+
+
 def from_wire(value, index=0):
     """The string a connect/HELO/MAIL/RCPT callback got as argument `index`: the
     original bytes, decoded with surrogate escapes, when they were not UTF-8."""

@@ -23,9 +23,11 @@ TXT = {
 }
 
 
-def stub_address():
+def stub_address(third_octet_plus=1):
+    """SMF_SPF_E2E_DNS with the third octet plus one: this stub's; other servers of the
+    tests take plus two (tests/slowdns.py on port 53) and so on."""
     octets = os.environ.get('SMF_SPF_E2E_DNS', '127.53.53.53').split('.')
-    octets[2] = str((int(octets[2]) + 1) % 256)
+    octets[2] = str((int(octets[2]) + third_octet_plus) % 256)
     return '.'.join(octets)
 
 

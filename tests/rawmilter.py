@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 OPTNEG, MACRO, CONNECT, HELO, MAIL, RCPT = b'O', b'D', b'C', b'H', b'M', b'R'
@@ -106,6 +107,35 @@ def session(port, sender, helo=b'mx.client.test', ip='127.0.0.1', macros=()):
         return final(client.step(MAIL, b'<' + sender + b'>\0'))
     finally:
         client.close()
+
+
+def simultaneous_mail(port, senders, timeout=180.0):
+    """One session per sender that gets through CONNECT and HELO; then all send MAIL
+    FROM at once. Per sender, in order: (seconds from sending MAIL FROM to its final
+    reply, the reply's letter)."""
+    ready = threading.Barrier(len(senders))
+    answered = [None] * len(senders)
+
+    def one(index, sender):
+        client = Client(port, timeout)
+        try:
+            client.negotiate()
+            client.macros(CONNECT, b'j', b'mx.receiver.test')
+            client.step(CONNECT, connect_data(b'client.test', '127.0.0.1'))
+            client.step(HELO, b'mx.client.test\0')
+            ready.wait()
+            sent = time.monotonic()
+            reply = final(client.step(MAIL, b'<a@' + sender + b'>\0'))
+            answered[index] = (time.monotonic() - sent, reply[0])
+        finally:
+            client.close()
+    threads = [threading.Thread(target=one, args=(index, sender))
+               for index, sender in enumerate(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answered
 
 
 def free_port(family=socket.AF_INET, host='127.0.0.1'):

@@ -21,7 +21,7 @@ import dns.rrset
 
 class SlowDns(object):
     def __init__(self, records, delay=0.0, silent=(), host='127.0.0.1', servfail=(),
-                 negative_ttl=None):
+                 negative_ttl=None, port=0):
         self.records = dict(((name.lower(), rtype), values)
                             for (name, rtype), values in records.items())
         self.delay = delay
@@ -31,7 +31,7 @@ class SlowDns(object):
         self.asked = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.host = host
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         self._timers = []
         self._thread = threading.Thread(target=self._serve)
