@@ -57,6 +57,9 @@ run: build build/run.conf
 	$(VENV)/bin/python -m smf_spf -f -c build/run.conf
 
 test: test-unit test-e2e test36 vermin manlint test-rpm
+# test36 has just run the unit suite under el7's CPython 3.6 stack: the RPM's %check would
+# run it again under the same interpreter (make rpm alone keeps %check, as a release needs)
+test: RPM_CHECK := --without check
 
 test-unit: build
 	$(VENV)/bin/python -m pytest -q tests --ignore=tests/e2e --ignore=tests/packaging
@@ -108,7 +111,7 @@ rpm: build36
 	$(VENV36)/bin/python setup.py -q sdist -d $(RPMTOP)/SOURCES
 	$(VENV36)/bin/pip download -q --no-deps --no-binary :all: -d $(RPMTOP)/SOURCES \
 	  pyspf==$(PYSPF_VERSION) prometheus_client==$(PROMETHEUS_CLIENT_VERSION)
-	$(RPMBUILD) -ba rpm/smf-spf-py.spec
+	$(RPMBUILD) $(RPM_CHECK) -ba rpm/smf-spf-py.spec
 	$(RPMBUILD) -ba rpm/python-pyspf.spec
 	$(RPMBUILD) -ba rpm/python-prometheus_client.spec
 	@find $(RPMTOP)/RPMS $(RPMTOP)/SRPMS -name '*.rpm' | sort
