@@ -256,7 +256,8 @@ def build_spf(conf, cache):
     """The SPF checker for conf, answering from cache (None: no cache)."""
     from smf_spf import policy
     from smf_spf.spfcheck import CachedChecker, SpfChecker
-    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname())
+    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
+                         void_limit=conf.spf_void_limit)
     return CachedChecker(checker, cache, policy.is_cacheable)
 
 

@@ -30,6 +30,8 @@ MTA_TIMEOUT_MARGIN = 5
 # about 80 MB at the 189 (CPython 3.11) to 204 (3.6) bytes of RSS per entry that
 # bench/cache_rss.py measures
 DEFAULT_CACHE_SIZE = 400000
+# RFC 7208 section 4.6.4: more DNS lookups without an answer than this are a permerror
+DEFAULT_VOID_LIMIT = 2
 
 ERROR = 'error'
 WARNING = 'warning'
@@ -97,6 +99,7 @@ class Config(NamedTuple):
     nameservers: Tuple[str, ...] = ()
     spf_timeout: float = DEFAULT_SPF_TIMEOUT
     cache_size: int = DEFAULT_CACHE_SIZE
+    spf_void_limit: int = DEFAULT_VOID_LIMIT
     metrics_listen: Optional[ListenSpec] = None
     # the accepted entries of each list key, as written: what a reload compares
     list_entries: Dict[str, Tuple[str, ...]] = {}
@@ -435,6 +438,7 @@ _SCALARS = {
     'nameservers': ('nameservers', parse_nameservers),
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
+    'spfvoidlimit': ('spf_void_limit', parse_count),
     'metricslisten': ('metrics_listen', parse_listen),
     'checkhelo': ('check_helo', _boolean),
     'refusehelofail': ('refuse_helo_fail', _boolean),
@@ -453,7 +457,8 @@ KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIP
         'SPFBestGuess', 'TagSubject', 'Tag', 'AddHeader', 'AddReceivedHeader', 'AuthservID',
         'RemoveForgedAuthResults', 'AuthservIDAlias',
         'Quarantine', 'QuarantineBox', 'TTL', 'User', 'Socket', 'Syslog', 'LogTo',
-        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'MetricsListen',
+        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'SPFVoidLimit',
+        'MetricsListen',
         'CheckHelo', 'RefuseHeloFail', 'RefuseSoftFail', 'RejectPermError', 'DryRun',
         'AcceptPostmaster', 'TrustedForwarder')
 _LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',

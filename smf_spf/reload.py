@@ -15,7 +15,7 @@ from smf_spf.logsetup import NOTICE, STANDARD_STREAMS
 # the process is built around these at start: a new value waits for a restart
 RESTART_ONLY = ('socket', 'user', 'daemonize', 'metrics_listen')
 # cached results are SPF answers for (client IP, sender domain): these change them
-CACHE_DEPENDS_ON = ('ttl', 'cache_size', 'nameservers')
+CACHE_DEPENDS_ON = ('ttl', 'cache_size', 'nameservers', 'spf_void_limit')
 LIST_FIELDS = ('whitelist_ip', 'whitelist_ptr', 'whitelist_from', 'whitelist_to',
                'client_ip_nat', 'trusted_forwarders')
 RESOLVER_DEPENDS_ON = ('nameservers', 'spf_timeout')

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import spf
 
+from smf_spf.config import DEFAULT_VOID_LIMIT
 from smf_spf.mailbox import POSTMASTER, identity_text, malformed_domain
 from smf_spf.policy import shown
 
@@ -92,15 +93,20 @@ class _DeadlineQuery(spf.query):
       that name (5.5);
     - a name dnspython cannot resolve at all (too long, bad IDNA, CNAME chain
       too long) is a void lookup, as pyspf treats bad labels, not a crash;
+    - the void lookup limit (RFC 7208 section 4.6.4) is this query's `void_limit`
+      (SPFVoidLimit), counted where pyspf counts, without pyspf's module-wide
+      MAX_VOID_LOOKUPS;
     - macro expansion of %{l}, %{s}, %{h} is noted for the result cache.
     """
 
-    def __init__(self, ip, identity, helo, deadline, **kwargs):
+    def __init__(self, ip, identity, helo, deadline, void_limit=DEFAULT_VOID_LIMIT,
+                 **kwargs):
         spf.query.__init__(self, ip, identity_text(*identity), helo, **kwargs)
         # the identity as smf_spf.mailbox read it: pyspf would split at the first '@'
         self.l = identity.local or POSTMASTER    # RFC 7208 section 4.3
         self.o = self.d = identity.domain
         self.deadline = deadline
+        self.void_limit = void_limit
         self.uses_sender_details = False
 
     def expand(self, s, stripdot=True):
@@ -133,18 +139,19 @@ class _DeadlineQuery(spf.query):
         self.querytime = self.timeout = remaining
         bad_name, chain_too_long = _dns_errors()
         try:
-            return spf.query.dns(self, name, qtype, cnames, ignore_void)
+            # pyspf's own count (against its module-wide limit) is left out: ours follows
+            result = spf.query.dns(self, name, qtype, cnames, ignore_void=True)
         except chain_too_long:
             # a CNAME loop: what a recursive resolver answers with SERVFAIL
             raise spf.TempError('DNS CNAME chain too long or looping at %s' % name)
         except bad_name as exc:
             log.debug('DNS %s %s cannot be asked (%s): no data', name, qtype, exc)
-            if not ignore_void:
-                self.void_lookups += 1
-                if self.void_lookups > spf.MAX_VOID_LOOKUPS:
-                    raise spf.PermError('Void lookup limit of %d exceeded'
-                                        % spf.MAX_VOID_LOOKUPS)
-            return []
+            result = []
+        if not result and not ignore_void:
+            self.void_lookups += 1
+            if self.void_lookups > self.void_limit:
+                raise spf.PermError('Void lookup limit of %d exceeded' % self.void_limit)
+        return result
 
 
 _DNS_ERRORS = []
@@ -163,9 +170,12 @@ def _dns_errors():
 
 
 class SpfChecker(object):
-    def __init__(self, timeout, receiver='localhost'):
+    query_class = _DeadlineQuery
+
+    def __init__(self, timeout, receiver='localhost', void_limit=DEFAULT_VOID_LIMIT):
         self.timeout = timeout
         self.receiver = receiver
+        self.void_limit = void_limit
 
     def check(self, ip, identity, helo, timeout=None):
         """SpfResult for `identity`, a smf_spf.mailbox.Mailbox (postmaster@helo for empty
@@ -176,9 +186,9 @@ class SpfChecker(object):
             problem = malformed_domain(identity.domain)
             if problem is not None:
                 return SpfResult('none', 'malformed domain: %s' % problem)
-            query = _DeadlineQuery(ip, identity, helo, time.monotonic() + timeout,
-                                   receiver=self.receiver, timeout=timeout,
-                                   querytime=timeout)
+            query = self.query_class(ip, identity, helo, time.monotonic() + timeout,
+                                     void_limit=self.void_limit, receiver=self.receiver,
+                                     timeout=timeout, querytime=timeout)
             result, _code, explanation = query.check()
         except Exception as exc:  # pyspf raising on odd input must not cost a message
             log.warning('SPF check failed for ip=%s, sender=%s, helo=%s: %s: %s',

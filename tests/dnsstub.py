@@ -20,6 +20,9 @@ TXT = {
     'pass.stub.test.': 'v=spf1 ip4:127.0.0.0/8 -all',
     'fail.stub.test.': 'v=spf1 ip4:192.0.2.0/24 -all',
     'softfail.stub.test.': 'v=spf1 ~all',
+    # three names that do not exist before the match: a permerror at SPFVoidLimit 2
+    'void.stub.test.': 'v=spf1 a:v1.stub.test a:v2.stub.test a:v3.stub.test '
+                       'ip4:127.0.0.0/8 -all',
 }
 
 

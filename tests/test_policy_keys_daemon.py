@@ -1,0 +1,97 @@
+"""Issue 21's keys through the running daemon (raw milter protocol, DNS stub on loopback):
+SPFVoidLimit, RefuseNotPass, named RejectReason fields, RefuseFailEmptySender, the HELO
+identity's Received-SPF, each kept across SIGHUP."""
+
+import os
+import shutil
+import signal
+import tempfile
+
+import pytest
+
+import rawmilter
+from dnsstub import DnsStub
+from rawmilter import CONNECT, EOM, HELO, MAIL, RCPT, Client, connect_data, final
+
+
+@pytest.fixture(scope='module')
+def dns():
+    stub = DnsStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def start(dns):
+    """start(*config lines): a running daemon, stopped after the test. Its directory is
+    one User (nobody, when the tests run as root) can read: a reload reads the config."""
+    running = []
+    directory = tempfile.mkdtemp(prefix='smf-spf-keys-')
+    os.chmod(directory, 0o755)
+
+    def started(*lines):
+        path = os.path.join(directory, str(len(running)))
+        os.mkdir(path)
+        os.chmod(path, 0o755)
+        running.append(rawmilter.Daemon(path, dns.address, *lines))
+        return running[-1].start()
+    yield started
+    for daemon in running:
+        daemon.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def reload_with(daemon, *lines):
+    """Append lines to the daemon's config and SIGHUP it; returns once it reloaded."""
+    with open(daemon.conf, 'a') as out:
+        out.write('\n'.join(lines) + '\n')
+    reloads = daemon.log().count('reloaded ')
+    os.kill(daemon.pid, signal.SIGHUP)
+    assert rawmilter.wait_for(lambda: daemon.log().count('reloaded ') > reloads), \
+        daemon.log()[-2000:]
+
+
+CONTINUE = (b'c', b'')
+
+
+def session(port, sender, helo=b'mx.client.test', ip='127.0.0.1',
+            rcpts=(b'<b@receiver.test>',)):
+    """One message: (answer to MAIL FROM, answers to each RCPT TO, replies to EOM); a
+    refusal ends the message where it is made."""
+    client = Client(port)
+    try:
+        client.negotiate()
+        client.macros(CONNECT, b'j', b'mx.receiver.test')
+        client.step(CONNECT, connect_data(b'client.test', ip))
+        client.step(HELO, helo + b'\0')
+        mail = final(client.step(MAIL, b'<' + sender + b'>\0'))
+        if mail != CONTINUE:
+            return mail, [], []
+        answers = [final(client.step(RCPT, rcpt + b'\0')) for rcpt in rcpts]
+        if CONTINUE not in answers:
+            return mail, answers, []
+        return mail, answers, client.step(EOM)
+    finally:
+        client.close()
+
+
+def reply(answer):
+    """The SMTP reply a milter `y` answer carries, as text."""
+    assert answer[0] == b'y', answer
+    return answer[1].rstrip(b'\0').decode('ascii')
+
+
+# -- SPFVoidLimit ---------------------------------------------------------------------
+
+def test_void_limit_decides_and_a_reload_takes_a_new_one_with_a_fresh_cache(start):
+    """void.stub.test makes three void lookups before its ip4 matches 127.0.0.1."""
+    daemon = start('RejectPermError on')
+    mail, _, _ = session(daemon.port, b'a@void.stub.test')
+    assert reply(mail).startswith('550 5.7.24 '), mail
+    assert 'SPF permerror: ip=127.0.0.1' in daemon.log()
+    reload_with(daemon, 'SPFVoidLimit 3')
+    assert 'reload: SPFVoidLimit 2 -> 3' in daemon.log()
+    assert 'reload: SPF result cache emptied and rebuilt' in daemon.log()
+    mail, _, _ = session(daemon.port, b'a@void.stub.test')
+    assert mail == CONTINUE, mail
+    assert 'SPF pass: ip=127.0.0.1' in daemon.log()
