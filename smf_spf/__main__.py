@@ -257,7 +257,8 @@ def build_spf(conf, cache):
     from smf_spf import policy
     from smf_spf.spfcheck import CachedChecker, SpfChecker
     checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
-                         void_limit=conf.spf_void_limit)
+                         void_limit=conf.spf_void_limit,
+                         fetch_exp=configuration.fetches_exp(conf))
     return CachedChecker(checker, cache, policy.is_cacheable)
 
 

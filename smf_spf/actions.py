@@ -34,17 +34,21 @@ NO_STATE = MessageState()
 
 # -- what refuses ------------------------------------------------------------------
 
-def result_refusal(config, connection, mail, result, helo_mail, helo_result):
+def result_refusal(config, connection, mail, result, helo_mail, helo_result,
+                   explanation='', helo_explanation=''):
     """The refusal of this policy's keys for a message C's rules let through, or None.
     Codes as RFC 7372 names them: 5.7.23 for an SPF fail (MAIL FROM or HELO), 5.7.24 for an
-    SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1."""
+    SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1. The
+    explanations are each identity's, for RejectReason's %{exp}."""
     if result == 'softfail' and config.refuse_softfail:
-        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail')
+        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail',
+                             explanation)
     if result == 'permerror' and config.reject_perm_error:
-        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror')
+        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror',
+                             explanation)
     if helo_result == 'fail' and config.refuse_helo_fail:
         return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
-                             'helo fail')
+                             'fail', helo_explanation, label='helo fail')
     return None
 
 
@@ -74,14 +78,15 @@ def _code(verdict):
 
 # -- stages ------------------------------------------------------------------------
 
-def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
+def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict,
+            explanation='', helo_explanation=''):
     """(Verdict for MAIL FROM, MessageState), given policy.after_spf's verdict.
 
     A refusal is made here, as C did, or with AcceptPostmaster on kept for RCPT TO; a
     TrustedForwarder's is dropped."""
     if verdict.action not in REFUSALS:
-        verdict = result_refusal(config, connection, mail, result, helo_mail,
-                                 helo_result) or verdict
+        verdict = result_refusal(config, connection, mail, result, helo_mail, helo_result,
+                                 explanation, helo_explanation) or verdict
     trusted = trusted_forwarder(config, connection)
     state = MessageState(helo_result, helo_mail.helo if helo_mail else None, None, trusted)
     if trusted is not None:

@@ -668,6 +668,12 @@ def parse_lines(lines, path):
     return LoadResult(Config(**values), tuple(problems), tuple(compat))
 
 
+def fetches_exp(config):
+    """Whether SPF checks fetch a failing record's exp= text: only for a RejectReason
+    that shows it (%{exp})."""
+    return config.reject_reason.uses('exp')
+
+
 def load(path):
     """Read and parse the config file at path; ConfigFileError if it cannot be read."""
     try:

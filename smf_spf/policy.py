@@ -252,15 +252,26 @@ def _refusal(action, code, xcode, text, rule, result, details):
                    % (REFUSED, code, xcode, rule, result, details)))
 
 
-def refuse(config, connection, mail, code_suffix, rule, result='fail'):
-    """The refusal of `mail` by `rule` for its SPF `result`: 550 5.<code_suffix> with the
-    RejectReason text, or 450 4.<code_suffix> with SoftFail on."""
-    text = config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name)
+def reject_reason(config, connection, mail, result, explanation=''):
+    """The RejectReason text for `mail` and its SPF `result`; `explanation` is what %{exp}
+    shows (a temperror's only as the short reason a client may learn)."""
+    if result == 'temperror':
+        explanation = headers.temperror_reason(explanation)
+    return config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name,
+                                       mail.domain, mail.local, mail.helo, result, explanation)
+
+
+def refuse(config, connection, mail, code_suffix, rule, result='fail', explanation='',
+           label=None):
+    """The refusal of `mail` by `rule` for its SPF `result` (logged as `label`, or the
+    result): 550 5.<code_suffix> with the RejectReason text, or 450 4.<code_suffix> with
+    SoftFail on."""
+    text = reject_reason(config, connection, mail, result, explanation)
     if config.soft_fail:
         code, xcode, action = '450', '4.' + code_suffix, TEMPFAIL
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
-    return _refusal(action, code, xcode, text, rule, result,
+    return _refusal(action, code, xcode, text, rule, label or result,
                     'ip=%s, from=%s' % (connection.spf_ip, shown(mail.raw_from)))
 
 
@@ -300,14 +311,15 @@ def after_spf(config, connection, mail, result, explanation=''):
         return _refusal(TEMPFAIL, '451', '4.4.3', text, 'AcceptTempError off', 'temperror',
                         'from=%s: %s' % (shown(mail.raw_from), shown(explanation)))
     if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
-        return refuse(config, connection, mail, '7.23', 'RefuseFail')
+        return refuse(config, connection, mail, '7.23', 'RefuseFail', explanation=explanation)
     return Verdict(CONTINUE)
 
 
 # -- RCPT TO --------------------------------------------------------------------
 
-def on_rcpt(config, connection, mail, result, raw_rcpt):
-    """(Verdict, quarantine) for one recipient; quarantine means redirect it at the end."""
+def on_rcpt(config, connection, mail, result, raw_rcpt, explanation=''):
+    """(Verdict, quarantine) for one recipient; quarantine means redirect it at the end.
+    `explanation`: the SPF result's, for RejectReason's %{exp}."""
     address = envelope_address(raw_rcpt, config.relaxed_local_part)
     if address is None:
         return _syntax_reject(config, '1.3', 'Recipient', raw_rcpt), False
@@ -317,7 +329,8 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
                           (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % shown(raw_rcpt)),
                           skipped_by='WhitelistTo'), False
         if result == 'fail' and config.refuse_fail:
-            return refuse(config, connection, mail, '1.1', 'RefuseFail'), False
+            return refuse(config, connection, mail, '1.1', 'RefuseFail',
+                          explanation=explanation), False
     quarantine = config.quarantine and result in ('fail', 'softfail')
     return Verdict(CONTINUE), quarantine
 

@@ -23,6 +23,9 @@ TXT = {
     # three names that do not exist before the match: a permerror at SPFVoidLimit 2
     'void.stub.test.': 'v=spf1 a:v1.stub.test a:v2.stub.test a:v3.stub.test '
                        'ip4:127.0.0.0/8 -all',
+    # a fail that explains itself (RFC 7208 section 6.2)
+    'exp.stub.test.': 'v=spf1 ip4:192.0.2.0/24 -all exp=why.stub.test',
+    'why.stub.test.': '%{i} may not send for %{d}',
 }
 
 

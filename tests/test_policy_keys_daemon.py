@@ -95,3 +95,40 @@ def test_void_limit_decides_and_a_reload_takes_a_new_one_with_a_fresh_cache(star
     mail, _, _ = session(daemon.port, b'a@void.stub.test')
     assert mail == CONTINUE, mail
     assert 'SPF pass: ip=127.0.0.1' in daemon.log()
+
+
+# -- named fields in RejectReason -----------------------------------------------------
+
+NAMED = ('RejectReason %{result} for %{domain}: %{exp} [%{local}|%{helo}|%{ip}|%{mta}|'
+         '%{sender}] (%s)')
+
+
+def test_named_fields_and_the_records_exp_text_in_the_reply(start):
+    daemon = start(NAMED)
+    mail, _, _ = session(daemon.port, b'Bob@exp.stub.test', helo=b'mx.client.test')
+    assert reply(mail) == ('550 5.7.23 fail for exp.stub.test: 127.0.0.1 may not send for '
+                           'exp.stub.test [bob|mx.client.test|127.0.0.1|mx.receiver.test|'
+                           'bob@exp.stub.test] (bob@exp.stub.test)')
+
+
+HOSTILE = [
+    (b'a\r\n250 2.0.0 ok', b'mx.client.test'),
+    (b'x', b'h\r\n550 5.0.0 injected\r\n'),
+    (b'50%n%s%%', b'%s%n'),
+    (b'\xff\xfe\xc3', b'\x1b[31m.example'),
+    (b'z' * 2000, b'h' * 2000),
+]
+
+
+def test_no_field_can_break_the_reply_or_add_a_line(start):
+    daemon = start(NAMED, 'RelaxedLocalPart on')
+    for local, helo in HOSTILE:
+        mail, _, _ = session(daemon.port, local + b'@exp.stub.test', helo=helo)
+        assert mail[0] == b'y', mail
+        wire = mail[1].rstrip(b'\0')
+        assert wire.startswith(b'550 5.7.23 fail for exp.stub.test: 127.0.0.1 may not '
+                               b'send for exp.stub.test ['), wire
+        assert b'\r' not in wire and b'\n' not in wire and b'\0' not in wire
+        assert all(0x20 <= octet <= 0x7e for octet in wire), wire
+        assert len(wire.replace(b'%%', b'%')) + 2 <= 512
+    assert daemon.alive()
