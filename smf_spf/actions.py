@@ -132,7 +132,8 @@ def dry_run(config, verdict, instead=CONTINUE):
         return verdict
     would = 'refuse' if verdict.action == REJECT else 'tempfail'
     return Verdict(instead, logs=tuple((level, _would(would, message))
-                                       for level, message in verdict.logs), dry_run=would)
+                                       for level, message in verdict.logs), dry_run=would,
+                   rule=verdict.rule)
 
 
 def _would(would, message):

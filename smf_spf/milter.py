@@ -280,7 +280,8 @@ class SpfMilter(Milter.Base):
                                      queue_id)
         started = time.monotonic()
         checked, cached = self._evaluate(mail)
-        self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
+        self.services.metrics.spf_checked(checked.result, mail.identity, cached,
+                                          time.monotonic() - started,
                                           self.services.spf.cache is not None)
         self._log_all((policy.spf_result_log(checked.result, cached, self.connection, mail),),
                       queue_id)
@@ -316,11 +317,16 @@ class SpfMilter(Milter.Base):
         if helo_mail is mail:       # an empty sender: its identity is the HELO identity
             return mail, checked
         timeout = helo_identity.budget(config, elapsed)
+        metrics = self.services.metrics
         if timeout is None:
             self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),),
                           queue_id)
+            metrics.spf_checked('temperror', 'helo', False, None, False)
             return helo_mail, helo_identity.OUT_OF_TIME
+        started = time.monotonic()
         helo_checked, cached = self._evaluate(helo_mail, timeout)
+        metrics.spf_checked(helo_checked.result, 'helo', cached, time.monotonic() - started,
+                            self.services.spf.cache is not None)
         self._log_all((helo_identity.result_log(helo_checked.result, cached, self.connection,
                                                 helo_mail),), queue_id)
         return helo_mail, helo_checked

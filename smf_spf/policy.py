@@ -38,6 +38,7 @@ class Verdict(NamedTuple):
     logs: Tuple[Tuple[str, str], ...] = ()   # (level, message) to log, in order
     skipped_by: Optional[str] = None         # the whitelist or rule that skips the check
     dry_run: Optional[str] = None            # DryRun let it through: 'refuse' or 'tempfail'
+    rule: Optional[str] = None               # what refuses (or would): RefuseFail, ...
 
 
 class Connection(NamedTuple):
@@ -93,8 +94,8 @@ def shown(value):
         len(octets) - MAX_LOGGED_VALUE)
 
 
-def _reply(action, code, xcode, text, *logs, skipped_by=None):
-    return Verdict(action, code, xcode, text, tuple(logs), skipped_by)
+def _reply(action, code, xcode, text, *logs, skipped_by=None, rule=None):
+    return Verdict(action, code, xcode, text, tuple(logs), skipped_by, rule=rule)
 
 
 def unwrap_ip(address):
@@ -217,7 +218,7 @@ def unreadable_sender():
     """MAIL FROM that neither the callback nor the {mail_addr} macro let us read."""
     return _reply(TEMPFAIL, '451', '4.3.0', 'Sender address could not be read',
                   (NOTICE, 'MAIL FROM could not be read (not UTF-8, no {mail_addr}): '
-                   '451 4.3.0'))
+                   '451 4.3.0'), rule='Unreadable')
 
 
 def _syntax_reject(config, status, role, raw):
@@ -227,7 +228,8 @@ def _syntax_reject(config, status, role, raw):
     else:
         code, xcode = '550', '5.' + status
     return _reply(REJECT if code == '550' else TEMPFAIL, code, xcode, text,
-                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, shown(raw))))
+                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, shown(raw))),
+                  rule='Syntax')
 
 
 def cache_key(connection, mail):
@@ -249,7 +251,7 @@ def _refusal(action, code, xcode, text, rule, result, details):
     """A refusal, logged `SPF refused: CODE XCODE by RULE (SPF RESULT), DETAILS`."""
     return _reply(action, code, xcode, text,
                   (NOTICE, '%s %s %s by %s (SPF %s), %s'
-                   % (REFUSED, code, xcode, rule, result, details)))
+                   % (REFUSED, code, xcode, rule, result, details)), rule=rule)
 
 
 def reject_reason(config, connection, mail, result, explanation=''):
