@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional, Tuple, Dict, Any
 from smf_spf import dialect, forwarders, whitelist
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
+from smf_spf.mailbox import domain_key, malformed_domain
 from smf_spf.match import AddressMatcher, DomainMatcher
 from smf_spf.template import ReasonTemplate, TemplateError
 
@@ -111,6 +112,8 @@ class Config(NamedTuple):
     dry_run: bool = False
     accept_postmaster: bool = False
     trusted_forwarders: Any = forwarders.NONE
+    # domains (and the names below them) whose mail must get SPF pass
+    refuse_not_pass: Any = DomainMatcher(())
 
 
 class LoadResult(NamedTuple):
@@ -380,6 +383,22 @@ def parse_listen(value):
     return ListenSpec(str(address), int(port), value)
 
 
+def parse_domains(key, value, report):
+    """The domains of one list line (`a.example b.example`, or comma-separated), each as
+    mailbox.domain_key writes it; report(reason) for each that is no domain name."""
+    domains = []
+    for word in re.split(r'[\s,]+', value):
+        if not word:
+            continue
+        problem = ('a leading dot (the names below a domain are included: write the domain)'
+                   if word.startswith('.') else malformed_domain(word))
+        if problem is None:
+            domains.append(domain_key(word))
+        else:
+            report('%s %r: %s, ignored' % (key, word, problem))
+    return domains
+
+
 def parse_nameservers(value):
     servers = tuple(part for part in re.split(r'[\s,]+', value) if part)
     return tuple(_ip(server) for server in servers)
@@ -460,11 +479,11 @@ KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIP
         'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'SPFVoidLimit',
         'MetricsListen',
         'CheckHelo', 'RefuseHeloFail', 'RefuseSoftFail', 'RejectPermError', 'DryRun',
-        'AcceptPostmaster', 'TrustedForwarder')
+        'AcceptPostmaster', 'TrustedForwarder', 'RefuseNotPass')
 _LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
                 'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
                 'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases',
-                'trustedforwarder': 'trusted_forwarders'}
+                'trustedforwarder': 'trusted_forwarders', 'refusenotpass': 'refuse_not_pass'}
 _LISTS = tuple(_LIST_FIELDS)
 # key (lower case) -> Config field, and Config field -> its key
 _KEY_FIELDS = dict(((key, field) for key, (field, _) in _SCALARS.items()), **_LIST_FIELDS)
@@ -657,11 +676,20 @@ def parse_lines(lines, path):
     if lists['trustedforwarder']:
         values['trusted_forwarders'] = forwarders.parse(
             lists['trustedforwarder'], lambda line_no, reason: report(line_no, ERROR, reason))
+    protected = []
+    for line_no, value in lists['refusenotpass']:
+        for domain in parse_domains('RefuseNotPass', value,
+                                    lambda reason: report(line_no, ERROR, reason)):
+            if domain not in protected:
+                protected.append(domain)
+    if protected:   # matched on whole labels: the domain itself and every name below it
+        values['refuse_not_pass'] = DomainMatcher(protected)
     accepted = {}
     for lowered in _LISTS:
         key = FIELD_KEYS[_LIST_FIELDS[lowered]]
         bad = rejected.get(key, ())
         accepted[key] = tuple(v for i, (_, v) in enumerate(lists[lowered]) if i not in bad)
+    accepted['RefuseNotPass'] = tuple(protected)      # by domain: a line may hold several
     values['list_entries'] = accepted
     problems.sort(key=lambda problem: problem.line)
     compat.sort(key=lambda problem: problem.line)

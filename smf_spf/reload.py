@@ -18,7 +18,7 @@ RESTART_ONLY = ('socket', 'user', 'daemonize', 'metrics_listen')
 # whether a fail's exp= text is fetched (config.fetches_exp)
 CACHE_DEPENDS_ON = ('ttl', 'cache_size', 'nameservers', 'spf_void_limit')
 LIST_FIELDS = ('whitelist_ip', 'whitelist_ptr', 'whitelist_from', 'whitelist_to',
-               'client_ip_nat', 'trusted_forwarders')
+               'client_ip_nat', 'trusted_forwarders', 'refuse_not_pass')
 RESOLVER_DEPENDS_ON = ('nameservers', 'spf_timeout')
 # at most this many added or removed list entries are named in the log
 NAMED_ENTRIES = 5

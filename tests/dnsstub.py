@@ -26,6 +26,9 @@ TXT = {
     # a fail that explains itself (RFC 7208 section 6.2)
     'exp.stub.test.': 'v=spf1 ip4:192.0.2.0/24 -all exp=why.stub.test',
     'why.stub.test.': '%{i} may not send for %{d}',
+    # a domain RefuseNotPass protects: softfail from loopback, neutral below it
+    'own.stub.test.': 'v=spf1 ip4:192.0.2.0/24 ~all',
+    'news.own.stub.test.': 'v=spf1 ?all',
 }
 
 

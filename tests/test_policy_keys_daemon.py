@@ -57,12 +57,15 @@ CONTINUE = (b'c', b'')
 def session(port, sender, helo=b'mx.client.test', ip='127.0.0.1',
             rcpts=(b'<b@receiver.test>',)):
     """One message: (answer to MAIL FROM, answers to each RCPT TO, replies to EOM); a
-    refusal ends the message where it is made."""
+    refusal (or an accept at CONNECT, answered in place of MAIL FROM's) ends the message
+    where it is made."""
     client = Client(port)
     try:
         client.negotiate()
         client.macros(CONNECT, b'j', b'mx.receiver.test')
-        client.step(CONNECT, connect_data(b'client.test', ip))
+        connect = final(client.step(CONNECT, connect_data(b'client.test', ip)))
+        if connect != CONTINUE:
+            return connect, [], []
         client.step(HELO, helo + b'\0')
         mail = final(client.step(MAIL, b'<' + sender + b'>\0'))
         if mail != CONTINUE:
@@ -132,3 +135,47 @@ def test_no_field_can_break_the_reply_or_add_a_line(start):
         assert all(0x20 <= octet <= 0x7e for octet in wire), wire
         assert len(wire.replace(b'%%', b'%')) + 2 <= 512
     assert daemon.alive()
+
+
+# -- RefuseNotPass --------------------------------------------------------------------
+
+def added_headers(replies):
+    """(name, value) of each header field an EOM's replies add or insert, in order."""
+    found = []
+    for command, data in replies:
+        if command in (b'h', b'i'):
+            fields = (data[4:] if command == b'i' else data).split(b'\0')
+            found.append((fields[0].decode(), fields[1].decode()))
+    return found
+
+
+def test_a_listed_domain_must_pass_below_it_too_while_others_are_tagged(start):
+    daemon = start('RefuseNotPass own.stub.test', 'WhitelistIP 127.0.0.2')
+    mail, _, _ = session(daemon.port, b'ceo@own.stub.test')
+    assert reply(mail) == ('550 5.7.23 Message was rejected during SPF policy evaluation. '
+                           'sender:ceo@own.stub.test client-ip:127.0.0.1')
+    assert ('SPF refused: 550 5.7.23 by RefuseNotPass (SPF softfail), ip=127.0.0.1, '
+            'from=<ceo@own.stub.test>') in daemon.log()
+    mail, _, _ = session(daemon.port, b'ceo@news.own.stub.test')
+    assert reply(mail).startswith('550 5.7.23 ')
+    assert 'by RefuseNotPass (SPF neutral)' in daemon.log()
+    # an unlisted softfail goes through, tagged
+    mail, rcpts, eom = session(daemon.port, b'a@softfail.stub.test')
+    assert (mail, rcpts) == (CONTINUE, [CONTINUE])
+    assert ('Subject', '[SPF:fail]') in added_headers(eom)
+    # a whitelisted client sending as the listed domain is not checked
+    mail, _, _ = session(daemon.port, b'ceo@own.stub.test', ip='127.0.0.2')
+    assert mail == (b'a', b''), mail
+    assert 'SPF skip : client ip=127.0.0.2' in daemon.log()
+
+
+def test_a_reload_adds_and_removes_listed_domains(start):
+    daemon = start()
+    mail, _, _ = session(daemon.port, b'a@own.stub.test')
+    assert mail == CONTINUE
+    reload_with(daemon, 'RefuseNotPass own.stub.test, other.stub.test')
+    assert ('reload: RefuseNotPass 0 -> 2 entries (added own.stub.test, other.stub.test)'
+            in daemon.log())
+    assert 'SPF result cache emptied' not in daemon.log()
+    mail, _, _ = session(daemon.port, b'a@own.stub.test')
+    assert reply(mail).startswith('550 5.7.23 '), mail
