@@ -106,7 +106,8 @@ def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict,
     A refusal is made here, as C did, or with AcceptPostmaster on kept for RCPT TO; a
     TrustedForwarder's is dropped."""
     per_recipient = False
-    if verdict.action not in REFUSALS:
+    # a rule that decided and let through (RefuseFailEmptySender tag) is not asked again
+    if verdict.action not in REFUSALS and verdict.rule is None:
         refusal = result_refusal(config, connection, mail, result, helo_mail, helo_result,
                                  explanation, helo_explanation)
         if refusal is not None:

@@ -17,6 +17,7 @@ from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
 from smf_spf.mailbox import domain_key, malformed_domain
 from smf_spf.match import AddressMatcher, DomainMatcher
+from smf_spf.policy import EMPTY_SENDER_CHOICES, EMPTY_SENDER_REFUSE
 from smf_spf.template import ReasonTemplate, TemplateError
 
 DEFAULT_PATH = '/etc/mail/smfs/smf-spf.conf'
@@ -114,6 +115,8 @@ class Config(NamedTuple):
     trusted_forwarders: Any = forwarders.NONE
     # domains (and the names below them) whose mail must get SPF pass
     refuse_not_pass: Any = DomainMatcher(())
+    # what an SPF refusal of an empty sender becomes: refuse, tempfail or tag
+    refuse_fail_empty_sender: str = EMPTY_SENDER_REFUSE
 
 
 class LoadResult(NamedTuple):
@@ -420,6 +423,14 @@ def parse_count(value):
     return int(value)
 
 
+def parse_empty_sender(value):
+    """RefuseFailEmptySender: refuse, tempfail or tag (any case)."""
+    lowered = value.lower()
+    if lowered not in EMPTY_SENDER_CHOICES:
+        raise _Invalid('%r is not one of %s' % (value, ', '.join(EMPTY_SENDER_CHOICES)))
+    return lowered
+
+
 def _template(value):
     try:
         return ReasonTemplate(value)
@@ -464,6 +475,7 @@ _SCALARS = {
     'refusesoftfail': ('refuse_softfail', _boolean),
     'dryrun': ('dry_run', _boolean),
     'acceptpostmaster': ('accept_postmaster', _boolean),
+    'refusefailemptysender': ('refuse_fail_empty_sender', parse_empty_sender),
     # the redvw fork's keys (smf_spf.dialect)
     'rejectpermerror': ('reject_perm_error', dialect.boolean),
     'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),
@@ -479,7 +491,7 @@ KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIP
         'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'SPFVoidLimit',
         'MetricsListen',
         'CheckHelo', 'RefuseHeloFail', 'RefuseSoftFail', 'RejectPermError', 'DryRun',
-        'AcceptPostmaster', 'TrustedForwarder', 'RefuseNotPass')
+        'AcceptPostmaster', 'TrustedForwarder', 'RefuseNotPass', 'RefuseFailEmptySender')
 _LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
                 'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
                 'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases',

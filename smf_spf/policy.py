@@ -25,6 +25,9 @@ MAX_LOCAL_PART = 64
 UNDEFINED_HELO = 'undefined'
 DEFAULT_MTA_NAME = 'localhost'
 RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
+# RefuseFailEmptySender: what an SPF refusal of an empty sender becomes
+EMPTY_SENDER_REFUSE, EMPTY_SENDER_TEMPFAIL, EMPTY_SENDER_TAG = 'refuse', 'tempfail', 'tag'
+EMPTY_SENDER_CHOICES = (EMPTY_SENDER_REFUSE, EMPTY_SENDER_TEMPFAIL, EMPTY_SENDER_TAG)
 # a refusal's own log prefix: `SPF <result>:` lines stay one per decision, as C wrote them,
 # so a pattern such as `SPF fail: .*ip=` counts each message once
 REFUSED = 'SPF refused:'
@@ -180,6 +183,11 @@ def skip_action(config):
     return CONTINUE if config.remove_forged_auth_results else ACCEPT
 
 
+def is_empty_sender(raw_from):
+    """MAIL FROM:<> (a bounce), read as C read it: `<>` anywhere in the argument."""
+    return '<>' in raw_from
+
+
 def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
     """(Verdict, Mail or None) before any DNS: CONTINUE with a Mail means check SPF;
     no Mail means the message is not checked (its verdict may still continue to EOM)."""
@@ -189,7 +197,7 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
         return _reply(skip, None, None, None,
                       (INFO, 'SPF skip : verified TLS client, from=%s' % shown(raw_from)),
                       skipped_by='TLS'), None
-    if '<>' in raw_from:
+    if is_empty_sender(raw_from):
         if config.skip_ndr:
             return _reply(skip, None, None, None,
                           (INFO, 'SPF skip : empty sender, helo=%s, ip=%s'
@@ -267,14 +275,27 @@ def refuse(config, connection, mail, code_suffix, rule, result='fail', explanati
            label=None):
     """The refusal of `mail` by `rule` for its SPF `result` (logged as `label`, or the
     result): 550 5.<code_suffix> with the RejectReason text, or 450 4.<code_suffix> with
-    SoftFail on."""
+    SoftFail on. An empty sender's as RefuseFailEmptySender says: refused so, tempfailed
+    (450), or let through (tag: the headers and Subject tag of mail not refused)."""
     text = reject_reason(config, connection, mail, result, explanation)
-    if config.soft_fail:
+    details = 'ip=%s, from=%s' % (connection.spf_ip, shown(mail.raw_from))
+    empty_sender = (config.refuse_fail_empty_sender != EMPTY_SENDER_REFUSE
+                    and mail.identity == 'helo' and is_empty_sender(mail.raw_from))
+    if empty_sender:
+        details += ', helo=%s, RefuseFailEmptySender %s' % (
+            shown(mail.helo), config.refuse_fail_empty_sender)
+    if config.soft_fail or empty_sender:
         code, xcode, action = '450', '4.' + code_suffix, TEMPFAIL
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
-    return _refusal(action, code, xcode, text, rule, label or result,
-                    'ip=%s, from=%s' % (connection.spf_ip, shown(mail.raw_from)))
+    if empty_sender and config.refuse_fail_empty_sender == EMPTY_SENDER_TAG:
+        if not config.soft_fail:
+            code, xcode = '550', '5.' + code_suffix
+        return _reply(CONTINUE, None, None, None,
+                      (NOTICE, 'SPF not refused: empty sender, would be %s %s by %s (SPF %s), '
+                               '%s' % (code, xcode, rule, label or result, details)),
+                      rule=rule)
+    return _refusal(action, code, xcode, text, rule, label or result, details)
 
 
 def spf_result_log(result, cached, connection, mail):

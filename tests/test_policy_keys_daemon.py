@@ -179,3 +179,26 @@ def test_a_reload_adds_and_removes_listed_domains(start):
     assert 'SPF result cache emptied' not in daemon.log()
     mail, _, _ = session(daemon.port, b'a@own.stub.test')
     assert reply(mail).startswith('550 5.7.23 '), mail
+
+
+# -- RefuseFailEmptySender --------------------------------------------------------------
+
+def test_a_failing_bounce_is_refused_tagged_or_tempfailed_as_the_key_says(start):
+    """<> from HELO fail.stub.test (ip4:192.0.2.0/24 -all) at 127.0.0.1: an SPF fail."""
+    daemon = start()
+    mail, _, _ = session(daemon.port, b'', helo=b'fail.stub.test')
+    assert reply(mail).startswith('550 5.7.23 '), mail
+    reload_with(daemon, 'RefuseFailEmptySender tag')
+    assert 'reload: RefuseFailEmptySender refuse -> tag' in daemon.log()
+    mail, rcpts, eom = session(daemon.port, b'', helo=b'fail.stub.test')
+    assert (mail, rcpts) == (CONTINUE, [CONTINUE])
+    fields = added_headers(eom)
+    assert ('Subject', '[SPF:fail]') in fields
+    assert ('Authentication-Results', 'mx.receiver.test; spf=fail '
+            'smtp.mailfrom=postmaster@fail.stub.test smtp.helo=fail.stub.test') in fields
+    assert ('SPF not refused: empty sender, would be 550 5.7.23 by RefuseFail (SPF fail), '
+            'ip=127.0.0.1, from=<>, helo=fail.stub.test, RefuseFailEmptySender tag'
+            in daemon.log())
+    reload_with(daemon, 'RefuseFailEmptySender TempFail')
+    mail, _, _ = session(daemon.port, b'', helo=b'fail.stub.test')
+    assert reply(mail).startswith('450 4.7.23 '), mail
