@@ -9,7 +9,7 @@ from typing import NamedTuple, Optional, Tuple
 
 from smf_spf import headers
 from smf_spf.ipaddr import parse_ip
-from smf_spf.mailbox import (Mailbox, ascii_lower, helo_identity, identity_text,
+from smf_spf.mailbox import (POSTMASTER, Mailbox, ascii_lower, helo_identity, identity_text,
                              mailfrom_identity, split_path)
 
 CONTINUE = 'continue'
@@ -414,6 +414,11 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
             mail.raw_from, mail.helo)))
+        if helo_check is not None:      # RFC 7208 section 9.1: one for each identity
+            helo_result, helo_name = helo_check
+            edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
+                helo_result, connection.mta_name, identity_text(POSTMASTER, helo_name),
+                connection.spf_ip, 'helo', mail.raw_from, mail.helo)))
     if quarantined:
         # the quarantine box first: a recipient is only removed once it is there
         edits.append(Edit('addrcpt', value=config.quarantine_box))

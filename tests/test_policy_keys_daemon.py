@@ -202,3 +202,19 @@ def test_a_failing_bounce_is_refused_tagged_or_tempfailed_as_the_key_says(start)
     reload_with(daemon, 'RefuseFailEmptySender TempFail')
     mail, _, _ = session(daemon.port, b'', helo=b'fail.stub.test')
     assert reply(mail).startswith('450 4.7.23 '), mail
+
+
+# -- Received-SPF for the HELO identity ---------------------------------------------------
+
+def test_each_checked_identity_gets_its_received_spf(start):
+    daemon = start('CheckHelo on', 'AddReceivedHeader on')
+    mail, rcpts, eom = session(daemon.port, b'a@pass.stub.test', helo=b'fail.stub.test')
+    assert (mail, rcpts) == (CONTINUE, [CONTINUE])
+    fields = added_headers(eom)
+    received = [value for name, value in fields if name == 'Received-SPF']
+    assert [value.split(' ', 1)[0] for value in received] == ['Pass', 'Fail']
+    assert 'identity=mailfrom;' in received[0] and 'identity=helo;' in received[1]
+    assert 'domain of postmaster@fail.stub.test' in received[1]
+    assert ('Authentication-Results', 'mx.receiver.test; spf=pass '
+            'smtp.mailfrom=a@pass.stub.test smtp.helo=fail.stub.test; spf=fail '
+            'smtp.helo=fail.stub.test') in fields
