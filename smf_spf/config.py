@@ -601,6 +601,9 @@ def parse_lines(lines, path):
         note = dialect.note(key, value, parsed)
         if note:
             report(line_no, COMPAT, note)
+        if parser is _template and parsed.named:
+            report(line_no, COMPAT, '%s: the %%{name} fields are smf-spf-py\'s; smf-spf 2.x '
+                   'sent them as written' % key)
         if parser in (str, _template) and len(value.split()) > 1:
             report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
                    '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))

@@ -22,12 +22,13 @@ class TemplateError(ValueError):
 
 
 class ReasonTemplate(object):
-    __slots__ = ('text', '_parts')
+    __slots__ = ('text', 'named', '_parts')
 
     def __init__(self, text):
         parts = []
         position = 0
         next_argument = 0
+        self.named = False      # a %{name} field: smf-spf-py's (C sends it as written)
         for token in _TOKEN.finditer(text):
             parts.append(text[position:token.start()])
             if token.group(0) == '%%':
@@ -38,6 +39,7 @@ class ReasonTemplate(object):
                     raise TemplateError('placeholder %r names no field (%s)' % (
                         token.group(0), ', '.join('%%{%s}' % field for field in FIELDS)))
                 parts.append(FIELDS.index(name))
+                self.named = True
             else:
                 if token.group(1) is not None:
                     index = int(token.group(1)) - 1
