@@ -35,6 +35,19 @@ HEADERS_START = '--- header fields it would add, as the message would carry them
 HEADERS_END = '--- end of header fields ---'
 
 
+def printed_fields(output):
+    """The header fields an --explain output shows, each 'Name: value' with its folded
+    lines: the layout _print_edits writes, read back."""
+    block = output.split(HEADERS_START + '\n', 1)[1].split(HEADERS_END, 1)[0]
+    fields = []
+    for line in block.splitlines():
+        if line.startswith('\t'):
+            fields[-1] += '\n' + line
+        else:
+            fields.append(line)
+    return fields
+
+
 class UsageError(Exception):
     """Arguments --explain cannot run with."""
 

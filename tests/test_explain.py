@@ -6,13 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 import rawmilter
-from dnsstub import DnsStub
+from smf_spf.explain import printed_fields
 from test_policy_keys_daemon import CONTINUE, added_headers, reply, session
+from test_policy_keys_daemon import dns  # noqa: F401 (the DNS stub fixture)
 
 MTA = 'mx.receiver.test'
 LINES = ('CheckHelo on', 'AddReceivedHeader on',
@@ -20,26 +20,16 @@ LINES = ('CheckHelo on', 'AddReceivedHeader on',
 
 
 @pytest.fixture(scope='module')
-def dns():
-    stub = DnsStub().start()
-    yield stub
-    stub.stop()
-
-
-@pytest.fixture(scope='module')
 def directory():
-    path = tempfile.mkdtemp(prefix='smf-spf-explain-')
-    os.chmod(path, 0o755)
+    path = rawmilter.user_readable_directory('smf-spf-explain-')
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope='module')
 def daemon(dns, directory):
-    path = os.path.join(directory, 'daemon')
-    os.mkdir(path)
-    os.chmod(path, 0o755)
-    running = rawmilter.Daemon(path, dns.address, *LINES).start()
+    running = rawmilter.Daemon(rawmilter.user_readable_directory('daemon-', directory),
+                               dns.address, *LINES).start()
     yield running
     running.stop()
 
@@ -58,19 +48,6 @@ def write_conf(directory, dns, name, *lines):
     with open(path, 'w') as out:
         out.write('\n'.join(('Nameservers %s' % dns.address, 'SPFTimeout 5') + lines) + '\n')
     return path
-
-
-def printed_fields(stdout):
-    """The header fields --explain prints, one 'Name: value' each (folded lines kept)."""
-    block = stdout.split('--- header fields it would add, as the message would carry '
-                         'them ---\n', 1)[1].split('--- end of header fields ---', 1)[0]
-    fields = []
-    for line in block.splitlines():
-        if line.startswith('\t'):
-            fields[-1] += '\n' + line
-        else:
-            fields.append(line)
-    return fields
 
 
 def printed_reply(stdout):

@@ -179,14 +179,8 @@ def test_helo_results_are_counted_with_their_identity():
 
 
 def test_a_helo_check_left_no_time_is_a_temperror_result_not_a_check():
-    import time
     h = Harness('CheckHelo on', 'SPFTimeout 1.5', sender_example='pass', helo_example='pass')
-    check = h.checker.check
-
-    def slow(ip, sender, helo, timeout=None):
-        time.sleep(0.6)
-        return check(ip, sender, helo, timeout)
-    h.checker.check = slow
+    h.slow_checks(0.6)
     metrics = with_metrics(h)
     h.connect(helo='helo.example')
     h.mail('<a@sender.example>')

@@ -64,15 +64,8 @@ def test_helo_check_gets_what_mail_from_left_of_spf_timeout():
 
 
 def test_helo_check_not_started_without_time_left():
-    import time
     h = Harness('CheckHelo on', 'SPFTimeout 1.5', sender_example='pass', helo_example='pass')
-    check = h.checker.check
-
-    def slow(ip, sender, helo, timeout=None):
-        time.sleep(0.6)
-        return check(ip, sender, helo, timeout)
-    h.checker.check = slow
-    h.services.spf.checker = h.checker
+    h.slow_checks(0.6)
     h.connect(helo='helo.example')
     deliver(h, '<a@sender.example>', '<b@receiver.test>')
     assert len(h.checker.calls) == 1

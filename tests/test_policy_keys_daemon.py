@@ -5,7 +5,6 @@ identity's Received-SPF, each kept across SIGHUP."""
 import os
 import shutil
 import signal
-import tempfile
 
 import pytest
 
@@ -26,13 +25,10 @@ def start(dns):
     """start(*config lines): a running daemon, stopped after the test. Its directory is
     one User (nobody, when the tests run as root) can read: a reload reads the config."""
     running = []
-    directory = tempfile.mkdtemp(prefix='smf-spf-keys-')
-    os.chmod(directory, 0o755)
+    directory = rawmilter.user_readable_directory('smf-spf-keys-')
 
     def started(*lines):
-        path = os.path.join(directory, str(len(running)))
-        os.mkdir(path)
-        os.chmod(path, 0o755)
+        path = rawmilter.user_readable_directory('daemon-', directory)
         running.append(rawmilter.Daemon(path, dns.address, *lines))
         return running[-1].start()
     yield started

@@ -8,18 +8,7 @@ import pytest
 from miltertools import Harness
 from smf_spf import actions, config as configuration
 from smf_spf.metrics import PrometheusMetrics
-
-AR = 'Authentication-Results'
-REASON = 'Message was rejected during SPF policy evaluation. sender:%s client-ip:%s'
-
-
-def deliver(h, sender, *rcpts, **headers):
-    h.mail(sender)
-    answers = [h.rcpt(rcpt) for rcpt in rcpts]
-    for name, value in headers.items():
-        h.header(name, value)
-    h.eom()
-    return answers
+from test_milter_policy_features import REASON, deliver
 
 
 # -- the list -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from services import DNS_ADDRESS
+from smf_spf.explain import printed_fields
 from test_policy_features_postfix import mail_path_with
 
 LINES = ('CheckHelo on', 'AddReceivedHeader on',
@@ -31,18 +32,6 @@ def explain(conf, *arguments):
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=120)
     return done.returncode, done.stdout
-
-
-def printed_fields(stdout):
-    block = stdout.split('--- header fields it would add, as the message would carry '
-                         'them ---\n', 1)[1].split('--- end of header fields ---', 1)[0]
-    fields = []
-    for line in block.splitlines():
-        if line.startswith('\t'):
-            fields[-1] += '\n' + line
-        else:
-            fields.append(line)
-    return fields
 
 
 def send(postfix, sender):
