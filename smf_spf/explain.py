@@ -105,7 +105,9 @@ class TracingQuery(_DeadlineQuery):
         except (spf.TempError, spf.PermError) as exc:
             self.trace.add(depth, '%s: %s' % (domain, exc))
             raise
-        self.trace.add(depth, '%s: %s' % (domain, found[0]))
+        self.trace.add(depth, '%s: %s%s' % (domain, found[0], '' if what != 'include' else
+                                              ' (the include matches)' if found[0] == 'pass'
+                                              else ' (the include does not match)'))
         return found
 
     def dns(self, name, qtype, cnames=None, ignore_void=False):
