@@ -1,6 +1,7 @@
 """The smf-spf process: command line, config, logging, privileges, socket, serving.
 
     smf-spf [-f] [-c FILE] [-n] [-h] [-t] [-V]
+    smf-spf [-c FILE] [-n] [--mta NAME] [--fqdn NAME] --explain CLIENT_IP SENDER [HELO] [RCPT...]
 """
 
 import getopt
@@ -16,13 +17,22 @@ from smf_spf.reload import Live, Reloader
 # imported now: after the switch to User the interpreter's tree may be unreadable
 from smf_spf import signals
 
-USAGE = 'Usage: smf-spf [-f] [-c <config file>] [-n] [-t] [-V] [-h]\n'
+USAGE = ('Usage: smf-spf [-f] [-c <config file>] [-n] [-t] [-V] [-h]\n'
+         '       smf-spf [-c <config file>] [-n] [--mta NAME] [--fqdn NAME] --explain '
+         'CLIENT_IP SENDER [HELO] [RCPT...]\n')
 HELP = USAGE + '''  -f        stay in the foreground (also: Daemonize off)
   -n        dry run (also: DryRun on): decide and log, refuse nothing
   -c FILE   config file (default %s)
   -t        check the config file and exit: 0 when valid, 1 with FILE:LINE: reason
   -V        print the version and exit
   -h        print this help and exit
+  --explain CLIENT_IP SENDER [HELO] [RCPT...]
+            what the daemon would do with this message and why, with this config and
+            live DNS, step by step; no mail is sent. SENDER <> (or '') for a bounce.
+            Exit status: 0 accepted, 2 refused, 3 tempfailed, 1 could not run
+  --mta NAME   with --explain: the MTA's name ({j}; default this host's name)
+  --fqdn NAME  with --explain: the client's host name as the MTA names it (default:
+            its PTR name when forward-confirmed, else [CLIENT_IP])
 ''' % configuration.DEFAULT_PATH
 
 
@@ -31,13 +41,33 @@ class Fatal(Exception):
 
 
 def parse_args(argv):
+    """The options as a dict; --explain's arguments under '--explain'."""
     try:
-        options, rest = getopt.getopt(argv, 'fhntVc:')
+        options, rest = getopt.getopt(argv, 'fhntVc:', ['explain', 'mta=', 'fqdn='])
     except getopt.GetoptError as exc:
         raise Fatal('%s\n%s' % (exc, USAGE.rstrip()))
-    if rest:
+    options = dict(options)
+    if '--explain' in options:
+        options['--explain'] = rest
+    elif rest:
         raise Fatal('unexpected argument %r\n%s' % (rest[0], USAGE.rstrip()))
-    return dict(options)
+    elif '--mta' in options or '--fqdn' in options:
+        raise Fatal('--mta and --fqdn go with --explain\n%s' % USAGE.rstrip())
+    return options
+
+
+def explain(path, explicit, options):
+    """--explain: the config's problems on stderr, the explanation on stdout."""
+    from smf_spf import explain as explaining
+    loaded = read_config(path, explicit)
+    for problem in loaded.problems:
+        sys.stderr.write('%s\n' % problem)
+    try:
+        return explaining.main(with_options(loaded.config, options), path,
+                               options['--explain'], options.get('--mta'),
+                               options.get('--fqdn'))
+    except explaining.UsageError as exc:
+        raise Fatal('%s\n%s' % (exc, USAGE.rstrip()))
 
 
 def read_config(path, explicit):
@@ -256,7 +286,9 @@ def build_spf(conf, cache):
     """The SPF checker for conf, answering from cache (None: no cache)."""
     from smf_spf import policy
     from smf_spf.spfcheck import CachedChecker, SpfChecker
-    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname())
+    checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
+                         void_limit=conf.spf_void_limit,
+                         fetch_exp=configuration.fetches_exp(conf))
     return CachedChecker(checker, cache, policy.is_cacheable)
 
 
@@ -350,6 +382,8 @@ def run(argv, ident):
     explicit = '-c' in options
     if '-t' in options:
         return check_config(path, explicit)
+    if '--explain' in options:
+        return explain(path, explicit, options)
     # from here on a HUP (say, systemctl reload right after start) waits to be acted on
     signal_pipe = signals.SignalPipe().install()
     loaded = read_config(path, explicit)

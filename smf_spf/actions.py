@@ -9,6 +9,11 @@
   recipient gets the refusal MAIL FROM would have had; off (the default): at MAIL FROM,
   as C did;
 - DryRun: every refusal is decided and logged as what it would have been, none is made.
+- RefuseNotPass: mail claiming a listed domain (or a name below it) must get SPF pass;
+  any other result but temperror (which AcceptTempError answers) is refused, for the
+  HELO identity too when it is checked;
+- WhitelistTo: as C refuses a fail per recipient when it is set, so are this policy's
+  refusals: decided at MAIL FROM, made at each RCPT TO that WhitelistTo does not name.
 
 The adapter keeps one MessageState per message and hands it back at each stage.
 """
@@ -16,10 +21,12 @@ The adapter keeps one MessageState per message and hands it back at each stage.
 from typing import NamedTuple, Optional
 
 from smf_spf import headers, policy
-from smf_spf.mailbox import POSTMASTER, ascii_lower, split_path
+from smf_spf.mailbox import POSTMASTER, ascii_lower, domain_key, split_path
 from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict, shown
 
 REFUSALS = (REJECT, TEMPFAIL)
+# what RefuseNotPass lets through: a pass, and a temperror (AcceptTempError decides)
+NOT_REFUSED_FOR_NOT_PASS = ('pass', 'temperror')
 
 
 class MessageState(NamedTuple):
@@ -34,18 +41,36 @@ NO_STATE = MessageState()
 
 # -- what refuses ------------------------------------------------------------------
 
-def result_refusal(config, connection, mail, result, helo_mail, helo_result):
+def result_refusal(config, connection, mail, result, helo_mail, helo_result,
+                   explanation='', helo_explanation=''):
     """The refusal of this policy's keys for a message C's rules let through, or None.
     Codes as RFC 7372 names them: 5.7.23 for an SPF fail (MAIL FROM or HELO), 5.7.24 for an
-    SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1."""
+    SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1. The
+    explanations are each identity's, for RejectReason's %{exp}."""
     if result == 'softfail' and config.refuse_softfail:
-        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail')
+        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail',
+                             explanation)
     if result == 'permerror' and config.reject_perm_error:
-        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror')
+        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror',
+                             explanation)
     if helo_result == 'fail' and config.refuse_helo_fail:
         return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
-                             'helo fail')
+                             'fail', helo_explanation, label='helo fail')
+    if result not in NOT_REFUSED_FOR_NOT_PASS and must_pass(config, mail.domain):
+        return policy.refuse(config, connection, mail, '7.23', 'RefuseNotPass', result,
+                             explanation)
+    if (helo_mail is not None and helo_mail is not mail
+            and helo_result not in NOT_REFUSED_FOR_NOT_PASS
+            and must_pass(config, helo_mail.domain)):
+        return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseNotPass',
+                             helo_result, helo_explanation, label='helo ' + helo_result)
     return None
+
+
+def must_pass(config, domain):
+    """RefuseNotPass: `domain` is a listed domain or a name below it (whole labels)."""
+    return bool(len(config.refuse_not_pass)) and config.refuse_not_pass.matches(
+        domain_key(domain))
 
 
 def trusted_forwarder(config, connection):
@@ -74,14 +99,19 @@ def _code(verdict):
 
 # -- stages ------------------------------------------------------------------------
 
-def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
+def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict,
+            explanation='', helo_explanation=''):
     """(Verdict for MAIL FROM, MessageState), given policy.after_spf's verdict.
 
     A refusal is made here, as C did, or with AcceptPostmaster on kept for RCPT TO; a
     TrustedForwarder's is dropped."""
-    if verdict.action not in REFUSALS:
-        verdict = result_refusal(config, connection, mail, result, helo_mail,
-                                 helo_result) or verdict
+    per_recipient = False
+    # a rule that decided and let through (RefuseFailEmptySender tag) is not asked again
+    if verdict.action not in REFUSALS and verdict.rule is None:
+        refusal = result_refusal(config, connection, mail, result, helo_mail, helo_result,
+                                 explanation, helo_explanation)
+        if refusal is not None:
+            verdict, per_recipient = refusal, bool(len(config.whitelist_to))
     trusted = trusted_forwarder(config, connection)
     state = MessageState(helo_result, helo_mail.helo if helo_mail else None, None, trusted)
     if trusted is not None:
@@ -93,7 +123,7 @@ def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict):
                                         % (shown(trusted), result, ', would be %s'
                                            % _code(verdict) if verdict.action in REFUSALS
                                            else '', shown(mail.raw_from))),)), state
-    if verdict.action in REFUSALS and config.accept_postmaster:
+    if verdict.action in REFUSALS and (config.accept_postmaster or per_recipient):
         return Verdict(CONTINUE), state._replace(pending=verdict)
     return dry_run(config, verdict), state
 
@@ -127,7 +157,8 @@ def dry_run(config, verdict, instead=CONTINUE):
         return verdict
     would = 'refuse' if verdict.action == REJECT else 'tempfail'
     return Verdict(instead, logs=tuple((level, _would(would, message))
-                                       for level, message in verdict.logs), dry_run=would)
+                                       for level, message in verdict.logs), dry_run=would,
+                   rule=verdict.rule)
 
 
 def _would(would, message):

@@ -15,7 +15,9 @@ from typing import NamedTuple, Optional, Tuple, Dict, Any
 from smf_spf import dialect, forwarders, whitelist
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
+from smf_spf.mailbox import domain_key, malformed_domain
 from smf_spf.match import AddressMatcher, DomainMatcher
+from smf_spf.policy import EMPTY_SENDER_CHOICES, EMPTY_SENDER_REFUSE
 from smf_spf.template import ReasonTemplate, TemplateError
 
 DEFAULT_PATH = '/etc/mail/smfs/smf-spf.conf'
@@ -30,6 +32,8 @@ MTA_TIMEOUT_MARGIN = 5
 # about 80 MB at the 189 (CPython 3.11) to 204 (3.6) bytes of RSS per entry that
 # bench/cache_rss.py measures
 DEFAULT_CACHE_SIZE = 400000
+# RFC 7208 section 4.6.4: more DNS lookups without an answer than this are a permerror
+DEFAULT_VOID_LIMIT = 2
 
 ERROR = 'error'
 WARNING = 'warning'
@@ -97,6 +101,7 @@ class Config(NamedTuple):
     nameservers: Tuple[str, ...] = ()
     spf_timeout: float = DEFAULT_SPF_TIMEOUT
     cache_size: int = DEFAULT_CACHE_SIZE
+    spf_void_limit: int = DEFAULT_VOID_LIMIT
     metrics_listen: Optional[ListenSpec] = None
     # the accepted entries of each list key, as written: what a reload compares
     list_entries: Dict[str, Tuple[str, ...]] = {}
@@ -108,6 +113,10 @@ class Config(NamedTuple):
     dry_run: bool = False
     accept_postmaster: bool = False
     trusted_forwarders: Any = forwarders.NONE
+    # domains (and the names below them) whose mail must get SPF pass
+    refuse_not_pass: Any = DomainMatcher(())
+    # what an SPF refusal of an empty sender becomes: refuse, tempfail or tag
+    refuse_fail_empty_sender: str = EMPTY_SENDER_REFUSE
 
 
 class LoadResult(NamedTuple):
@@ -377,6 +386,22 @@ def parse_listen(value):
     return ListenSpec(str(address), int(port), value)
 
 
+def parse_domains(key, value, report):
+    """The domains of one list line (`a.example b.example`, or comma-separated), each as
+    mailbox.domain_key writes it; report(reason) for each that is no domain name."""
+    domains = []
+    for word in re.split(r'[\s,]+', value):
+        if not word:
+            continue
+        problem = ('a leading dot (the names below a domain are included: write the domain)'
+                   if word.startswith('.') else malformed_domain(word))
+        if problem is None:
+            domains.append(domain_key(word))
+        else:
+            report('%s %r: %s, ignored' % (key, word, problem))
+    return domains
+
+
 def parse_nameservers(value):
     servers = tuple(part for part in re.split(r'[\s,]+', value) if part)
     return tuple(_ip(server) for server in servers)
@@ -396,6 +421,14 @@ def parse_count(value):
     if not value.isdigit():
         raise _Invalid('%r is not a whole number' % value)
     return int(value)
+
+
+def parse_empty_sender(value):
+    """RefuseFailEmptySender: refuse, tempfail or tag (any case)."""
+    lowered = value.lower()
+    if lowered not in EMPTY_SENDER_CHOICES:
+        raise _Invalid('%r is not one of %s' % (value, ', '.join(EMPTY_SENDER_CHOICES)))
+    return lowered
 
 
 def _template(value):
@@ -435,12 +468,14 @@ _SCALARS = {
     'nameservers': ('nameservers', parse_nameservers),
     'spftimeout': ('spf_timeout', parse_timeout),
     'cachesize': ('cache_size', parse_count),
+    'spfvoidlimit': ('spf_void_limit', parse_count),
     'metricslisten': ('metrics_listen', parse_listen),
     'checkhelo': ('check_helo', _boolean),
     'refusehelofail': ('refuse_helo_fail', _boolean),
     'refusesoftfail': ('refuse_softfail', _boolean),
     'dryrun': ('dry_run', _boolean),
     'acceptpostmaster': ('accept_postmaster', _boolean),
+    'refusefailemptysender': ('refuse_fail_empty_sender', parse_empty_sender),
     # the redvw fork's keys (smf_spf.dialect)
     'rejectpermerror': ('reject_perm_error', dialect.boolean),
     'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),
@@ -453,13 +488,14 @@ KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIP
         'SPFBestGuess', 'TagSubject', 'Tag', 'AddHeader', 'AddReceivedHeader', 'AuthservID',
         'RemoveForgedAuthResults', 'AuthservIDAlias',
         'Quarantine', 'QuarantineBox', 'TTL', 'User', 'Socket', 'Syslog', 'LogTo',
-        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'MetricsListen',
+        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'SPFVoidLimit',
+        'MetricsListen',
         'CheckHelo', 'RefuseHeloFail', 'RefuseSoftFail', 'RejectPermError', 'DryRun',
-        'AcceptPostmaster', 'TrustedForwarder')
+        'AcceptPostmaster', 'TrustedForwarder', 'RefuseNotPass', 'RefuseFailEmptySender')
 _LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
                 'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
                 'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases',
-                'trustedforwarder': 'trusted_forwarders'}
+                'trustedforwarder': 'trusted_forwarders', 'refusenotpass': 'refuse_not_pass'}
 _LISTS = tuple(_LIST_FIELDS)
 # key (lower case) -> Config field, and Config field -> its key
 _KEY_FIELDS = dict(((key, field) for key, (field, _) in _SCALARS.items()), **_LIST_FIELDS)
@@ -565,6 +601,9 @@ def parse_lines(lines, path):
         note = dialect.note(key, value, parsed)
         if note:
             report(line_no, COMPAT, note)
+        if parser is _template and parsed.named:
+            report(line_no, COMPAT, '%s: the %%{name} fields are smf-spf-py\'s; smf-spf 2.x '
+                   'sent them as written' % key)
         if parser in (str, _template) and len(value.split()) > 1:
             report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
                    '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))
@@ -652,15 +691,30 @@ def parse_lines(lines, path):
     if lists['trustedforwarder']:
         values['trusted_forwarders'] = forwarders.parse(
             lists['trustedforwarder'], lambda line_no, reason: report(line_no, ERROR, reason))
+    protected = []
+    for line_no, value in lists['refusenotpass']:
+        for domain in parse_domains('RefuseNotPass', value,
+                                    lambda reason: report(line_no, ERROR, reason)):
+            if domain not in protected:
+                protected.append(domain)
+    if protected:   # matched on whole labels: the domain itself and every name below it
+        values['refuse_not_pass'] = DomainMatcher(protected)
     accepted = {}
     for lowered in _LISTS:
         key = FIELD_KEYS[_LIST_FIELDS[lowered]]
         bad = rejected.get(key, ())
         accepted[key] = tuple(v for i, (_, v) in enumerate(lists[lowered]) if i not in bad)
+    accepted['RefuseNotPass'] = tuple(protected)      # by domain: a line may hold several
     values['list_entries'] = accepted
     problems.sort(key=lambda problem: problem.line)
     compat.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems), tuple(compat))
+
+
+def fetches_exp(config):
+    """Whether SPF checks fetch a failing record's exp= text: only for a RejectReason
+    that shows it (%{exp})."""
+    return config.reject_reason.uses('exp')
 
 
 def load(path):

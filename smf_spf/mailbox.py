@@ -83,6 +83,21 @@ def helo_identity(helo):
     return POSTMASTER, ascii_lower(helo)
 
 
+def domain_key(domain):
+    """`domain` as two spellings of one DNS name compare: A-Z lower-cased, without a final
+    dot, an internationalized name in its A-label (xn--) form, as DNS is asked for it; a
+    name the IDNA codec refuses stays as it is (SPF checks it as `none`)."""
+    name = ascii_lower(domain[:-1] if domain.endswith('.') else domain)
+    try:
+        name.encode('ascii')
+    except UnicodeError:
+        try:
+            return ascii_lower(name.encode('idna').decode('ascii'))
+        except UnicodeError:
+            return name
+    return name
+
+
 def identity_text(local, domain):
     """The identity as one address, `local@domain` (RFC 7208's <sender>)."""
     return '%s@%s' % (local, domain)

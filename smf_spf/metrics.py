@@ -10,6 +10,8 @@ import socket
 from smf_spf import __version__, EXTENSIONS
 
 SPF_RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
+# RFC 7208's identities: MAIL FROM, and HELO (an empty sender's, or CheckHelo's)
+IDENTITIES = ('mailfrom', 'helo')
 ACCEPT, REFUSE, TEMPFAIL, TAG, QUARANTINE, SKIPPED = (
     'accept', 'refuse', 'tempfail', 'tag', 'quarantine', 'skipped')
 # DryRun: a refusal let through, counted as what it would have been
@@ -20,6 +22,14 @@ SKIP_REASONS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo',
 # SPF check durations: DNS answers take milliseconds to the SPFTimeout (at most 300 s)
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0, 20.0, 30.0)
+
+
+def refusal_action(verdict):
+    """(rule, action) a refusal counts as (made, or with DryRun would-be), else None."""
+    counted = verdict_action(verdict)
+    if verdict.rule is None or counted is None or counted[0] == SKIPPED:
+        return None
+    return verdict.rule, counted[0]
 
 
 def verdict_action(verdict):
@@ -60,7 +70,7 @@ class NoMetrics(object):
     def delivered(self, edits):
         pass
 
-    def spf_checked(self, result, cached, seconds, cache_in_use):
+    def spf_checked(self, result, identity, cached, seconds, cache_in_use):
         pass
 
     def reloaded(self, ok):
@@ -96,11 +106,13 @@ class PrometheusMetrics(NoMetrics):
                             'extensions are in use; always 1',
                             ['version', 'extensions'], registry=registry)
         info.labels(__version__, 'on' if EXTENSIONS else 'off').set(1)
-        self.results = client.Counter('smf_spf_results', 'SPF results, fresh and cached',
-                                      ['result'], registry=registry)
+        self.results = client.Counter('smf_spf_results', 'SPF results, fresh and cached, '
+                                      'by identity (mailfrom; helo: an empty sender\'s, or '
+                                      'CheckHelo\'s beside MAIL FROM)',
+                                      ['result', 'identity'], registry=registry)
         # children bound once: labels() takes a lock and hashes its values on every call
-        self._result_children = dict((result, self.results.labels(result))
-                                     for result in SPF_RESULTS)
+        self._result_children = dict(((result, identity), self.results.labels(result, identity))
+                                     for result in SPF_RESULTS for identity in IDENTITIES)
         self.actions = client.Counter(
             'smf_spf_actions', 'What the milter did: accept, refuse, tempfail, tag, '
             'quarantine, or skipped (list names the whitelist or skip rule); with DryRun '
@@ -112,6 +124,10 @@ class PrometheusMetrics(NoMetrics):
                             WOULD_TEMPFAIL)]
             + [((SKIPPED, reason), self.actions.labels(SKIPPED, reason))
                for reason in SKIP_REASONS])
+        self.refusals = client.Counter(
+            'smf_spf_refusals', 'Refusals by the rule that made them (RefuseFail, '
+            'RefuseNotPass, ...); action refuse or tempfail, with DryRun would_refuse and '
+            'would_tempfail', ['rule', 'action'], registry=registry)
         self.cache_hits = client.Counter('smf_spf_cache_hits', 'SPF results from the cache',
                                          registry=registry)
         self.cache_misses = client.Counter('smf_spf_cache_misses', 'SPF results not in the '
@@ -144,6 +160,9 @@ class PrometheusMetrics(NoMetrics):
         counted = verdict_action(verdict)
         if counted is not None:
             self._action(counted).inc()
+            refusal = refusal_action(verdict)
+            if refusal is not None:
+                self.refusals.labels(*refusal).inc()
 
     def delivered(self, edits):
         self._action((delivery_action(edits), '')).inc()
@@ -152,9 +171,12 @@ class PrometheusMetrics(NoMetrics):
         child = self._action_children.get(labels)
         return child if child is not None else self.actions.labels(*labels)
 
-    def spf_checked(self, result, cached, seconds, cache_in_use):
-        child = self._result_children.get(result)
-        (child if child is not None else self.results.labels(result)).inc()
+    def spf_checked(self, result, identity, cached, seconds, cache_in_use):
+        """One SPF result; `seconds` None: none was asked (no time was left for it)."""
+        child = self._result_children.get((result, identity))
+        (child if child is not None else self.results.labels(result, identity)).inc()
+        if seconds is None:
+            return
         if cached:
             self.cache_hits.inc()
             return

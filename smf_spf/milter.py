@@ -157,6 +157,7 @@ class SpfMilter(Milter.Base):
     def _reset_message(self):
         self.mail = None
         self.result = None
+        self.explanation = ''
         self.subject = None
         self.quarantined = []
         self.auth_results = []      # incoming Authentication-Results values, in order
@@ -279,18 +280,22 @@ class SpfMilter(Milter.Base):
                                      queue_id)
         started = time.monotonic()
         checked, cached = self._evaluate(mail)
-        self.services.metrics.spf_checked(checked.result, cached, time.monotonic() - started,
+        self.services.metrics.spf_checked(checked.result, mail.identity, cached,
+                                          time.monotonic() - started,
                                           self.services.spf.cache is not None)
         self._log_all((policy.spf_result_log(checked.result, cached, self.connection, mail),),
                       queue_id)
         self.mail = mail
         self.result = checked.result
+        self.explanation = checked.explanation
         verdict = policy.after_spf(config, self.connection, mail, checked.result,
                                    checked.explanation)
-        helo_mail, helo_result = self._check_helo(mail, checked.result,
-                                                  time.monotonic() - started, queue_id)
-        verdict, self.state = actions.at_mail(config, self.connection, mail, checked.result,
-                                              helo_mail, helo_result, verdict)
+        helo_mail, helo_checked = self._check_helo(mail, checked,
+                                                   time.monotonic() - started, queue_id)
+        verdict, self.state = actions.at_mail(
+            config, self.connection, mail, checked.result, helo_mail,
+            helo_checked and helo_checked.result, verdict, checked.explanation,
+            helo_checked and helo_checked.explanation)
         return self._answer_mail(verdict, queue_id)
 
     def _evaluate(self, mail, timeout=None):
@@ -300,26 +305,31 @@ class SpfMilter(Milter.Base):
             policy.cache_key(connection, mail), connection.spf_ip, mail.mailbox, mail.helo,
             detailed_key=policy.detailed_cache_key(connection, mail), timeout=timeout)
 
-    def _check_helo(self, mail, result, elapsed, queue_id):
-        """(Mail, result) of the HELO identity, through the result cache, in what the
-        MAIL FROM check (`elapsed` seconds) left of SPFTimeout; (None, None) when it is
-        not checked."""
+    def _check_helo(self, mail, checked, elapsed, queue_id):
+        """(Mail, SpfResult) of the HELO identity, through the result cache, in what the
+        MAIL FROM check (`checked`, in `elapsed` seconds) left of SPFTimeout; (None, None)
+        when it is not checked."""
         config = self.services.config
         helo_mail, logs = helo_identity.identity(config, mail)
         self._log_all(logs, queue_id)
         if helo_mail is None:
             return None, None
         if helo_mail is mail:       # an empty sender: its identity is the HELO identity
-            return mail, result
+            return mail, checked
         timeout = helo_identity.budget(config, elapsed)
+        metrics = self.services.metrics
         if timeout is None:
             self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),),
                           queue_id)
-            return helo_mail, 'temperror'
-        checked, cached = self._evaluate(helo_mail, timeout)
-        self._log_all((helo_identity.result_log(checked.result, cached, self.connection,
+            metrics.spf_checked('temperror', 'helo', False, None, False)
+            return helo_mail, helo_identity.OUT_OF_TIME
+        started = time.monotonic()
+        helo_checked, cached = self._evaluate(helo_mail, timeout)
+        metrics.spf_checked(helo_checked.result, 'helo', cached, time.monotonic() - started,
+                            self.services.spf.cache is not None)
+        self._log_all((helo_identity.result_log(helo_checked.result, cached, self.connection,
                                                 helo_mail),), queue_id)
-        return helo_mail, checked.result
+        return helo_mail, helo_checked
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
@@ -332,7 +342,8 @@ class SpfMilter(Milter.Base):
             return Milter.CONTINUE
         config = self.services.config
         verdict, quarantine = policy.on_rcpt(config, self.connection, self.mail,
-                                             actions.rcpt_result(self.state, self.result), to)
+                                             actions.rcpt_result(self.state, self.result), to,
+                                             self.explanation)
         verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
         if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)

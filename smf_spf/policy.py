@@ -9,7 +9,7 @@ from typing import NamedTuple, Optional, Tuple
 
 from smf_spf import headers
 from smf_spf.ipaddr import parse_ip
-from smf_spf.mailbox import (Mailbox, ascii_lower, helo_identity, identity_text,
+from smf_spf.mailbox import (POSTMASTER, Mailbox, ascii_lower, helo_identity, identity_text,
                              mailfrom_identity, split_path)
 
 CONTINUE = 'continue'
@@ -25,6 +25,9 @@ MAX_LOCAL_PART = 64
 UNDEFINED_HELO = 'undefined'
 DEFAULT_MTA_NAME = 'localhost'
 RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
+# RefuseFailEmptySender: what an SPF refusal of an empty sender becomes
+EMPTY_SENDER_REFUSE, EMPTY_SENDER_TEMPFAIL, EMPTY_SENDER_TAG = 'refuse', 'tempfail', 'tag'
+EMPTY_SENDER_CHOICES = (EMPTY_SENDER_REFUSE, EMPTY_SENDER_TEMPFAIL, EMPTY_SENDER_TAG)
 # a refusal's own log prefix: `SPF <result>:` lines stay one per decision, as C wrote them,
 # so a pattern such as `SPF fail: .*ip=` counts each message once
 REFUSED = 'SPF refused:'
@@ -38,6 +41,7 @@ class Verdict(NamedTuple):
     logs: Tuple[Tuple[str, str], ...] = ()   # (level, message) to log, in order
     skipped_by: Optional[str] = None         # the whitelist or rule that skips the check
     dry_run: Optional[str] = None            # DryRun let it through: 'refuse' or 'tempfail'
+    rule: Optional[str] = None               # what refuses (or would): RefuseFail, ...
 
 
 class Connection(NamedTuple):
@@ -93,8 +97,8 @@ def shown(value):
         len(octets) - MAX_LOGGED_VALUE)
 
 
-def _reply(action, code, xcode, text, *logs, skipped_by=None):
-    return Verdict(action, code, xcode, text, tuple(logs), skipped_by)
+def _reply(action, code, xcode, text, *logs, skipped_by=None, rule=None):
+    return Verdict(action, code, xcode, text, tuple(logs), skipped_by, rule=rule)
 
 
 def unwrap_ip(address):
@@ -179,6 +183,11 @@ def skip_action(config):
     return CONTINUE if config.remove_forged_auth_results else ACCEPT
 
 
+def is_empty_sender(raw_from):
+    """MAIL FROM:<> (a bounce), read as C read it: `<>` anywhere in the argument."""
+    return '<>' in raw_from
+
+
 def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
     """(Verdict, Mail or None) before any DNS: CONTINUE with a Mail means check SPF;
     no Mail means the message is not checked (its verdict may still continue to EOM)."""
@@ -188,7 +197,7 @@ def on_mail(config, connection, raw_from, helo, verify=None, auth_authen=None):
         return _reply(skip, None, None, None,
                       (INFO, 'SPF skip : verified TLS client, from=%s' % shown(raw_from)),
                       skipped_by='TLS'), None
-    if '<>' in raw_from:
+    if is_empty_sender(raw_from):
         if config.skip_ndr:
             return _reply(skip, None, None, None,
                           (INFO, 'SPF skip : empty sender, helo=%s, ip=%s'
@@ -217,7 +226,7 @@ def unreadable_sender():
     """MAIL FROM that neither the callback nor the {mail_addr} macro let us read."""
     return _reply(TEMPFAIL, '451', '4.3.0', 'Sender address could not be read',
                   (NOTICE, 'MAIL FROM could not be read (not UTF-8, no {mail_addr}): '
-                   '451 4.3.0'))
+                   '451 4.3.0'), rule='Unreadable')
 
 
 def _syntax_reject(config, status, role, raw):
@@ -227,7 +236,8 @@ def _syntax_reject(config, status, role, raw):
     else:
         code, xcode = '550', '5.' + status
     return _reply(REJECT if code == '550' else TEMPFAIL, code, xcode, text,
-                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, shown(raw))))
+                  (NOTICE, '%s %s %s %s: %s' % (REFUSED, code, xcode, text, shown(raw))),
+                  rule='Syntax')
 
 
 def cache_key(connection, mail):
@@ -249,19 +259,43 @@ def _refusal(action, code, xcode, text, rule, result, details):
     """A refusal, logged `SPF refused: CODE XCODE by RULE (SPF RESULT), DETAILS`."""
     return _reply(action, code, xcode, text,
                   (NOTICE, '%s %s %s by %s (SPF %s), %s'
-                   % (REFUSED, code, xcode, rule, result, details)))
+                   % (REFUSED, code, xcode, rule, result, details)), rule=rule)
 
 
-def refuse(config, connection, mail, code_suffix, rule, result='fail'):
-    """The refusal of `mail` by `rule` for its SPF `result`: 550 5.<code_suffix> with the
-    RejectReason text, or 450 4.<code_suffix> with SoftFail on."""
-    text = config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name)
-    if config.soft_fail:
+def reject_reason(config, connection, mail, result, explanation=''):
+    """The RejectReason text for `mail` and its SPF `result`; `explanation` is what %{exp}
+    shows (a temperror's only as the short reason a client may learn)."""
+    if result == 'temperror':
+        explanation = headers.temperror_reason(explanation)
+    return config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name,
+                                       mail.domain, mail.local, mail.helo, result, explanation)
+
+
+def refuse(config, connection, mail, code_suffix, rule, result='fail', explanation='',
+           label=None):
+    """The refusal of `mail` by `rule` for its SPF `result` (logged as `label`, or the
+    result): 550 5.<code_suffix> with the RejectReason text, or 450 4.<code_suffix> with
+    SoftFail on. An empty sender's as RefuseFailEmptySender says: refused so, tempfailed
+    (450), or let through (tag: the headers and Subject tag of mail not refused)."""
+    text = reject_reason(config, connection, mail, result, explanation)
+    details = 'ip=%s, from=%s' % (connection.spf_ip, shown(mail.raw_from))
+    empty_sender = (config.refuse_fail_empty_sender != EMPTY_SENDER_REFUSE
+                    and mail.identity == 'helo' and is_empty_sender(mail.raw_from))
+    if empty_sender:
+        details += ', helo=%s, RefuseFailEmptySender %s' % (
+            shown(mail.helo), config.refuse_fail_empty_sender)
+    if config.soft_fail or empty_sender:
         code, xcode, action = '450', '4.' + code_suffix, TEMPFAIL
     else:
         code, xcode, action = '550', '5.' + code_suffix, REJECT
-    return _refusal(action, code, xcode, text, rule, result,
-                    'ip=%s, from=%s' % (connection.spf_ip, shown(mail.raw_from)))
+    if empty_sender and config.refuse_fail_empty_sender == EMPTY_SENDER_TAG:
+        if not config.soft_fail:
+            code, xcode = '550', '5.' + code_suffix
+        return _reply(CONTINUE, None, None, None,
+                      (NOTICE, 'SPF not refused: empty sender, would be %s %s by %s (SPF %s), '
+                               '%s' % (code, xcode, rule, label or result, details)),
+                      rule=rule)
+    return _refusal(action, code, xcode, text, rule, label or result, details)
 
 
 def spf_result_log(result, cached, connection, mail):
@@ -300,14 +334,15 @@ def after_spf(config, connection, mail, result, explanation=''):
         return _refusal(TEMPFAIL, '451', '4.4.3', text, 'AcceptTempError off', 'temperror',
                         'from=%s: %s' % (shown(mail.raw_from), shown(explanation)))
     if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
-        return refuse(config, connection, mail, '7.23', 'RefuseFail')
+        return refuse(config, connection, mail, '7.23', 'RefuseFail', explanation=explanation)
     return Verdict(CONTINUE)
 
 
 # -- RCPT TO --------------------------------------------------------------------
 
-def on_rcpt(config, connection, mail, result, raw_rcpt):
-    """(Verdict, quarantine) for one recipient; quarantine means redirect it at the end."""
+def on_rcpt(config, connection, mail, result, raw_rcpt, explanation=''):
+    """(Verdict, quarantine) for one recipient; quarantine means redirect it at the end.
+    `explanation`: the SPF result's, for RejectReason's %{exp}."""
     address = envelope_address(raw_rcpt, config.relaxed_local_part)
     if address is None:
         return _syntax_reject(config, '1.3', 'Recipient', raw_rcpt), False
@@ -317,7 +352,8 @@ def on_rcpt(config, connection, mail, result, raw_rcpt):
                           (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % shown(raw_rcpt)),
                           skipped_by='WhitelistTo'), False
         if result == 'fail' and config.refuse_fail:
-            return refuse(config, connection, mail, '1.1', 'RefuseFail'), False
+            return refuse(config, connection, mail, '1.1', 'RefuseFail',
+                          explanation=explanation), False
     quarantine = config.quarantine and result in ('fail', 'softfail')
     return Verdict(CONTINUE), quarantine
 
@@ -378,6 +414,11 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
             mail.raw_from, mail.helo)))
+        if helo_check is not None:      # RFC 7208 section 9.1: one for each identity
+            helo_result, helo_name = helo_check
+            edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
+                helo_result, connection.mta_name, identity_text(POSTMASTER, helo_name),
+                connection.spf_ip, 'helo', mail.raw_from, mail.helo)))
     if quarantined:
         # the quarantine box first: a recipient is only removed once it is there
         edits.append(Edit('addrcpt', value=config.quarantine_box))

@@ -9,15 +9,16 @@ finishes under the config it began with.
 import time
 from typing import NamedTuple, Tuple
 
-from smf_spf.config import FIELD_KEYS
+from smf_spf.config import FIELD_KEYS, fetches_exp
 from smf_spf.logsetup import NOTICE, STANDARD_STREAMS
 
 # the process is built around these at start: a new value waits for a restart
 RESTART_ONLY = ('socket', 'user', 'daemonize', 'metrics_listen')
-# cached results are SPF answers for (client IP, sender domain): these change them
-CACHE_DEPENDS_ON = ('ttl', 'cache_size', 'nameservers')
+# cached results are SPF answers for (client IP, sender domain): these change them, and
+# whether a fail's exp= text is fetched (config.fetches_exp)
+CACHE_DEPENDS_ON = ('ttl', 'cache_size', 'nameservers', 'spf_void_limit')
 LIST_FIELDS = ('whitelist_ip', 'whitelist_ptr', 'whitelist_from', 'whitelist_to',
-               'client_ip_nat', 'trusted_forwarders')
+               'client_ip_nat', 'trusted_forwarders', 'refuse_not_pass')
 RESOLVER_DEPENDS_ON = ('nameservers', 'spf_timeout')
 # at most this many added or removed list entries are named in the log
 NAMED_ENTRIES = 5
@@ -103,7 +104,8 @@ def plan(old, new):
         else:
             changes.append('%s %s -> %s' % (key, was, now))
     config = new._replace(**{field: getattr(old, field) for field in kept})
-    rebuild = any(getattr(old, f) != getattr(config, f) for f in CACHE_DEPENDS_ON)
+    rebuild = (any(getattr(old, f) != getattr(config, f) for f in CACHE_DEPENDS_ON)
+               or fetches_exp(old) != fetches_exp(config))
     reopen = config.log_to is not None and config.log_to not in STANDARD_STREAMS
     resolver = any(getattr(old, f) != getattr(config, f) for f in RESOLVER_DEPENDS_ON)
     return Plan(config, tuple(changes), tuple(kept), rebuild, reopen, resolver)

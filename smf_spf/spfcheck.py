@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import spf
 
+from smf_spf.config import DEFAULT_VOID_LIMIT
 from smf_spf.mailbox import POSTMASTER, identity_text, malformed_domain
 from smf_spf.policy import shown
 
@@ -86,22 +87,47 @@ class _DeadlineQuery(spf.query):
 
     - every DNS lookup gets what is left until the deadline (pyspf only counts the
       time spent inside lookups, so a check could run over);
-    - `exp=` is not fetched: the explanation only goes into our logs, and an
-      unanswered exp= lookup must not cost the verdict its budget;
+    - `exp=` is fetched only with `fetch_exp` (a RejectReason that shows %{exp}), and
+      then only once the result is a fail, as RFC 7208 section 6.2 has it, from the
+      record that decided (pyspf fetches it while it reads each record, so an
+      unanswered exp= lookup would cost every result its budget);
     - a DNS error on the PTR lookup fails ptr, on one name's address lookup skips
       that name (5.5);
     - a name dnspython cannot resolve at all (too long, bad IDNA, CNAME chain
       too long) is a void lookup, as pyspf treats bad labels, not a crash;
+    - the void lookup limit (RFC 7208 section 4.6.4) is this query's `void_limit`
+      (SPFVoidLimit), counted where pyspf counts, without pyspf's module-wide
+      MAX_VOID_LOOKUPS;
     - macro expansion of %{l}, %{s}, %{h} is noted for the result cache.
     """
 
-    def __init__(self, ip, identity, helo, deadline, **kwargs):
+    def __init__(self, ip, identity, helo, deadline, void_limit=DEFAULT_VOID_LIMIT,
+                 fetch_exp=False, **kwargs):
         spf.query.__init__(self, ip, identity_text(*identity), helo, **kwargs)
         # the identity as smf_spf.mailbox read it: pyspf would split at the first '@'
         self.l = identity.local or POSTMASTER    # RFC 7208 section 4.3
         self.o = self.d = identity.domain
         self.deadline = deadline
+        self.void_limit = void_limit
+        self.fetch_exp = fetch_exp
         self.uses_sender_details = False
+        self._depth = None       # include depth of the record being read
+        self._exp = None         # (domain-spec, domain) of the exp= that counts
+
+    def check(self, record=None):
+        result, code, explanation = spf.query.check(self, record)
+        if result == 'fail' and self._exp is not None:
+            explanation = self._explanation(*self._exp) or explanation
+        return result, code, explanation
+
+    def check1(self, record, domain, recursion):
+        outer, self._depth = self._depth, recursion
+        if recursion == 0:
+            self._exp = None    # the top record, or a redirect's target: forget exp= before
+        try:
+            return spf.query.check1(self, record, domain, recursion)
+        finally:
+            self._depth = outer
 
     def expand(self, s, stripdot=True):
         if _UNKEYED_MACRO.search(s):
@@ -109,7 +135,23 @@ class _DeadlineQuery(spf.query):
         return spf.query.expand(self, s, stripdot)
 
     def get_explanation(self, spec):
+        """Called by pyspf as it reads an exp= modifier: only noted (an include's does
+        not count, RFC 7208 section 6.2); fetched by check() once the result is known."""
+        if self.fetch_exp and self._depth == 0:
+            self._exp = (spec, self.d)
         return None
+
+    def _explanation(self, spec, domain):
+        """The explanation string at `spec`, its macros expanded for the record of
+        `domain`, in what is left of the deadline; None when there is none (no answer,
+        not one TXT record, not ASCII, a bad macro: RFC 7208 section 6.2)."""
+        outer, self.d = self.d, domain
+        try:
+            return spf.query.get_explanation(self, spec)
+        except (spf.TempError, spf.PermError):
+            return None
+        finally:
+            self.d = outer
 
     def validated_ptrs(self):
         try:
@@ -133,18 +175,19 @@ class _DeadlineQuery(spf.query):
         self.querytime = self.timeout = remaining
         bad_name, chain_too_long = _dns_errors()
         try:
-            return spf.query.dns(self, name, qtype, cnames, ignore_void)
+            # pyspf's own count (against its module-wide limit) is left out: ours follows
+            result = spf.query.dns(self, name, qtype, cnames, ignore_void=True)
         except chain_too_long:
             # a CNAME loop: what a recursive resolver answers with SERVFAIL
             raise spf.TempError('DNS CNAME chain too long or looping at %s' % name)
         except bad_name as exc:
             log.debug('DNS %s %s cannot be asked (%s): no data', name, qtype, exc)
-            if not ignore_void:
-                self.void_lookups += 1
-                if self.void_lookups > spf.MAX_VOID_LOOKUPS:
-                    raise spf.PermError('Void lookup limit of %d exceeded'
-                                        % spf.MAX_VOID_LOOKUPS)
-            return []
+            result = []
+        if not result and not ignore_void:
+            self.void_lookups += 1
+            if self.void_lookups > self.void_limit:
+                raise spf.PermError('Void lookup limit of %d exceeded' % self.void_limit)
+        return result
 
 
 _DNS_ERRORS = []
@@ -163,9 +206,14 @@ def _dns_errors():
 
 
 class SpfChecker(object):
-    def __init__(self, timeout, receiver='localhost'):
+    query_class = _DeadlineQuery
+
+    def __init__(self, timeout, receiver='localhost', void_limit=DEFAULT_VOID_LIMIT,
+                 fetch_exp=False):
         self.timeout = timeout
         self.receiver = receiver
+        self.void_limit = void_limit
+        self.fetch_exp = fetch_exp
 
     def check(self, ip, identity, helo, timeout=None):
         """SpfResult for `identity`, a smf_spf.mailbox.Mailbox (postmaster@helo for empty
@@ -176,9 +224,10 @@ class SpfChecker(object):
             problem = malformed_domain(identity.domain)
             if problem is not None:
                 return SpfResult('none', 'malformed domain: %s' % problem)
-            query = _DeadlineQuery(ip, identity, helo, time.monotonic() + timeout,
-                                   receiver=self.receiver, timeout=timeout,
-                                   querytime=timeout)
+            query = self.query_class(ip, identity, helo, time.monotonic() + timeout,
+                                     void_limit=self.void_limit, fetch_exp=self.fetch_exp,
+                                     receiver=self.receiver,
+                                     timeout=timeout, querytime=timeout)
             result, _code, explanation = query.check()
         except Exception as exc:  # pyspf raising on odd input must not cost a message
             log.warning('SPF check failed for ip=%s, sender=%s, helo=%s: %s: %s',

@@ -20,7 +20,25 @@ TXT = {
     'pass.stub.test.': 'v=spf1 ip4:127.0.0.0/8 -all',
     'fail.stub.test.': 'v=spf1 ip4:192.0.2.0/24 -all',
     'softfail.stub.test.': 'v=spf1 ~all',
+    # three names that do not exist before the match: a permerror at SPFVoidLimit 2
+    'void.stub.test.': 'v=spf1 a:v1.stub.test a:v2.stub.test a:v3.stub.test '
+                       'ip4:127.0.0.0/8 -all',
+    # a fail that explains itself (RFC 7208 section 6.2)
+    'exp.stub.test.': 'v=spf1 ip4:192.0.2.0/24 -all exp=why.stub.test',
+    'why.stub.test.': '%{i} may not send for %{d}',
+    # a domain RefuseNotPass protects: softfail from loopback, neutral below it
+    'own.stub.test.': 'v=spf1 ip4:192.0.2.0/24 ~all',
+    'news.own.stub.test.': 'v=spf1 ?all',
+    # an include whose server fails: a temperror
+    'broken.stub.test.': 'v=spf1 include:servfail.stub.test -all',
+    # three includes deep to a pass for 192.0.2.0/24
+    'chain.stub.test.': 'v=spf1 include:chain2.stub.test -all',
+    'chain2.stub.test.': 'v=spf1 include:chain3.stub.test ~all',
+    'chain3.stub.test.': 'v=spf1 include:chain4.stub.test ?all',
+    'chain4.stub.test.': 'v=spf1 ip4:192.0.2.0/24 -all',
 }
+# names answered with SERVFAIL, as a resolver answers for a zone it cannot reach
+SERVFAIL = {'servfail.stub.test.'}
 
 
 def stub_address(third_octet_plus=1):
@@ -66,7 +84,9 @@ class DnsStub(object):
         response.flags |= dns.flags.AA
         question = query.question[0]
         name = question.name.to_text().lower()
-        if name in self.txt and question.rdtype == dns.rdatatype.TXT:
+        if name in SERVFAIL:
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif name in self.txt and question.rdtype == dns.rdatatype.TXT:
             response.answer.append(dns.rrset.from_text(question.name, 60, 'IN', 'TXT',
                                                        '"%s"' % self.txt[name]))
         elif name not in self.txt:

@@ -73,6 +73,16 @@ class Harness(object):
         Milter.factory = lambda: SpfMilter(self.services)
         self.ctx = None
 
+    def slow_checks(self, seconds):
+        """Every SPF check takes `seconds` more (the stub answers at once)."""
+        import time
+        check = self.checker.check
+
+        def slow(ip, identity, helo, timeout=None):
+            time.sleep(seconds)
+            return check(ip, identity, helo, timeout)
+        self.checker.check = slow
+
     def connect(self, ip='192.0.2.1', host='mx.sender.example', helo='mx.sender.example',
                 **macros):
         self.ctx = RecordingCtx()

@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -154,6 +155,14 @@ def wait_for(predicate, timeout=20.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def user_readable_directory(prefix, parent=None):
+    """A new directory the daemon's User (nobody, when the tests run as root) can read
+    and enter, as a reload must to read the config again."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    os.chmod(path, 0o755)
+    return path
 
 
 class Daemon(object):

@@ -64,6 +64,26 @@ def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
     assert lines[2].startswith('%s:4: error: WhitelistIP ' % path)
 
 
+def test_check_takes_issue_21s_keys_and_names_each_bad_value(tmp_path):
+    good = ('SPFVoidLimit 3', 'RefuseNotPass example.com, example.net',
+            'RefuseFailEmptySender tag', 'RejectReason %{result} for %{domain}: %{exp}')
+    path = write(tmp_path, 'User %s' % ME, *good)
+    done = run('-t', '-c', path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[:2] == [
+        'compatibility: these lines do not act as in smf-spf 2.x:',
+        "%s:5: compat: RejectReason: the %%{name} fields are smf-spf-py's; smf-spf 2.x sent "
+        "them as written" % path]
+    path = write(tmp_path, 'User %s' % ME, 'SPFVoidLimit many', 'RefuseNotPass localhost',
+                 'RefuseFailEmptySender bounce', 'RejectReason %{domian}')
+    done = run('-t', '-c', path)
+    assert done.returncode == 1
+    assert [line.split(': ', 2)[:2] for line in done.stderr.splitlines()] == [
+        ['%s:%d' % (path, line), 'error'] for line in (2, 3, 4, 5)]
+    for key in ('SPFVoidLimit', 'RefuseNotPass', 'RefuseFailEmptySender', 'RejectReason'):
+        assert key in done.stderr
+
+
 def test_check_lists_lines_that_differ_from_c_after_the_problems(tmp_path):
     path = write(tmp_path, 'User %s' % ME, 'RefuseFail off', 'WhitelistIP 192.168.1.10 printer',
                  'RefuseSPFNone on', 'RefuseFail on', 'Socket inet:10011')

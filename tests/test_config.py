@@ -446,3 +446,11 @@ def test_list_entries_keep_the_accepted_lines_as_written():
 
 def test_every_config_field_has_its_key():
     assert set(config.FIELD_KEYS) == set(config.Config._fields) - {'list_entries'}
+
+
+def test_spf_void_limit():
+    assert parse().config.spf_void_limit == 2 == config.DEFAULT_VOID_LIMIT
+    assert parse('SPFVoidLimit 5').config.spf_void_limit == 5
+    loaded = parse('SPFVoidLimit two', 'spfvoidlimit -1')
+    assert loaded.config.spf_void_limit == 2
+    assert [(p.line, p.severity) for p in loaded.problems] == [(1, 'error'), (2, 'error')]

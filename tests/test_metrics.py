@@ -50,7 +50,7 @@ def test_build_info_and_zeroes_before_any_mail():
     assert value(metrics, 'smf_spf_build_info', version=__version__,
                  extensions='on' if EXTENSIONS else 'off') == 1
     text = _exposition(metrics)
-    assert 'smf_spf_results_total{result="pass"} 0.0' in text
+    assert 'smf_spf_results_total{identity="mailfrom",result="pass"} 0.0' in text
     assert 'smf_spf_actions_total{action="skipped",list="WhitelistIP"} 0.0' in text
     assert 'smf_spf_config_reloads_total{outcome="failed"} 0.0' in text
     assert value(metrics, 'smf_spf_config_last_reload_success_timestamp_seconds') > 0
@@ -80,8 +80,10 @@ def test_a_refused_fail_and_a_tagged_softfail():
     h.rcpt('<bob@receiver.test>')
     h.header('Subject', 'hi')
     h.eom()
-    assert value(metrics, 'smf_spf_results_total', result='fail') == 1
-    assert value(metrics, 'smf_spf_results_total', result='softfail') == 1
+    assert value(metrics, 'smf_spf_results_total', result='fail',
+                 identity='mailfrom') == 1
+    assert value(metrics, 'smf_spf_results_total', result='softfail',
+                 identity='mailfrom') == 1
     assert value(metrics, 'smf_spf_actions_total', action='refuse', list='') == 1
     assert value(metrics, 'smf_spf_actions_total', action='tag', list='') == 1
     assert value(metrics, 'smf_spf_actions_total', action='accept', list='') == 0
@@ -99,7 +101,8 @@ def test_cache_hits_misses_entries_and_dns_errors():
     assert value(metrics, 'smf_spf_cache_misses_total') == 2
     assert value(metrics, 'smf_spf_cache_entries') == 1           # temperror is not cached
     assert value(metrics, 'smf_spf_dns_errors_total') == 1
-    assert value(metrics, 'smf_spf_results_total', result='pass') == 3
+    assert value(metrics, 'smf_spf_results_total', result='pass',
+                 identity='mailfrom') == 3
     assert value(metrics, 'smf_spf_check_duration_seconds_count') == 2   # hits not timed
 
 
@@ -132,3 +135,55 @@ def test_the_cache_is_only_read_at_scrape_time():
     metrics = PrometheusMetrics(lambda: holder[0].spf.cache)
     holder.append(Services(None, type('Spf', (), {'cache': ResultCache(60, 7)})()))
     assert value(metrics, 'smf_spf_cache_capacity') == 7
+
+
+def test_refusals_are_counted_by_the_rule_that_made_them():
+    assert verdict_action(policy.Verdict(policy.REJECT, rule='RefuseFail')) == ('refuse', '')
+    h = Harness('RefuseSoftFail on', 'AcceptTempError off', bad_example='fail',
+                soft_example='softfail', broken_example='temperror')
+    metrics = with_metrics(h)
+    h.connect()
+    assert h.mail('<x@bad.example>') == Milter.REJECT
+    assert h.mail('<x@soft.example>') == Milter.REJECT
+    assert h.mail('<x@broken.example>') == Milter.TEMPFAIL
+    assert h.mail('<nobody>') == Milter.REJECT
+    for rule, action in (('RefuseFail', 'refuse'), ('RefuseSoftFail', 'refuse'),
+                         ('AcceptTempError off', 'tempfail'), ('Syntax', 'refuse')):
+        assert value(metrics, 'smf_spf_refusals_total', rule=rule, action=action) == 1, rule
+    assert value(metrics, 'smf_spf_actions_total', action='refuse', list='') == 3
+
+
+def test_dry_run_counts_the_rule_that_would_have_refused():
+    h = Harness('DryRun on', bad_example='fail')
+    metrics = with_metrics(h)
+    h.connect()
+    assert h.mail('<x@bad.example>') == Milter.CONTINUE
+    assert value(metrics, 'smf_spf_refusals_total', rule='RefuseFail',
+                 action='would_refuse') == 1
+    assert value(metrics, 'smf_spf_refusals_total', rule='RefuseFail', action='refuse') == 0
+
+
+def test_helo_results_are_counted_with_their_identity():
+    h = Harness('CheckHelo on', sender_example='pass', helo_example='fail')
+    metrics = with_metrics(h)
+    h.connect(helo='helo.example')
+    for _ in range(2):
+        h.mail('<a@sender.example>')
+    h.connect(helo='helo.example')
+    h.mail('<>')                         # an empty sender: its one check is HELO's
+    assert value(metrics, 'smf_spf_results_total', result='pass', identity='mailfrom') == 2
+    assert value(metrics, 'smf_spf_results_total', result='fail', identity='helo') == 3
+    assert value(metrics, 'smf_spf_results_total', result='fail', identity='mailfrom') == 0
+    assert value(metrics, 'smf_spf_cache_misses_total') == 2
+    assert value(metrics, 'smf_spf_cache_hits_total') == 3
+
+
+def test_a_helo_check_left_no_time_is_a_temperror_result_not_a_check():
+    h = Harness('CheckHelo on', 'SPFTimeout 1.5', sender_example='pass', helo_example='pass')
+    h.slow_checks(0.6)
+    metrics = with_metrics(h)
+    h.connect(helo='helo.example')
+    h.mail('<a@sender.example>')
+    assert value(metrics, 'smf_spf_results_total', result='temperror', identity='helo') == 1
+    assert value(metrics, 'smf_spf_check_duration_seconds_count') == 1
+    assert value(metrics, 'smf_spf_dns_errors_total') == 0

@@ -64,15 +64,8 @@ def test_helo_check_gets_what_mail_from_left_of_spf_timeout():
 
 
 def test_helo_check_not_started_without_time_left():
-    import time
     h = Harness('CheckHelo on', 'SPFTimeout 1.5', sender_example='pass', helo_example='pass')
-    check = h.checker.check
-
-    def slow(ip, sender, helo, timeout=None):
-        time.sleep(0.6)
-        return check(ip, sender, helo, timeout)
-    h.checker.check = slow
-    h.services.spf.checker = h.checker
+    h.slow_checks(0.6)
     h.connect(helo='helo.example')
     deliver(h, '<a@sender.example>', '<b@receiver.test>')
     assert len(h.checker.calls) == 1
@@ -255,3 +248,44 @@ def test_by_default_refused_at_mail_from_as_c(lines):
     h.connect()
     assert h.mail('<a@sender.example>') == Milter.REJECT
     assert h.reply == ('550', '5.7.23', REASON % ('a@sender.example', '192.0.2.1'))
+
+
+# -- Received-SPF for the HELO identity (RFC 7208 section 9.1: one per identity) ---------
+
+def received_spf(h):
+    return [edit[2] for edit in h.ctx.edits if edit[:2] == ('addheader', 'Received-SPF')]
+
+
+def test_a_checked_helo_gets_its_own_received_spf_after_mail_froms():
+    h = Harness('CheckHelo on', 'AddReceivedHeader on', sender_example='pass',
+                helo_example='fail')
+    h.connect(helo='HELO.example')
+    deliver(h, '<a@sender.example>', '<b@receiver.test>')
+    assert received_spf(h) == [
+        'Pass (mx.receiver.test: domain of a@sender.example\n\tdesignates 192.0.2.1 as '
+        'permitted sender)\n\treceiver=mx.receiver.test; client-ip=192.0.2.1; '
+        'identity=mailfrom;\n\tenvelope-from="a@sender.example"; helo=HELO.example;',
+        'Fail (mx.receiver.test: domain of postmaster@helo.example\n\tdoes not designate '
+        '192.0.2.1 as permitted sender)\n\treceiver=mx.receiver.test; client-ip=192.0.2.1; '
+        'identity=helo;\n\tenvelope-from="a@sender.example"; helo=HELO.example;']
+
+
+@pytest.mark.parametrize('lines,helo,sender', [
+    (('CheckHelo on',), 'helo.example', '<>'),               # one identity: HELO's
+    (('CheckHelo on',), '[192.0.2.1]', '<a@sender.example>'),   # HELO not checked
+    ((), 'helo.example', '<a@sender.example>'),               # CheckHelo off
+])
+def test_one_received_spf_where_one_identity_was_checked(lines, helo, sender):
+    h = Harness('AddReceivedHeader on', *lines, sender_example='pass', helo_example='pass')
+    h.connect(helo=helo)
+    deliver(h, sender, '<b@receiver.test>')
+    fields = received_spf(h)
+    assert len(fields) == 1
+    assert ('identity=helo;' if sender == '<>' else 'identity=mailfrom;') in fields[0]
+
+
+def test_no_received_spf_for_helo_without_add_received_header():
+    h = Harness('CheckHelo on', sender_example='pass', helo_example='fail')
+    h.connect(helo='helo.example')
+    deliver(h, '<a@sender.example>', '<b@receiver.test>')
+    assert received_spf(h) == []

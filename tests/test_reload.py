@@ -88,7 +88,8 @@ def test_log_to_file_is_reopened_and_may_move_but_not_appear_or_vanish():
     assert not step.reopen_log_to                          # never close stdout
 
 
-@pytest.mark.parametrize('line', ['TTL 60', 'CacheSize 10', 'Nameservers 127.0.0.1'])
+@pytest.mark.parametrize('line', ['TTL 60', 'CacheSize 10', 'Nameservers 127.0.0.1',
+                                  'SPFVoidLimit 3'])
 def test_what_cached_results_depend_on_rebuilds_the_cache(line):
     assert plan(conf(), conf(line)).rebuild_cache
 

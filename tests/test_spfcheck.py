@@ -321,17 +321,23 @@ def test_ascii_shortcut_judges_as_the_idna_codec_does(domain):
         assert found is not None and found != 'empty label'
 
 
-def test_unaskable_mechanism_target_is_a_void_lookup_not_temperror(monkeypatch):
-    """a:<name dnspython refuses to build> matches nothing (pyspf's reading of bad labels)."""
+def unaskable_names(monkeypatch, record):
+    """odd.test publishes `record`; every name starting with x is one dnspython cannot
+    build."""
     import dns.name
 
     def lookup(name, qtype, strict=True, timeout=30):
         if name.startswith('x'):
             raise dns.name.NameTooLong
         if (name, qtype) == ('odd.test', 'TXT'):
-            return [((name, qtype), [b'v=spf1 a:xx.%{d} ip4:192.0.2.0/24 -all'])]
+            return [((name, qtype), [record.encode()])]
         return []
     monkeypatch.setattr(spf, 'DNSLookup', lookup)
+
+
+def test_unaskable_mechanism_target_is_a_void_lookup_not_temperror(monkeypatch):
+    """a:<name dnspython refuses to build> matches nothing (pyspf's reading of bad labels)."""
+    unaskable_names(monkeypatch, 'v=spf1 a:xx.%{d} ip4:192.0.2.0/24 -all')
     assert SpfChecker(5).check('192.0.2.9', split_path('a@odd.test'), 'h').result == 'pass'
     assert SpfChecker(5).check('198.51.100.1', split_path('a@odd.test'),
                                                  'h').result == 'fail'
@@ -378,3 +384,56 @@ def test_dns_errors_under_ptr_follow_rfc7208_5_5(monkeypatch, failing, result):
         return zone.get((name, qtype), [])
     monkeypatch.setattr(spf, 'DNSLookup', lookup)
     assert SpfChecker(5).check('192.0.2.9', split_path('a@ptr.test'), 'h').result == result
+
+
+# -- SPFVoidLimit: RFC 7208 section 4.6.4's limit, per checker ---------------------------
+
+VOID_ZONE = {
+    ('void.test', 'TXT'): 'v=spf1 a:n1.void.test a:n2.void.test mx:n3.void.test '
+                          'ip4:192.0.2.0/24 -all',
+}
+
+
+@pytest.fixture
+def void_dns(monkeypatch):
+    def lookup(name, qtype, strict=True, timeout=30):
+        record = VOID_ZONE.get((name, qtype))
+        return [((name, qtype), [record.encode()])] if record else []
+    monkeypatch.setattr(spf, 'DNSLookup', lookup)
+
+
+@pytest.mark.parametrize('limit,result', [(None, 'permerror'), (2, 'permerror'),
+                                          (3, 'pass'), (0, 'permerror')])
+def test_void_limit_is_the_checkers_own(void_dns, limit, result):
+    """Three lookups answer nothing before ip4 matches: over the default 2, within 3."""
+    checker = SpfChecker(5) if limit is None else SpfChecker(5, void_limit=limit)
+    checked = checker.check('192.0.2.9', split_path('a@void.test'), 'h.test')
+    assert checked.result == result
+    if result == 'permerror':
+        assert 'Void lookup limit of %d exceeded' % (2 if limit is None else limit) in \
+            checked.explanation
+    assert spf.MAX_VOID_LOOKUPS == 2, 'pyspf\'s module-wide limit is left alone'
+
+
+def test_void_limits_of_two_checkers_do_not_meet(void_dns):
+    """Each checker holds its own limit: no global is swapped for the length of a check."""
+    import threading
+    results = {}
+
+    def run(limit):
+        results[limit] = SpfChecker(5, void_limit=limit).check(
+            '192.0.2.9', split_path('a@void.test'), 'h.test').result
+    threads = [threading.Thread(target=run, args=(limit,)) for limit in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {2: 'permerror', 3: 'pass'}
+
+
+def test_a_name_that_cannot_be_asked_counts_against_the_void_limit(monkeypatch):
+    unaskable_names(monkeypatch, 'v=spf1 a:x1.%{d} a:x2.%{d} ip4:192.0.2.0/24 -all')
+    assert SpfChecker(5, void_limit=1).check('192.0.2.9', split_path('a@odd.test'),
+                                             'h').result == 'permerror'
+    assert SpfChecker(5, void_limit=2).check('192.0.2.9', split_path('a@odd.test'),
+                                             'h').result == 'pass'

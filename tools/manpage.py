@@ -41,11 +41,12 @@ SECTIONS = (
     ('What a result does', (
         'RefuseFail', 'SoftFail', 'AcceptTempError', 'RefuseSPFNone', 'RefuseSPFNoneHelo',
         'SPFBestGuess', 'RefuseSoftFail', 'RejectPermError', 'CheckHelo', 'RefuseHeloFail',
-        'AcceptPostmaster', 'DryRun', 'RejectReason', 'RelaxedLocalPart')),
+        'RefuseNotPass', 'RefuseFailEmptySender', 'AcceptPostmaster', 'DryRun',
+        'RejectReason', 'RelaxedLocalPart')),
     ('Headers and quarantine', (
         'AddHeader', 'AuthservID', 'AuthservIDAlias', 'RemoveForgedAuthResults',
         'AddReceivedHeader', 'TagSubject', 'Tag', 'Quarantine', 'QuarantineBox')),
-    ('Cache and DNS', ('TTL', 'CacheSize', 'Nameservers', 'SPFTimeout')),
+    ('Cache and DNS', ('TTL', 'CacheSize', 'Nameservers', 'SPFTimeout', 'SPFVoidLimit')),
     ('The process', ('Socket', 'User', 'Daemonize', 'Syslog', 'LogTo', 'MetricsListen')),
 )
 
@@ -125,7 +126,8 @@ KEY_TEXT = {
         text='on: SPF fail is refused, 550 5.7.23 with the RejectReason text.'),
     'SoftFail': dict(
         text='on: the refusals that use the RejectReason text (RefuseFail, RefuseSoftFail, '
-             'RejectPermError, RefuseHeloFail) and those of a MAIL FROM or RCPT TO that is '
+             'RejectPermError, RefuseHeloFail, RefuseNotPass) and those of a MAIL FROM or '
+             'RCPT TO that is '
              'no address are temporary: 450 4.x.x in place of 550 5.x.x. RefuseSPFNone and '
              'RefuseSPFNoneHelo stay 550.'),
     'AcceptTempError': dict(
@@ -166,6 +168,28 @@ KEY_TEXT = {
         text='on: a HELO identity that fails is refused, 550 5.7.23 with the RejectReason '
              'text for `postmaster@`*helo*. Implies CheckHelo.',
         c=OURS),
+    'RefuseNotPass': dict(
+        value='*domain*[ *domain*...]',
+        text='Domains whose mail must get SPF pass: a MAIL FROM in a listed domain or a name '
+             'below it (whole labels: `example.com` holds `mail.example.com`, not '
+             '`badexample.com`) that gets any other result is refused, 550 5.7.23 with the '
+             'RejectReason text, logged and counted `by RefuseNotPass`. A temperror is '
+             'answered as AcceptTempError says. Whitelists, SkipAuth and TrustedForwarder '
+             'come first. The HELO identity is held to it too when it is checked '
+             '(CheckHelo); an empty sender\'s identity is its HELO name. Names compare in '
+             'any case, without a final dot, an internationalized one as its xn-- form. '
+             'Several per line, space or comma separated; repeatable.',
+        c=OURS),
+    'RefuseFailEmptySender': dict(
+        value='`refuse` | `tempfail` | `tag`',
+        text='What an SPF refusal of an empty sender (a bounce, checked through its HELO '
+             'name) becomes, whichever key refuses it (RefuseFail, RefuseSoftFail, '
+             'RejectPermError, RefuseHeloFail, RefuseNotPass): `refuse` as any other '
+             'sender; `tempfail` 450 4.x.x, so the sending MTA keeps the report and tries '
+             'again; `tag` goes on with the headers and Subject tag of mail not refused, '
+             'logged `SPF not refused: empty sender, would be ...`. RefuseSPFNoneHelo and '
+             'AcceptTempError off are not changed.',
+        c=OURS),
     'AcceptPostmaster': dict(
         text='on: mail to `postmaster` (`<postmaster>`, `<postmaster@`*any.domain*`>`) is '
              'never refused (RFC 5321 section 4.5.1): an SPF refusal is decided at MAIL FROM '
@@ -182,9 +206,16 @@ KEY_TEXT = {
         value='*text*',
         text='The text of a refusal for an SPF result. Each `%s` takes the next of the '
              'sender, the client address and the MTA\'s name; `%1$s`, `%2$s` and `%3$s` name '
-             'them; `%%` is a percent sign. The reply is printable ASCII (anything else '
-             'becomes `?`), at most 512 octets.',
-        c=FIRST_WORD),
+             'them; so do `%{sender}`, `%{ip}` and `%{mta}`, beside `%{local}` and '
+             '`%{domain}` (the identity\'s parts), `%{helo}`, `%{result}` (the SPF '
+             'result) and `%{exp}`: a fail\'s explanation from its record\'s exp= '
+             'modifier (RFC 7208 section 6.2; fetched, within SPFTimeout, only when the text '
+             'shows it), else the result\'s default words. A name in any case; an unknown '
+             'one is an error. `%%` is a percent sign. The reply is printable ASCII '
+             '(anything else becomes `?`), at most 512 octets, one line whatever the fields '
+             'hold.',
+        reload='Starting or stopping to show `%{exp}` empties the result cache.',
+        c=FIRST_WORD + ' It sent `%{...}` as written.'),
     'RelaxedLocalPart': dict(
         text='on: a local part over 64 octets is taken; off: such a MAIL FROM is refused '
              'as no address (550 5.1.7).'),
@@ -214,7 +245,9 @@ KEY_TEXT = {
              'address) keep their fields. off: as C.',
         c=OURS),
     'AddReceivedHeader': dict(
-        text='on: a `Received-SPF:` field is appended.'),
+        text='on: a `Received-SPF:` field is appended; with a HELO identity checked beside '
+             'MAIL FROM (CheckHelo) a second one, `identity=helo`, after it (RFC 7208 '
+             'section 9.1: one per identity).'),
     'TagSubject': dict(
         text='on: the Subject of a message that fails or softfails (and is not refused) is '
              'prefixed with Tag; a Subject that is not UTF-8 is tagged in `unknown-8bit` '
@@ -253,6 +286,13 @@ KEY_TEXT = {
              'runs out is a temperror. MAIL FROM is answered within SPFTimeout and 0.1 s. '
              'A value that leaves less than 5 s before the MTA\'s 30 s milter timeout is '
              'warned about.',
+        c=OURS),
+    'SPFVoidLimit': dict(
+        value='*n*',
+        text='How many DNS lookups without an answer (no such name, no record of the type '
+             'asked) one SPF check may make; one more is a permerror (RFC 7208 section '
+             '4.6.4 says 2). An `mx` whose hosts have no AAAA records, asked for an IPv6 '
+             'client, can run into 2. Lookups for exp= do not count.',
         c=OURS),
     'Socket': dict(
         value='[`unix:`|`local:`]*path* | `inet:`*port*[`@`*host*] | `inet6:`*port*[`@`*host*]',

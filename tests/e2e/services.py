@@ -85,6 +85,15 @@ class Nsd(object):
         ('nospf', 'A', '192.0.2.80'),
         # a fresh victim per test (<anything>.victim): no test finds another's cached result
         ('*.victim', 'TXT', '"v=spf1 -all"'),
+        # --explain (test_explain_postfix): three includes deep to 192.0.2.0/24, three void
+        # lookups before a match, and an include of a name nsd refuses (temperror)
+        ('chain', 'TXT', '"v=spf1 include:chain2.e2e.test -all"'),
+        ('chain2', 'TXT', '"v=spf1 include:chain3.e2e.test ~all"'),
+        ('chain3', 'TXT', '"v=spf1 include:chain4.e2e.test ?all"'),
+        ('chain4', 'TXT', '"v=spf1 ip4:192.0.2.0/24 -all"'),
+        ('voidlimit', 'TXT', '"v=spf1 a:v1.voidlimit.e2e.test a:v2.voidlimit.e2e.test '
+                             'a:v3.voidlimit.e2e.test ip4:127.0.0.0/8 -all"'),
+        ('tempfail', 'TXT', '"v=spf1 include:unserved.example -all"'),
     ]
     # extra nsd.conf server: lines
     SERVER_OPTIONS = ''

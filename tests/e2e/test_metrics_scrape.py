@@ -64,7 +64,10 @@ def test_counters_move_by_exactly_the_messages_sent(metered_path):
     after = scrape(port)
     for result, count in (('pass', 1), ('none', 1), ('softfail', 1), ('fail', 1),
                           ('neutral', 0), ('temperror', 0), ('permerror', 0)):
-        assert moved(before, after, 'smf_spf_results_total', result=result) == count, result
+        assert moved(before, after, 'smf_spf_results_total', result=result,
+                     identity='mailfrom') == count, result
+        assert moved(before, after, 'smf_spf_results_total', result=result,
+                     identity='helo') == 0, result      # CheckHelo off
     actions = {('accept', ''): 2, ('tag', ''): 1, ('refuse', ''): 1,
                ('skipped', 'WhitelistFrom'): 1, ('tempfail', ''): 0, ('quarantine', ''): 0}
     for (action, listed), count in actions.items():
@@ -73,6 +76,8 @@ def test_counters_move_by_exactly_the_messages_sent(metered_path):
     total = sum(moved(before, after, name, **dict(labels))
                 for name, labels in after if name == 'smf_spf_actions_total')
     assert total == 5                   # one action per message sent
+    assert moved(before, after, 'smf_spf_refusals_total', rule='RefuseFail',
+                 action='refuse') == 1
     assert moved(before, after, 'smf_spf_cache_misses_total') == 4
     assert moved(before, after, 'smf_spf_cache_hits_total') == 0
     assert moved(before, after, 'smf_spf_check_duration_seconds_count') == 4
@@ -83,7 +88,8 @@ def test_counters_move_by_exactly_the_messages_sent(metered_path):
     sink.wait_for(again)
     cached = scrape(port)
     assert moved(after, cached, 'smf_spf_cache_hits_total') == 1
-    assert moved(after, cached, 'smf_spf_results_total', result='pass') == 1
+    assert moved(after, cached, 'smf_spf_results_total', result='pass',
+                 identity='mailfrom') == 1
     assert moved(after, cached, 'smf_spf_check_duration_seconds_count') == 0
 
 
