@@ -296,8 +296,9 @@ def build_services(conf, log, metrics=None):
 def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     import Milter
     from smf_spf.listener import nodelay_once_listening
-    from smf_spf import symguard
-    from smf_spf.milter import EXCEPTION_POLICY, FLAGS, HEADERS_READ, UNDECODED, SpfMilter
+    from smf_spf import symguard, tcpack
+    from smf_spf.milter import (EXCEPTION_POLICY, FLAGS, HEADERS_READ, QUICKACK_PROBLEM,
+                                UNDECODED, SpfMilter)
     conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
@@ -314,6 +315,11 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     UNDECODED.install(log)
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
+        quickack_problem = tcpack.enable(QUICKACK_PROBLEM)
+        if quickack_problem:
+            log.warning('[WARNING] unanswered milter packets are not acknowledged at once (%s): '
+                        'over TCP, Sendmail may wait about 40 ms for each stage; a unix socket '
+                        'does not', quickack_problem)
     milter = signals.MilterThread(ident, conf.socket.text)
     try:
         stopped_by = signals.serve(

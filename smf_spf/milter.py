@@ -10,7 +10,8 @@ import sys
 import threading
 import time
 
-from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
+# before pymilter's milter.so: see smf_spf/symguard.py and smf_spf/tcpack.py
+from smf_spf import symguard, tcpack
 import Milter
 
 from smf_spf import actions, headers, helo as helo_identity, policy
@@ -28,6 +29,8 @@ GUARD_PROBLEM = symguard.install()
 # what pymilter tells the MTA when a callback raises (serve sets it): never a 451 for the
 # whole message over one value it could not decode, see UNDECODED
 EXCEPTION_POLICY, EXCEPTION_POLICY_NAME = Milter.CONTINUE, 'continue'
+# None when libmilter's packet reads can be followed by TCP_QUICKACK, else why not
+QUICKACK_PROBLEM = tcpack.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 # the header fields SpfMilter.header reads (lower case); the guard answers the others
