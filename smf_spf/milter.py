@@ -377,6 +377,7 @@ class SpfMilter(Milter.Base):
             config, self.connection, self.mail, self.result, self.subject, self.quarantined,
             self.auth_results, headers_unseen, forwarder_ip, helo_check))
         quarantine_box_added = True
+        removed = []
         for edit in edits:
             if edit.needs_quarantine_box and not quarantine_box_added:
                 if edit.operation == 'delrcpt':
@@ -387,8 +388,11 @@ class SpfMilter(Milter.Base):
             if edit.operation == 'addrcpt':
                 quarantine_box_added = applied
             elif edit.operation == 'delheader' and applied:
-                self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
-                                       edit.name, edit.index, policy.shown(edit.value))
+                removed.append((policy.INFO, 'removed forged %s header #%d claiming '
+                                'authserv-id %s' % (edit.name, edit.index,
+                                                    policy.shown(edit.value))))
+        if removed:     # with the queue ID, as the message's other lines
+            self._log_all(removed, self._queue_id())
         if self.mail is not None:     # a skipped message was counted as such at MAIL FROM
             self.services.metrics.delivered(edits)
         self._reset_message()

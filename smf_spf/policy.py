@@ -349,6 +349,14 @@ def forged_auth_results(config, connection, values):
     return tuple(reversed(found))
 
 
+def header_helo(mail):
+    """The HELO name the headers report, or None to leave it out: a client that gave no
+    HELO (Sendmail takes MAIL FROM without one) has none to report. C's stand-in,
+    `undefined`, stays in the log lines (as C wrote them) and in the check (as C's);
+    a client that says `HELO undefined` names no host either."""
+    return None if mail.helo.lower() == UNDEFINED_HELO else mail.helo
+
+
 def on_eom(config, connection, mail, result, subject, quarantined, auth_results=(),
            headers_unseen=False, trusted_forwarder_ip=None, helo_check=None):
     """The edits to make, in order: forged Authentication-Results removed, Subject tag,
@@ -370,14 +378,15 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
         else:
             edits.append(Edit('chgheader', 'Subject', headers.tagged_subject(config.tag, subject),
                               1))
+    helo = header_helo(mail)
     if config.add_header:
         edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
-            config.authserv_id or connection.mta_name, result, mail.mailbox, mail.helo,
+            config.authserv_id or connection.mta_name, result, mail.mailbox, helo,
             trusted_forwarder_ip, helo_check), 0))
     if config.add_received_header:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
-            mail.raw_from, mail.helo)))
+            mail.raw_from, helo)))
     if quarantined:
         # the quarantine box first: a recipient is only removed once it is there
         edits.append(Edit('addrcpt', value=config.quarantine_box))
