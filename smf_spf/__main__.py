@@ -138,6 +138,7 @@ def check_config(path, explicit):
         sys.stderr.write('compatibility: these lines do not act as in smf-spf 2.x:\n')
         for problem in loaded.compat:
             sys.stderr.write(str(problem) + '\n')
+    sys.stdout.write(configuration.mta_timeout_rule(loaded.config.spf_timeout) + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
 
@@ -389,6 +390,7 @@ def run(argv, ident):
         if problem:
             raise Fatal(problem)
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
+    log.info('%s', configuration.mta_timeout_rule(conf.spf_timeout))
     if conf.dry_run:
         log.log(NOTICE, 'DryRun: every decision is logged, no message is refused')
     # everything is imported before the switch: the new user may not read the interpreter's tree
