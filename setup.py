@@ -36,7 +36,7 @@ def extensions():
         exts = cythonize(exts, language_level=3, compiler_directives={'embedsignature': True})
     # plain C: interpose libmilter's smfi_getsymval and mi_rd_cmd (see each file's head)
     return exts + [Extension('smf_spf.' + name, [os.path.join('smf_spf', name + '.c')],
-                             libraries=['dl'])
+                             depends=[os.path.join('smf_spf', '_dl_el7.h')], libraries=['dl'])
                    for name in ('_symguard', '_tcpack')]
 
 

@@ -11,9 +11,10 @@
  * libmilter reads each packet with mi_rd_cmd(), which its engine calls through the
  * dynamic linker (a PLT slot).  Loaded with RTLD_GLOBAL before pymilter's milter.so
  * (and so before libmilter), this module's mi_rd_cmd is the one that call binds to.
- * It calls libmilter's own (the address install() was given) and, after a packet the
- * MTA expects no reply to, sets TCP_QUICKACK on the socket: Linux then sends the
- * pending ACK at once, and the MTA's held command follows.  TCP_QUICKACK is no lasting
+ * It calls libmilter's own (found in the library that defines it) and, after a packet
+ * the MTA expects no reply to, when nothing more is waiting to be read, sets
+ * TCP_QUICKACK on the socket: Linux then sends the pending ACK at once, and the MTA's
+ * held command follows.  TCP_QUICKACK is no lasting
  * mode (the kernel drops back to delayed ACKs as the exchange goes on), so it is set
  * again after each such packet.  Off until enable() (an inet: Socket); on a unix
  * socket there is nothing to acknowledge.
@@ -22,23 +23,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <dlfcn.h>
-
-#if defined(__x86_64__) && defined(__GLIBC__)
-/* the dl* versions el7's glibc 2.17 has, which every later glibc still provides */
-__asm__(".symver dlopen,dlopen@GLIBC_2.2.5");
-__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
-__asm__(".symver dlclose,dlclose@GLIBC_2.2.5");
-__asm__(".symver dlerror,dlerror@GLIBC_2.2.5");
-#endif
+#include "_dl_el7.h"
 #include <link.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -99,6 +90,17 @@ gets_no_reply(char command)
     return command == SMFIC_MACRO || command == SMFIC_ABORT || command == SMFIC_QUIT_NC;
 }
 
+/* Nothing more to read yet: the MTA may be holding its next packet back for our ACK.
+ * (Postfix writes its macros and the command in one go: the command is read next, and
+ * the reply to it carries the ACK.) */
+static int
+nothing_waiting(int sd)
+{
+    int waiting = 0;
+
+    return ioctl(sd, FIONREAD, &waiting) == 0 && waiting == 0;
+}
+
 __attribute__((visibility("default"))) char *
 mi_rd_cmd(int sd, struct timeval *timeout, char *cmd, size_t *rlen, char *name)
 {
@@ -112,7 +114,7 @@ mi_rd_cmd(int sd, struct timeval *timeout, char *cmd, size_t *rlen, char *name)
         return NULL;
     }
     packet = read_packet(sd, timeout, cmd, rlen, name);
-    if (quickack && gets_no_reply(*cmd) &&
+    if (quickack && gets_no_reply(*cmd) && nothing_waiting(sd) &&
         setsockopt(sd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one) == 0)
         __sync_fetch_and_add(&acks_pushed, 1);
     return packet;

@@ -79,6 +79,17 @@ def test_quickack_follows_only_packets_without_reply(reader, tcp_pair, command, 
     assert tcpack.pushed() - before == (1 if acknowledged else 0)
 
 
+def test_no_ack_of_its_own_when_the_next_packet_is_already_there(reader, tcp_pair):
+    """Postfix writes its macros and the command together: the reply to the command will
+    carry the ACK, so none is pushed for the macros; the last packet read decides."""
+    mta, milter = tcp_pair
+    before = tcpack.pushed()
+    mta.sendall(frame(b'D', b'Mi\x00ABC\x00') + frame(b'A') + frame(b'D', b'Cj\x00x\x00'))
+    packets = [read_packet(reader, milter) for _ in range(3)]
+    assert [command for command, _ in packets] == [b'D', b'A', b'D']
+    assert tcpack.pushed() - before == 1
+
+
 def test_nothing_is_set_until_enabled(reader, tcp_pair):
     mta, milter = tcp_pair
     tcpack._tcpack.enable(False)
