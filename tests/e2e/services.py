@@ -608,6 +608,15 @@ class Sendmail(object):
     def log(self):
         return self.syslog.text() if self.syslog is not None else ''
 
+    def wait_for_log(self, text, timeout=15.0):
+        """Sendmail's processes log over a socket: a line may come after the SMTP reply."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.log():
+                return
+            time.sleep(0.1)
+        raise AssertionError('%r not in the Sendmail log:\n%s' % (text, self.log()))
+
     def stop(self):
         stop(self.process)
         if self.syslog is not None:

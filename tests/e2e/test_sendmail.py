@@ -111,7 +111,7 @@ def test_pass_is_delivered_with_headers_and_logged_with_sendmails_queue_id(sendm
     assert re.search(r'smf-spf\[\d+\]: %s: SPF pass( \(cached\))?: ip=127\.0\.0\.1, '
                      r'fqdn=localhost, helo=client\.e2e\.test, from=<alice@pass\.e2e\.test>$'
                      % queue_id, lines[0]), lines[0]
-    assert '%s: from=<alice@pass.e2e.test>' % queue_id in sendmail.log()
+    sendmail.wait_for_log('%s: from=<alice@pass.e2e.test>' % queue_id)
 
 
 def test_fail_is_refused_550_5723_and_both_logs_share_the_queue_id(sendmail_path):
@@ -127,8 +127,8 @@ def test_fail_is_refused_550_5723_and_both_logs_share_the_queue_id(sendmail_path
                         'from=<mallory@fail.e2e.test>')
     refused = milter_lines(milter, 'from=<mallory@fail.e2e.test>')[-1]
     queue_id = re.search(r': (\w+): SPF refused: ', refused).group(1)
-    assert ('%s: Milter: from=<mallory@fail.e2e.test>, reject=550 5.7.23' % queue_id
-            in sendmail.log())
+    sendmail.wait_for_log('%s: Milter: from=<mallory@fail.e2e.test>, reject=550 5.7.23'
+                          % queue_id)
 
 
 def test_softfail_is_delivered_tagged(sendmail_path):
