@@ -41,6 +41,16 @@ def wait_for_port(host, port, process, timeout=20.0, what='service'):
     raise RuntimeError('%s did not listen on %s:%d within %ss' % (what, host, port, timeout))
 
 
+def wait_for_text(read, text, timeout, what):
+    """Until read() holds text; AssertionError with all it holds after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in read():
+            return
+        time.sleep(0.1)
+    raise AssertionError('%r not in %s:\n%s' % (text, what, read()))
+
+
 def wait_for_unix_socket(path, process, timeout=20.0, what='service'):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -248,12 +258,7 @@ class Milter(object):
             return handle.read()
 
     def wait_for_log(self, text, timeout=15.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if text in self.log():
-                return
-            time.sleep(0.1)
-        raise AssertionError('%r not in smf-spf log:\n%s' % (text, self.log()))
+        wait_for_text(self.log, text, timeout, 'smf-spf log')
 
     def stop(self):
         stop(self.process)
@@ -610,12 +615,7 @@ class Sendmail(object):
 
     def wait_for_log(self, text, timeout=15.0):
         """Sendmail's processes log over a socket: a line may come after the SMTP reply."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if text in self.log():
-                return
-            time.sleep(0.1)
-        raise AssertionError('%r not in the Sendmail log:\n%s' % (text, self.log()))
+        wait_for_text(self.log, text, timeout, 'Sendmail log')
 
     def stop(self):
         stop(self.process)
