@@ -17,9 +17,9 @@ and, to show what the same change does there, two Postfix instances with smf-spf
 inet: socket, with and without the acknowledgement.
 
 Each repetition runs --sessions sessions of --messages messages against each daemon, one
-session at a time, taking the daemons in turn (the order rotates), and times every SMTP
-command at the client: connect (to the banner), EHLO, MAIL, RCPT, DATA (the 354), end of
-message (the body and the dot, to the reply), QUIT. The sender's domain passes SPF and is
+session at a time, taking the daemons in turn (in a new order each round), and times every
+SMTP command at the client: connect (to the banner), EHLO, MAIL, RCPT, DATA (the 354), end
+of message (the body and the dot, to the reply), QUIT. The sender's domain passes SPF and is
 cached after the first message. Medians per stage, milliseconds per message (MAIL to the
 end of message), and each Sendmail daemon's per-message time as a ratio of the "no
 milter" one measured in the same run.
@@ -31,6 +31,7 @@ Traffic goes only to loopback: nsd on SMF_SPF_E2E_DNS (default 127.53.53.53), th
 import argparse
 import contextlib
 import os
+import random
 import shutil
 import smtplib
 import sys
@@ -145,15 +146,13 @@ def measure(args, workdir, socket_dir, stack):
     for name in every:      # warm-up: the MTA's first processes, the milter's cache
         session(daemons[name].port, 1, {})
     times = dict((name, {}) for name in every)
-    rounds = 0
-    for rep in range(args.reps):
-        for _ in range(args.sessions):
-            # one session per daemon in turn, the order rotating, so that the load of a
-            # shared machine falls on all alike
-            start = rounds % len(every)
-            for name in every[start:] + every[:start]:
-                session(daemons[name].port, args.messages, times[name])
-            rounds += 1
+    # one session per daemon in turn, in a new order each round: the load of a shared
+    # machine falls on all alike, and no daemon always follows the same one (the MTA
+    # before it may still be delivering the last message in the background)
+    order = random.Random(18)
+    for _ in range(args.reps * args.sessions):
+        for name in order.sample(every, len(every)):
+            session(daemons[name].port, args.messages, times[name])
 
     print('\nmedian milliseconds per SMTP command (client side); per message: MAIL, RCPT, '
           'DATA and end of message')
