@@ -8,9 +8,13 @@ VENV36      := .venv36
 RUN_SOCKET  ?= inet:10011@127.0.0.1
 DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file \
                    binutils cpio passwd python3-dev python3-venv logrotate systemd miltertest \
-                   groff-base man-db python3-packaging
+                   groff-base man-db python3-packaging m4 util-linux mount hostname
+# Sendmail for the end-to-end tests: sendmail-bin conflicts with postfix as a package, so
+# `make sendmail` downloads and unpacks it (dpkg -x, into build/sendmail) instead, and
+# installs the libraries it depends on; m4 builds its config, unshare (util-linux), mount
+# and hostname give it namespaces of its own
 
-.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin man manlint bench bench-e2e clean rpm rpm-el9 repo test-rpm
+.PHONY: all deps venv venv36 build build36 run test test-unit test-e2e test36 vermin man manlint bench bench-e2e bench-sendmail sendmail clean rpm rpm-el9 repo test-rpm
 
 all: build
 
@@ -64,11 +68,15 @@ test: RPM_CHECK := --without check
 test-unit: build
 	$(VENV)/bin/python -m pytest -q tests --ignore=tests/e2e --ignore=tests/packaging
 
-test-e2e: build
+test-e2e: build sendmail
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
+# Debian's Sendmail unpacked into build/sendmail (apt-get download; never installed)
+sendmail:
+	$(PYTHON) tests/e2e/services.py sendmail
+
 # the el7 stack: CPython 3.6 with EPEL7's pymilter 1.0.4 and dnspython 1.16
-test36: build36
+test36: build36 sendmail
 	$(VENV36)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/packaging
 
 vermin: venv
@@ -95,6 +103,10 @@ bench: build
 # real Postfix + nsd + load on loopback: no milter, a null pymilter milter and smf-spf-py
 bench-e2e: build
 	$(VENV)/bin/python bench/e2e.py
+
+# ms per SMTP stage through Sendmail: no milter, unix and inet sockets (see docs/sendmail.md)
+bench-sendmail: build sendmail
+	$(VENV)/bin/python bench/sendmail_stages.py
 
 # -- el7 packages ----------------------------------------------------------------
 RPMTOP      := $(CURDIR)/build/rpmbuild

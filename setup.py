@@ -34,9 +34,10 @@ def extensions():
             for name in MODULES]
     if cythonize:
         exts = cythonize(exts, language_level=3, compiler_directives={'embedsignature': True})
-    # plain C: interposes libmilter's smfi_getsymval (see the file's head)
-    return exts + [Extension('smf_spf._symguard', [os.path.join('smf_spf', '_symguard.c')],
-                             libraries=['dl'])]
+    # plain C: interpose libmilter's smfi_getsymval and mi_rd_cmd (see each file's head)
+    return exts + [Extension('smf_spf.' + name, [os.path.join('smf_spf', name + '.c')],
+                             depends=[os.path.join('smf_spf', '_dl_el7.h')], libraries=['dl'])
+                   for name in ('_symguard', '_tcpack')]
 
 
 setup(

@@ -168,6 +168,7 @@ def check_config(path, explicit):
         sys.stderr.write('compatibility: these lines do not act as in smf-spf 2.x:\n')
         for problem in loaded.compat:
             sys.stderr.write(str(problem) + '\n')
+    sys.stdout.write(configuration.mta_timeout_rule(loaded.config.spf_timeout) + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
 
@@ -328,8 +329,9 @@ def build_services(conf, log, metrics=None):
 def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     import Milter
     from smf_spf.listener import nodelay_once_listening
-    from smf_spf import symguard
-    from smf_spf.milter import EXCEPTION_POLICY, FLAGS, HEADERS_READ, UNDECODED, SpfMilter
+    from smf_spf import symguard, tcpack
+    from smf_spf.milter import (EXCEPTION_POLICY, FLAGS, HEADERS_READ, QUICKACK_PROBLEM,
+                                UNDECODED, SpfMilter)
     conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
@@ -346,6 +348,11 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     UNDECODED.install(log)
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
+        quickack_problem = tcpack.enable(QUICKACK_PROBLEM)
+        if quickack_problem:
+            log.warning('[WARNING] unanswered milter packets are not acknowledged at once (%s): '
+                        'over TCP, Sendmail may wait about 40 ms for each stage; a unix socket '
+                        'does not', quickack_problem)
     milter = signals.MilterThread(ident, conf.socket.text)
     try:
         stopped_by = signals.serve(
@@ -417,6 +424,7 @@ def run(argv, ident):
         if problem:
             raise Fatal(problem)
     log.info('starting %s %s listening on %s', ident, __version__, conf.socket.text)
+    log.info('%s', configuration.mta_timeout_rule(conf.spf_timeout))
     if conf.dry_run:
         log.log(NOTICE, 'DryRun: every decision is logged, no message is refused')
     # everything is imported before the switch: the new user may not read the interpreter's tree

@@ -41,20 +41,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <dlfcn.h>
+#include "_dl_el7.h"
 #include <fcntl.h>
-
-#if defined(__x86_64__) && defined(__GLIBC__)
-/* glibc 2.34 moved the dl* functions into libc under a new symbol version; bind to
- * the versions el7's glibc 2.17 has, which every later glibc still provides */
-__asm__(".symver dlopen,dlopen@GLIBC_2.2.5");
-__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
-__asm__(".symver dlclose,dlclose@GLIBC_2.2.5");
-__asm__(".symver dlerror,dlerror@GLIBC_2.2.5");
-#endif
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -8,6 +8,7 @@ Only an unusable Socket is fatal here; the process checks User and LogTo.
 """
 
 import ipaddress
+import math
 import re
 import socket
 from typing import NamedTuple, Optional, Tuple, Dict, Any
@@ -24,9 +25,12 @@ DEFAULT_PATH = '/etc/mail/smfs/smf-spf.conf'
 DEFAULT_REJECT_REASON = ('Message was rejected during SPF policy evaluation. '
                          'sender:%s client-ip:%s')
 SYSLOG_FACILITIES = ('none', 'daemon', 'mail') + tuple('local%d' % i for i in range(8))
-# Postfix waits 30 s (milter_command_timeout) for a reply to MAIL FROM.
 DEFAULT_SPF_TIMEOUT = 20.0
-MTA_COMMAND_TIMEOUT = 30.0
+# How long each MTA waits for a milter's reply by default: Postfix 30 s
+# (milter_command_timeout), Sendmail 10 s (INPUT_MAIL_FILTER's T=R:). An MTA that stops
+# waiting lets the message through unchecked (Sendmail: this one and the next).
+POSTFIX_COMMAND_TIMEOUT = 30.0
+SENDMAIL_READ_TIMEOUT = 10.0
 # room the MTA should have after SPFTimeout for the rest of MAIL FROM and scheduling
 MTA_TIMEOUT_MARGIN = 5
 # about 80 MB at the 189 (CPython 3.11) to 204 (3.6) bytes of RSS per entry that
@@ -40,6 +44,39 @@ WARNING = 'warning'
 FATAL = 'fatal'
 # the line works, but not as it did in smf-spf 2.x (listed apart by -t, never an error)
 COMPAT = 'compat'
+
+
+def _seconds(value):
+    return '%gs' % value
+
+
+def mta_wait(spf_timeout):
+    """How long the MTA must wait for the reply to MAIL FROM: the milter answers within
+    SPFTimeout, however slow the DNS (a temperror then), plus room for the rest."""
+    return spf_timeout + MTA_TIMEOUT_MARGIN
+
+
+def mta_timeout_to_set(spf_timeout):
+    """The MTA timeout to set where its default is too short: mta_wait rounded up to ten
+    seconds (Sendmail T=R:30s for the default SPFTimeout)."""
+    return 10 * int(math.ceil(mta_wait(spf_timeout) / 10.0))
+
+
+def mta_timeout_rule(spf_timeout):
+    """What -t and the start-up log say of the MTAs' milter timeouts for this SPFTimeout."""
+    wait = mta_wait(spf_timeout)
+    to_set = mta_timeout_to_set(spf_timeout)
+
+    def advice(setting, default):
+        if default >= wait:
+            return '%s%s (the default) will do' % (setting, _seconds(default))
+        return '%s%ds (the default, %s, is too short)' % (setting, to_set, _seconds(default))
+
+    return ('SPFTimeout %s: MAIL FROM is answered within it, so the MTA must wait at least '
+            '%s for the milter: Postfix: %s; Sendmail: %s; see docs/sendmail.md'
+            % (_seconds(spf_timeout), _seconds(wait),
+               advice('milter_command_timeout = ', POSTFIX_COMMAND_TIMEOUT),
+               advice('INPUT_MAIL_FILTER T=R:', SENDMAIL_READ_TIMEOUT)))
 
 
 class Problem(NamedTuple):
@@ -611,10 +648,11 @@ def parse_lines(lines, path):
         if lowered == 'metricslisten' and not _is_loopback(parsed.host):
             report(line_no, WARNING, 'MetricsListen %s is not a loopback address: anyone who '
                    'reaches it sees the mail statistics' % value)
-        if lowered == 'spftimeout' and parsed > MTA_COMMAND_TIMEOUT - MTA_TIMEOUT_MARGIN:
-            report(line_no, WARNING, 'SPFTimeout %s leaves less than %d s before the MTA\'s '
-                   '30 s milter timeout (Postfix milter_command_timeout): a slow DNS can make '
-                   'the MTA give up on the milter' % (value, MTA_TIMEOUT_MARGIN))
+        if lowered == 'spftimeout' and mta_wait(parsed) > POSTFIX_COMMAND_TIMEOUT:
+            report(line_no, WARNING, 'SPFTimeout %s leaves less than %d s before Postfix\'s '
+                   'default milter timeout (milter_command_timeout %s): a slow DNS can make '
+                   'the MTA give up on the milter' % (value, MTA_TIMEOUT_MARGIN,
+                                                      _seconds(POSTFIX_COMMAND_TIMEOUT)))
 
     chosen = {}
     for field, repeated in settings.items():

@@ -110,15 +110,17 @@ def authserv_id_value(authserv_id):
 
 
 def _helo_pvalue(helo):
-    """smtp.helo's value: a domain name or an address literal, else None."""
-    return _ar_value(helo) if is_helo_name(helo) else None
+    """smtp.helo's value: a domain name or an address literal, else None (also for
+    None: no HELO)."""
+    return _ar_value(helo) if helo is not None and is_helo_name(helo) else None
 
 
 def authentication_results(authserv_id, result, identity, helo, trusted_forwarder_ip=None,
                            helo_check=None):
     """RFC 8601 value: one spf resinfo; temperror and permerror are written as such
     (C wrote none). `identity` is the (local part, domain) checked, as smf_spf.mailbox
-    read it. `smtp.helo` only for a domain name or an address literal.
+    read it. `smtp.helo` only for a domain name or an address literal (helo None: the
+    client gave no HELO).
 
     At most one property is a whole quoted-string, and it comes last; when both would be
     (an address-literal HELO and an address whose domain is no dot-atom), the one naming
@@ -264,12 +266,12 @@ def envelope_from(raw_from):
 def received_spf(result, receiver, sender, ip, identity, raw_from, helo):
     """Received-SPF value in the C milter's folded layout. envelope-from is a
     quoted-string (C turned `<` `>` into `"`, which OpenDMARC parses); a key whose value
-    cannot be written is left out."""
+    cannot be written is left out, and helo when it is None (no HELO)."""
     pairs = [('receiver', _kv_value(receiver)), ('client-ip', _kv_value(ip)),
              ('identity', _kv_value(identity))]
     address = envelope_from(raw_from)
     second = [('envelope-from', quoted_string(address) if representable(address) else None),
-              ('helo', _kv_value(helo))]
+              ('helo', _kv_value(helo) if helo is not None else None)]
     line1 = ' '.join('%s=%s;' % pair for pair in pairs if pair[1] is not None)
     line2 = ' '.join('%s=%s;' % pair for pair in second if pair[1] is not None)
     return '%s (%s)\n\t%s\n\t%s' % (_RECEIVED_SPF_WORD.get(result, 'None'),

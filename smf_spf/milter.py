@@ -10,7 +10,8 @@ import sys
 import threading
 import time
 
-from smf_spf import symguard   # before pymilter's milter.so: see smf_spf/symguard.py
+# before pymilter's milter.so: see smf_spf/symguard.py and smf_spf/tcpack.py
+from smf_spf import symguard, tcpack
 import Milter
 
 from smf_spf import actions, headers, helo as helo_identity, policy
@@ -28,6 +29,8 @@ GUARD_PROBLEM = symguard.install()
 # what pymilter tells the MTA when a callback raises (serve sets it): never a 451 for the
 # whole message over one value it could not decode, see UNDECODED
 EXCEPTION_POLICY, EXCEPTION_POLICY_NAME = Milter.CONTINUE, 'continue'
+# None when libmilter's packet reads can be followed by TCP_QUICKACK, else why not
+QUICKACK_PROBLEM = tcpack.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 # the header fields SpfMilter.header reads (lower case); the guard answers the others
@@ -385,6 +388,7 @@ class SpfMilter(Milter.Base):
             config, self.connection, self.mail, self.result, self.subject, self.quarantined,
             self.auth_results, headers_unseen, forwarder_ip, helo_check))
         quarantine_box_added = True
+        removed = []
         for edit in edits:
             if edit.needs_quarantine_box and not quarantine_box_added:
                 if edit.operation == 'delrcpt':
@@ -395,8 +399,11 @@ class SpfMilter(Milter.Base):
             if edit.operation == 'addrcpt':
                 quarantine_box_added = applied
             elif edit.operation == 'delheader' and applied:
-                self.services.log.info('removed forged %s header #%d claiming authserv-id %s',
-                                       edit.name, edit.index, policy.shown(edit.value))
+                removed.append((policy.INFO, 'removed forged %s header #%d claiming '
+                                'authserv-id %s' % (edit.name, edit.index,
+                                                    policy.shown(edit.value))))
+        if removed:     # with the queue ID, as the message's other lines
+            self._log_all(removed, self._queue_id())
         if self.mail is not None:     # a skipped message was counted as such at MAIL FROM
             self.services.metrics.delivered(edits)
         self._reset_message()

@@ -385,6 +385,14 @@ def forged_auth_results(config, connection, values):
     return tuple(reversed(found))
 
 
+def header_helo(mail):
+    """The HELO name the headers report, or None to leave it out: a client that gave no
+    HELO (Sendmail takes MAIL FROM without one) has none to report. C's stand-in,
+    `undefined`, stays in the log lines (as C wrote them) and in the check (as C's);
+    a client that says `HELO undefined` names no host either."""
+    return None if mail.helo.lower() == UNDEFINED_HELO else mail.helo
+
+
 def on_eom(config, connection, mail, result, subject, quarantined, auth_results=(),
            headers_unseen=False, trusted_forwarder_ip=None, helo_check=None):
     """The edits to make, in order: forged Authentication-Results removed, Subject tag,
@@ -406,19 +414,20 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
         else:
             edits.append(Edit('chgheader', 'Subject', headers.tagged_subject(config.tag, subject),
                               1))
+    helo = header_helo(mail)
     if config.add_header:
         edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
-            config.authserv_id or connection.mta_name, result, mail.mailbox, mail.helo,
+            config.authserv_id or connection.mta_name, result, mail.mailbox, helo,
             trusted_forwarder_ip, helo_check), 0))
     if config.add_received_header:
         edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
-            mail.raw_from, mail.helo)))
+            mail.raw_from, helo)))
         if helo_check is not None:      # RFC 7208 section 9.1: one for each identity
             helo_result, helo_name = helo_check
             edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
                 helo_result, connection.mta_name, identity_text(POSTMASTER, helo_name),
-                connection.spf_ip, 'helo', mail.raw_from, mail.helo)))
+                connection.spf_ip, 'helo', mail.raw_from, helo)))
     if quarantined:
         # the quarantine box first: a recipient is only removed once it is there
         edits.append(Edit('addrcpt', value=config.quarantine_box))

@@ -3,7 +3,8 @@
 Every check has a deadline (now + SPFTimeout): each DNS lookup gets what is left
 of it and a check that runs out is a temperror.  The budget defaults below
 Postfix's 30 s milter_command_timeout, so a slow DNS gives a temperror the
-policy can act on, never an MTA timeout.
+policy can act on, never an MTA timeout; Sendmail's T=R: must be raised to match
+(config.mta_timeout_rule, which -t and the start-up log state).
 """
 
 import logging

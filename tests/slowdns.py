@@ -3,7 +3,8 @@
 Test tool only: answers A, TXT, PTR and CNAME chains from a dict, NXDOMAIN otherwise; names listed in
 `silent` are never answered, names in `servfail` get SERVFAIL; with `negative_ttl`, an answer
 without data carries its top-level zone's SOA, as an authoritative server's does.  Each query is answered from its
-own timer thread, so a slow answer does not hold up the next query.
+own timer thread, so a slow answer does not hold up the next query. It listens on a free
+port of `host` unless given `port` (53 for a daemon, whose Nameservers take no port).
 """
 
 import socket

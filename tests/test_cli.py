@@ -54,6 +54,16 @@ def test_check_valid_config(tmp_path):
     assert done.stdout.endswith(': OK\n')
 
 
+def test_check_states_the_mta_timeout_rule(tmp_path):
+    """-t says how long Postfix and Sendmail must wait for this SPFTimeout, before OK."""
+    from smf_spf.config import mta_timeout_rule
+    done = run('-t', '-c', write(tmp_path, 'User %s' % ME, 'SPFTimeout 12'))
+    assert done.returncode == 0, done.stderr
+    path = str(tmp_path / 'smf-spf.conf')
+    assert done.stdout == '%s\n%s: OK\n' % (mta_timeout_rule(12), path)
+    assert 'T=R:20s' in done.stdout and 'milter_command_timeout' in done.stdout
+
+
 def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
     path = write(tmp_path, 'User %s' % ME, 'TTL soon', 'Frob on', 'WhitelistIP 1.2.3.400/8')
     done = run('-t', '-c', path)
@@ -281,6 +291,9 @@ def test_field_configs_start_the_daemon(tmp_path, sample):
     logged = log.read_text(encoding='utf-8')
     assert status == 0, logged
     assert 'starting smf-spf' in logged and 'stopping smf-spf' in logged
+    # the C configs set no SPFTimeout: the start-up log states the rule for the default
+    from smf_spf.config import DEFAULT_SPF_TIMEOUT, mta_timeout_rule
+    assert mta_timeout_rule(DEFAULT_SPF_TIMEOUT) in logged
     if sample == 'nat-invalid-lines.conf':
         assert logged.count('error: ClientIPNAT') == 4
 

@@ -257,6 +257,26 @@ def test_spf_timeout_needs_5_s_margin_below_postfix_30_s(seconds, warned):
         assert 'milter_command_timeout' in loaded.problems[0].reason
 
 
+@pytest.mark.parametrize('seconds,wait,postfix,sendmail', [
+    # the default: Postfix's 30 s will do, Sendmail's 10 s will not
+    (20, '25s', 'milter_command_timeout = 30s (the default) will do',
+     'INPUT_MAIL_FILTER T=R:30s (the default, 10s, is too short)'),
+    (5, '10s', 'milter_command_timeout = 30s (the default) will do',
+     'INPUT_MAIL_FILTER T=R:10s (the default) will do'),
+    (28, '33s', 'milter_command_timeout = 40s (the default, 30s, is too short)',
+     'INPUT_MAIL_FILTER T=R:40s (the default, 10s, is too short)'),
+    (2.5, '7.5s', 'milter_command_timeout = 30s (the default) will do',
+     'INPUT_MAIL_FILTER T=R:10s (the default) will do'),
+])
+def test_mta_timeout_rule_names_both_mtas_settings(seconds, wait, postfix, sendmail):
+    """An MTA that stops waiting lets the message through unchecked: the rule says how
+    long each must wait for this SPFTimeout, and what to set where the default is short."""
+    rule = config.mta_timeout_rule(seconds)
+    assert rule == ('SPFTimeout %gs: MAIL FROM is answered within it, so the MTA must wait '
+                    'at least %s for the milter: Postfix: %s; Sendmail: %s; see '
+                    'docs/sendmail.md' % (seconds, wait, postfix, sendmail))
+
+
 def test_missing_file_raises_naming_it(tmp_path):
     with pytest.raises(config.ConfigFileError) as info:
         config.load(str(tmp_path / 'nope.conf'))

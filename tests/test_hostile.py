@@ -114,6 +114,23 @@ def test_whitelisted_sender_reaches_eom_and_loses_the_forged_field():
            'mx.receiver.test' in h.logs
 
 
+def test_forged_field_removal_is_logged_with_the_queue_id():
+    """The removal line carries the MTA's queue ID like every other line of the message
+    (the ID comes with MAIL FROM from Sendmail, at end of message from Postfix)."""
+    h = Harness(sender_example='pass')
+    ctx = testctx.TestCtx()
+    ctx._setsymval('j', 'mx.receiver.test')
+    ctx._setsymval('i', '4AB3C2D1E0')
+    h.ctx = ctx
+    assert ctx._connect('mx.sender.example', 'mx.sender.example', '192.0.2.1') == Milter.CONTINUE
+    assert ctx._feedFile(io.BytesIO(FORGED), 'a@sender.example', 'bob@receiver.test') == \
+        Milter.CONTINUE
+    assert '4AB3C2D1E0: removed forged Authentication-Results header #1 claiming ' \
+           'authserv-id mx.receiver.test' in h.logs
+    assert ctx._msg.get_all(AR) == ['mx.receiver.test; spf=pass '
+                                    'smtp.mailfrom=a@sender.example smtp.helo=mx.sender.example']
+
+
 def test_whitelisted_sender_with_removal_off_is_accepted_at_mail():
     h = Harness('WhitelistFrom @friends.example', 'RemoveForgedAuthResults off')
     ctx, rc = feed(h, FORGED, 'boss@friends.example')

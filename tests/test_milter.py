@@ -229,6 +229,27 @@ def test_empty_sender_without_helo_uses_undefined():
     assert h.checker.calls[-1][1:] == ('postmaster@undefined', 'undefined')
 
 
+def test_no_helo_is_left_out_of_the_headers_and_logged_as_c_did():
+    """Sendmail takes MAIL FROM without HELO: the headers name no HELO (C wrote
+    `smtp.helo=undefined` and `helo=undefined;`), the log line keeps C's `helo=undefined`."""
+    h = Harness('AddReceivedHeader on', sender_example='pass')
+    h.connect()
+    h.ctx._priv.helo = None
+    assert h.mail('<a@sender.example>') == Milter.CONTINUE
+    h.rcpt('<b@receiver.test>')
+    h.eom()
+    assert h.ctx.edits[0] == ('insheader', AR,
+                              'mx.receiver.test; spf=pass smtp.mailfrom=a@sender.example')
+    assert h.ctx.edits[1] == ('addheader', 'Received-SPF',
+                              'Pass (mx.receiver.test: domain of a@sender.example\n'
+                              '\tdesignates 192.0.2.1 as permitted sender)\n'
+                              '\treceiver=mx.receiver.test; client-ip=192.0.2.1; '
+                              'identity=mailfrom;\n'
+                              '\tenvelope-from="a@sender.example";')
+    assert ('SPF pass: ip=192.0.2.1, fqdn=mx.sender.example, helo=undefined, '
+            'from=<a@sender.example>') in h.logs
+
+
 def test_skip_ndr_accepts_empty_sender():
     h = Harness('SkipNDR on', 'RemoveForgedAuthResults off')
     h.connect()

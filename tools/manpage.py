@@ -283,9 +283,10 @@ KEY_TEXT = {
     'SPFTimeout': dict(
         value='*seconds*',
         text='The time one SPF check may take in all, above 0 and up to 300; a check that '
-             'runs out is a temperror. MAIL FROM is answered within SPFTimeout and 0.1 s. '
-             'A value that leaves less than 5 s before the MTA\'s 30 s milter timeout is '
-             'warned about.',
+             'runs out is a temperror. MAIL FROM is answered within SPFTimeout and 0.1 s: the '
+             'MTA must wait 5 s longer (Sendmail\'s default `T=R:10s` does not), and '
+             '`smf-spf -t` says what to set for Postfix and Sendmail. A value that leaves '
+             'less than 5 s before Postfix\'s 30 s milter timeout is warned about.',
         c=OURS),
     'SPFVoidLimit': dict(
         value='*n*',

@@ -164,11 +164,11 @@ def extracted(milter_rpm, tmp_path_factory):
 
 def test_extensions_load_on_el7(extracted):
     """cpython-36m ABI, no RPATH, nothing newer than glibc 2.17 (el7's): the three hot
-    paths and the guard for libmilter's macro lookup."""
+    paths, the guard for libmilter's macro lookup and the TCP_QUICKACK reader."""
     modules = [os.path.join(extracted + SITEARCH, 'smf_spf', f)
                for f in os.listdir(extracted + SITEARCH + '/smf_spf') if f.endswith('.so')]
     assert sorted(os.path.basename(m).split('.')[0] for m in modules) == [
-        '_cache_c', '_cidr_c', '_match_c', '_symguard']
+        '_cache_c', '_cidr_c', '_match_c', '_symguard', '_tcpack']
     for module in modules:
         dynamic = subprocess.run(['readelf', '-d', module], check=True, stdout=subprocess.PIPE,
                                  universal_newlines=True).stdout

@@ -1,0 +1,55 @@
+"""Load smf_spf/_tcpack.c ahead of pymilter's milter.so.
+
+Importing this module before pymilter's milter.so puts its mi_rd_cmd, which reads each
+milter packet through libmilter's own and then acknowledges the packets that get no
+reply at once (TCP_QUICKACK), into the process's global symbol scope, where libmilter's
+call to mi_rd_cmd is bound first.  See the C file's head for the stall it removes.
+"""
+
+import os
+import sys
+
+_flags = sys.getdlopenflags()
+sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
+try:
+    from smf_spf import _tcpack
+except ImportError as exc:      # not built: packets are acknowledged as the kernel likes
+    _tcpack = None
+    _IMPORT_ERROR = str(exc)
+finally:
+    sys.setdlopenflags(_flags)
+
+# benchmarks compare with and without in one run (bench/sendmail_stages.py)
+DISABLE_VARIABLE = 'SMF_SPF_NO_QUICKACK'
+
+
+def install():
+    """Find libmilter's mi_rd_cmd (pymilter must be loaded): None when libmilter's packet
+    reads go through this module, else why not."""
+    if _tcpack is None:
+        return 'smf_spf._tcpack is not built: %s' % _IMPORT_ERROR
+    if 'milter' not in sys.modules:
+        return 'pymilter is not loaded'
+    try:
+        _tcpack.install()
+    except ValueError as exc:
+        return str(exc)
+    if not _tcpack.active():
+        return 'another mi_rd_cmd was loaded first'
+    return None
+
+
+def enable(problem):
+    """Acknowledge unanswered packets at once from now on (an inet: socket); `problem`
+    is what install() said. Returns why it is not done, or None."""
+    if problem is not None:
+        return problem
+    if os.environ.get(DISABLE_VARIABLE, '') not in ('', '0'):
+        return '%s is set' % DISABLE_VARIABLE
+    _tcpack.enable(True)
+    return None
+
+
+def pushed():
+    """How many packets were acknowledged at once so far."""
+    return _tcpack.pushed() if _tcpack is not None else 0
