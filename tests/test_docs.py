@@ -11,9 +11,6 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ['README.md'] + sorted(os.path.relpath(path, ROOT)
                                for path in glob.glob(os.path.join(ROOT, 'docs', '*.md')))
-# pages the README links that another branch writes (docs/sendmail.md: the Sendmail
-# branch); each is checked like any other page once it is there: drop it then
-WRITTEN_ELSEWHERE = {'docs/sendmail.md'}
 # [text](target): inline links; code spans are taken out first
 _LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
 _CODE = re.compile(r'```.*?```|`[^`\n]*`', re.S)
@@ -60,8 +57,7 @@ def test_every_relative_link_and_anchor_exists(page):
         target, _, fragment = link.partition('#')
         path = os.path.normpath(os.path.join(os.path.dirname(page), target)) if target else page
         if not os.path.exists(os.path.join(ROOT, path)):
-            if path not in WRITTEN_ELSEWHERE:
-                broken.append(link)
+            broken.append(link)
         elif fragment and path.endswith('.md') and fragment not in _anchors(path):
             broken.append(link)
     assert broken == []
