@@ -11,7 +11,8 @@ import ipaddress
 import math
 import re
 import socket
-from typing import NamedTuple, Optional, Tuple, Dict, Any
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
 from smf_spf import dialect, forwarders, whitelist
 from smf_spf.cidr import CidrSet
@@ -108,7 +109,7 @@ class Config(NamedTuple):
     whitelist_from: Any = AddressMatcher(())
     whitelist_to: Any = AddressMatcher(())
     fixed_client_ip: Optional[str] = None
-    client_ip_nat: Dict[str, str] = {}
+    client_ip_nat: Mapping[str, str] = MappingProxyType({})
     skip_ndr: bool = False
     skip_auth: bool = True
     reject_reason: ReasonTemplate = ReasonTemplate(DEFAULT_REJECT_REASON)
@@ -141,7 +142,7 @@ class Config(NamedTuple):
     spf_void_limit: int = DEFAULT_VOID_LIMIT
     metrics_listen: Optional[ListenSpec] = None
     # the accepted entries of each list key, as written: what a reload compares
-    list_entries: Dict[str, Tuple[str, ...]] = {}
+    list_entries: Mapping[str, Tuple[str, ...]] = MappingProxyType({})
     # policy beyond smf-spf: HELO identity, per-result actions, dry run, trusted forwarders
     check_helo: bool = False
     refuse_helo_fail: bool = False
@@ -475,75 +476,125 @@ def _template(value):
         raise _Invalid(str(exc))
 
 
-# key (lower case) -> (Config field, value parser)
-_SCALARS = {
-    'fixedclientip': ('fixed_client_ip', parse_fixed_ip),
-    'skipndr': ('skip_ndr', _boolean),
-    'skipauth': ('skip_auth', _boolean),
-    'rejectreason': ('reject_reason', _template),
-    'relaxedlocalpart': ('relaxed_local_part', _boolean),
-    'refusespfnone': ('refuse_spf_none', _boolean),
-    'refusespfnonehelo': ('refuse_spf_none_helo', _boolean),
-    'refusefail': ('refuse_fail', _boolean),
-    'softfail': ('soft_fail', _boolean),
-    'accepttemperror': ('accept_temp_error', _boolean),
-    'spfbestguess': ('spf_best_guess', _boolean),
-    'tagsubject': ('tag_subject', _boolean),
-    'tag': ('tag', str),
-    'addheader': ('add_header', _boolean),
-    'addreceivedheader': ('add_received_header', _boolean),
-    'authservid': ('authserv_id', str),
-    'removeforgedauthresults': ('remove_forged_auth_results', _boolean),
-    'quarantine': ('quarantine', _boolean),
-    'quarantinebox': ('quarantine_box', str),
-    'ttl': ('ttl', parse_ttl),
-    'user': ('user', str),
-    'socket': ('socket', parse_socket),
-    'syslog': ('syslog', None),
-    'logto': ('log_to', str),
-    'daemonize': ('daemonize', _boolean),
-    'nameservers': ('nameservers', parse_nameservers),
-    'spftimeout': ('spf_timeout', parse_timeout),
-    'cachesize': ('cache_size', parse_count),
-    'spfvoidlimit': ('spf_void_limit', parse_count),
-    'metricslisten': ('metrics_listen', parse_listen),
-    'checkhelo': ('check_helo', _boolean),
-    'refusehelofail': ('refuse_helo_fail', _boolean),
-    'refusesoftfail': ('refuse_softfail', _boolean),
-    'dryrun': ('dry_run', _boolean),
-    'acceptpostmaster': ('accept_postmaster', _boolean),
-    'refusefailemptysender': ('refuse_fail_empty_sender', parse_empty_sender),
-    # the redvw fork's keys (smf_spf.dialect)
-    'rejectpermerror': ('reject_perm_error', dialect.boolean),
-    'rejecttemperror': ('accept_temp_error', dialect.inverse_boolean),
-    'addauthresultheader': ('add_header', dialect.auth_result_header),
-}
-# every key as the documentation spells it (the redvw fork's keys are read as these)
-KEYS = ('WhitelistIP', 'WhitelistPTR', 'WhitelistFrom', 'WhitelistTo', 'ClientIPNAT',
-        'FixedClientIP', 'SkipNDR', 'SkipAuth', 'RejectReason', 'RelaxedLocalPart',
-        'RefuseSPFNone', 'RefuseSPFNoneHelo', 'RefuseFail', 'SoftFail', 'AcceptTempError',
-        'SPFBestGuess', 'TagSubject', 'Tag', 'AddHeader', 'AddReceivedHeader', 'AuthservID',
-        'RemoveForgedAuthResults', 'AuthservIDAlias',
-        'Quarantine', 'QuarantineBox', 'TTL', 'User', 'Socket', 'Syslog', 'LogTo',
-        'Daemonize', 'Nameservers', 'SPFTimeout', 'CacheSize', 'SPFVoidLimit',
-        'MetricsListen',
-        'CheckHelo', 'RefuseHeloFail', 'RefuseSoftFail', 'RejectPermError', 'DryRun',
-        'AcceptPostmaster', 'TrustedForwarder', 'RefuseNotPass', 'RefuseFailEmptySender')
-_LIST_FIELDS = {'whitelistip': 'whitelist_ip', 'whitelistptr': 'whitelist_ptr',
-                'whitelistfrom': 'whitelist_from', 'whitelistto': 'whitelist_to',
-                'clientipnat': 'client_ip_nat', 'authservidalias': 'authserv_id_aliases',
-                'trustedforwarder': 'trusted_forwarders', 'refusenotpass': 'refuse_not_pass'}
-_LISTS = tuple(_LIST_FIELDS)
-# key (lower case) -> Config field, and Config field -> its key
-_KEY_FIELDS = dict(((key, field) for key, (field, _) in _SCALARS.items()), **_LIST_FIELDS)
-FIELD_KEYS = dict((_KEY_FIELDS[key.lower()], key) for key in KEYS)
-
-
 def _syslog(value):
     lowered = value.lower()
     if lowered not in SYSLOG_FACILITIES:
         raise _Invalid('%r is not a facility (%s)' % (value, ', '.join(SYSLOG_FACILITIES)))
     return lowered
+
+
+# -- the key table: every fact about a key, once ------------------------------------
+# How a reload (smf_spf.reload) treats a key beyond applying its new value:
+RESTART = 'restart'      # the process is built around it: a new value waits for a restart
+CACHE = 'cache'          # cached SPF results depend on it: the result cache is rebuilt
+RESOLVER = 'resolver'    # the DNS resolver is set up anew
+WORDS = 'words'          # a list key whose change is logged old -> new, not by entries
+LIST = object()          # the parser of a list key: every line counts, parse_lines reads them
+
+
+class Key(NamedTuple):
+    name: str                          # as the documentation spells it
+    field: str                         # the Config field (its default is Config()'s)
+    parser: Any                        # value -> parsed; LIST for a repeatable list key
+    about: str                         # what the key does, in one line
+    reload: Tuple[str, ...] = ()       # RESTART, CACHE, RESOLVER, WORDS
+    aliases: Tuple[Tuple[str, Any], ...] = ()   # the redvw fork's keys read as this one:
+    #                                    (name, its parser; None: this key's, with a note)
+    notes: bool = False                # parser(value, notes) appends (severity, text)
+
+
+KEY_TABLE = (
+    Key('WhitelistIP', 'whitelist_ip', LIST, 'clients in these networks are not checked',
+        aliases=(('WhitelistIP6', None),)),
+    Key('WhitelistPTR', 'whitelist_ptr', LIST, 'clients with these host names are not checked'),
+    Key('WhitelistFrom', 'whitelist_from', LIST, 'these envelope senders are not checked'),
+    Key('WhitelistTo', 'whitelist_to', LIST, 'these recipients are never refused'),
+    Key('ClientIPNAT', 'client_ip_nat', LIST, 'check a client address as another one'),
+    Key('FixedClientIP', 'fixed_client_ip', parse_fixed_ip, 'check every client as this '
+        'address', notes=True),
+    Key('SkipNDR', 'skip_ndr', _boolean, 'an empty sender is not checked'),
+    Key('SkipAuth', 'skip_auth', _boolean, 'an authenticated client is not checked'),
+    Key('RejectReason', 'reject_reason', _template, 'the text of an SPF refusal'),
+    Key('RelaxedLocalPart', 'relaxed_local_part', _boolean, 'a sender\'s local part may be '
+        'any text'),
+    Key('RefuseSPFNone', 'refuse_spf_none', _boolean, 'refuse a sender domain without SPF'),
+    Key('RefuseSPFNoneHelo', 'refuse_spf_none_helo', _boolean, 'refuse an empty sender '
+        'whose HELO has no SPF'),
+    Key('RefuseFail', 'refuse_fail', _boolean, 'refuse SPF fail'),
+    Key('SoftFail', 'soft_fail', _boolean, 'SPF refusals are temporary'),
+    Key('AcceptTempError', 'accept_temp_error', _boolean, 'SPF temperror lets mail through',
+        aliases=(('RejectTempError', dialect.inverse_boolean),)),
+    Key('SPFBestGuess', 'spf_best_guess', _boolean, 'the best guess stands in for none'),
+    Key('TagSubject', 'tag_subject', _boolean, 'tag the Subject of mail that fails'),
+    Key('Tag', 'tag', str, 'the Subject tag'),
+    Key('AddHeader', 'add_header', _boolean, 'add Authentication-Results',
+        aliases=(('AddAuthResultHeader', dialect.auth_result_header),)),
+    Key('AddReceivedHeader', 'add_received_header', _boolean, 'add Received-SPF'),
+    Key('AuthservID', 'authserv_id', str, 'the authserv-id of Authentication-Results'),
+    Key('RemoveForgedAuthResults', 'remove_forged_auth_results', _boolean,
+        'remove Authentication-Results that claim our authserv-id'),
+    Key('AuthservIDAlias', 'authserv_id_aliases', LIST, 'more authserv-ids that are ours',
+        reload=(WORDS,)),
+    Key('Quarantine', 'quarantine', _boolean, 'quarantine mail that fails'),
+    Key('QuarantineBox', 'quarantine_box', str, 'where quarantined mail goes'),
+    Key('TTL', 'ttl', parse_ttl, 'how long an SPF result is cached', reload=(CACHE,)),
+    Key('User', 'user', str, 'the user the daemon runs as', reload=(RESTART,)),
+    Key('Socket', 'socket', parse_socket, 'where the MTA connects', reload=(RESTART,),
+        notes=True),
+    Key('Syslog', 'syslog', _syslog, 'the syslog facility, or none'),
+    Key('LogTo', 'log_to', str, 'a file (or stdout, stderr) to log to'),
+    Key('Daemonize', 'daemonize', _boolean, 'run in the background', reload=(RESTART,)),
+    Key('Nameservers', 'nameservers', parse_nameservers, 'DNS servers to ask',
+        reload=(CACHE, RESOLVER)),
+    Key('SPFTimeout', 'spf_timeout', parse_timeout, 'seconds an SPF check may take',
+        reload=(RESOLVER,)),
+    Key('CacheSize', 'cache_size', parse_count, 'entries in the result cache',
+        reload=(CACHE,)),
+    Key('SPFVoidLimit', 'spf_void_limit', parse_count, 'DNS lookups without an answer an '
+        'SPF check allows', reload=(CACHE,)),
+    Key('MetricsListen', 'metrics_listen', parse_listen, 'where the statistics are served',
+        reload=(RESTART,)),
+    Key('CheckHelo', 'check_helo', _boolean, 'check the HELO identity too'),
+    Key('RefuseHeloFail', 'refuse_helo_fail', _boolean, 'refuse a HELO identity that fails'),
+    Key('RefuseSoftFail', 'refuse_softfail', _boolean, 'refuse SPF softfail'),
+    Key('RejectPermError', 'reject_perm_error', dialect.boolean, 'refuse SPF permerror'),
+    Key('DryRun', 'dry_run', _boolean, 'decide and log, refuse nothing'),
+    Key('AcceptPostmaster', 'accept_postmaster', _boolean, 'mail to postmaster is never '
+        'refused'),
+    Key('TrustedForwarder', 'trusted_forwarders', LIST, 'forwarders whose mail is never '
+        'refused for SPF'),
+    Key('RefuseNotPass', 'refuse_not_pass', LIST, 'domains whose mail must get SPF pass'),
+    Key('RefuseFailEmptySender', 'refuse_fail_empty_sender', parse_empty_sender,
+        'what an SPF refusal of an empty sender becomes'),
+)
+
+# -- derived from KEY_TABLE ---------------------------------------------------------
+# every key as the documentation spells it (the redvw fork's keys are read as these)
+KEYS = tuple(key.name for key in KEY_TABLE)
+# key (lower case) -> (Config field, value parser): the scalar keys and the fork's keys
+# with a parser of their own
+_SCALARS = dict(
+    [(key.name.lower(), (key.field, key.parser)) for key in KEY_TABLE if key.parser is not LIST]
+    + [(alias.lower(), (key.field, parser)) for key in KEY_TABLE for alias, parser in key.aliases
+       if parser is not None])
+_TAKES_NOTES = frozenset(key.name.lower() for key in KEY_TABLE if key.notes)
+# list key (lower case) -> Config field
+_LIST_FIELDS = dict((key.name.lower(), key.field) for key in KEY_TABLE if key.parser is LIST)
+_LISTS = tuple(_LIST_FIELDS)
+# the fork's keys read as a list key of ours (lower case): alias -> our key
+LIST_ALIASES = dict((alias.lower(), key.name.lower()) for key in KEY_TABLE
+                    for alias, parser in key.aliases if parser is None)
+# the fork's keys, lower case -> as spelt
+ALIAS_NAMES = dict((alias.lower(), alias) for key in KEY_TABLE for alias, _ in key.aliases)
+# key (lower case) -> Config field, and Config field -> its key
+_KEY_FIELDS = dict(((key, field) for key, (field, _) in _SCALARS.items()), **_LIST_FIELDS)
+FIELD_KEYS = dict((key.field, key.name) for key in KEY_TABLE)
+# what a reload does beyond applying a value (smf_spf.reload), by Config field
+LIST_FIELDS = tuple(key.field for key in KEY_TABLE
+                    if key.parser is LIST and WORDS not in key.reload)
+RESTART_ONLY = tuple(key.field for key in KEY_TABLE if RESTART in key.reload)
+CACHE_DEPENDS_ON = tuple(key.field for key in KEY_TABLE if CACHE in key.reload)
+RESOLVER_DEPENDS_ON = tuple(key.field for key in KEY_TABLE if RESOLVER in key.reload)
 
 
 def split_line(raw):
@@ -555,7 +606,6 @@ def split_line(raw):
     return parts[0], parts[1].strip() if len(parts) > 1 else ''
 
 
-_TAKES_NOTES = (parse_fixed_ip, parse_socket)
 _DEFAULTS = Config()
 
 
@@ -611,9 +661,9 @@ def parse_lines(lines, path):
         if key is None:
             continue
         lowered = key.lower()
-        if lowered in dialect.ALIASES and value:
+        if lowered in LIST_ALIASES and value:
             report(line_no, COMPAT, dialect.note(key, value))
-            lowered = dialect.ALIASES[lowered]
+            lowered = LIST_ALIASES[lowered]
         if lowered not in _SCALARS and lowered not in lists:
             report(line_no, WARNING, dialect.ignored(key) or 'unknown key %r, line ignored' % key)
             continue
@@ -625,11 +675,9 @@ def parse_lines(lines, path):
             lists[lowered].append((line_no, value))
             continue
         field, parser = _SCALARS[lowered]
-        if parser is None:
-            parser = _syslog
         notes = []
         try:
-            parsed = parser(value, notes) if parser in _TAKES_NOTES else parser(value)
+            parsed = parser(value, notes) if lowered in _TAKES_NOTES else parser(value)
         except (_Invalid, dialect.DialectError) as exc:
             report(line_no, FATAL if lowered == 'socket' else ERROR,
                    '%s %s, line ignored%s' % (key, exc, dialect.hint(key, value)))
@@ -722,7 +770,7 @@ def parse_lines(lines, path):
                                                     line_no, target, line_no))
         nat[source] = target
         nat_lines[source] = line_no
-    values['client_ip_nat'] = nat
+    values['client_ip_nat'] = MappingProxyType(nat)
     values['authserv_id_aliases'] = tuple(
         alias for _, value in lists['authservidalias'] for alias in re.split(r'[\s,]+', value)
         if alias)
@@ -743,7 +791,7 @@ def parse_lines(lines, path):
         bad = rejected.get(key, ())
         accepted[key] = tuple(v for i, (_, v) in enumerate(lists[lowered]) if i not in bad)
     accepted['RefuseNotPass'] = tuple(protected)      # by domain: a line may hold several
-    values['list_entries'] = accepted
+    values['list_entries'] = MappingProxyType(accepted)
     problems.sort(key=lambda problem: problem.line)
     compat.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems), tuple(compat))

@@ -37,9 +37,6 @@ def auth_result_header(value):
     return boolean(value)
 
 
-# lower-cased key -> the key of ours it is read as
-ALIASES = {'whitelistip6': 'whitelistip'}
-
 # the fork's keys that have no counterpart here, and why they need none
 IGNORED = {
     'delaychecks': 'the check is made at MAIL FROM; AcceptPostmaster on makes its '

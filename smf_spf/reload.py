@@ -9,17 +9,12 @@ finishes under the config it began with.
 import time
 from typing import NamedTuple, Tuple
 
-from smf_spf.config import FIELD_KEYS, fetches_exp
+# which fields wait for a restart, rebuild the cache, reset the resolver or are lists:
+# from the key table (smf_spf.config.KEY_TABLE)
+from smf_spf.config import (CACHE_DEPENDS_ON, FIELD_KEYS, LIST_FIELDS, RESOLVER_DEPENDS_ON,
+                            RESTART_ONLY, fetches_exp)
 from smf_spf.logsetup import NOTICE, STANDARD_STREAMS
 
-# the process is built around these at start: a new value waits for a restart
-RESTART_ONLY = ('socket', 'user', 'daemonize', 'metrics_listen')
-# cached results are SPF answers for (client IP, sender domain): these change them, and
-# whether a fail's exp= text is fetched (config.fetches_exp)
-CACHE_DEPENDS_ON = ('ttl', 'cache_size', 'nameservers', 'spf_void_limit')
-LIST_FIELDS = ('whitelist_ip', 'whitelist_ptr', 'whitelist_from', 'whitelist_to',
-               'client_ip_nat', 'trusted_forwarders', 'refuse_not_pass')
-RESOLVER_DEPENDS_ON = ('nameservers', 'spf_timeout')
 # at most this many added or removed list entries are named in the log
 NAMED_ENTRIES = 5
 

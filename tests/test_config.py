@@ -468,6 +468,42 @@ def test_every_config_field_has_its_key():
     assert set(config.FIELD_KEYS) == set(config.Config._fields) - {'list_entries'}
 
 
+def test_every_config_field_is_one_rows_of_the_key_table():
+    fields = [row.field for row in config.KEY_TABLE]
+    assert sorted(fields) == sorted(set(config.Config._fields) - {'list_entries'})
+    assert len({row.name.lower() for row in config.KEY_TABLE}) == len(config.KEY_TABLE)
+
+
+@pytest.mark.parametrize('row', config.KEY_TABLE, ids=lambda row: row.name)
+def test_every_row_of_the_key_table_is_a_key_the_parser_knows(row):
+    # any value: an unknown key is a warning naming the key, a known one never is
+    loaded = config.parse_lines(['%s x' % row.name], 'f')
+    assert not [p for p in loaded.problems if 'unknown key' in p.reason]
+    assert (row.name.lower() in config._LIST_FIELDS) == (row.parser is config.LIST)
+    assert config.FIELD_KEYS[row.field] == row.name
+
+
+def test_a_key_without_a_table_row_is_unknown():
+    loaded = config.parse_lines(['NoSuchKey on'], 'f')
+    assert [p.reason for p in loaded.problems] == ["unknown key 'NoSuchKey', line ignored"]
+
+
+def test_reload_and_the_man_page_use_the_key_tables_sets():
+    from smf_spf import reload as reloading
+    for name, flag in (('RESTART_ONLY', config.RESTART), ('CACHE_DEPENDS_ON', config.CACHE),
+                       ('RESOLVER_DEPENDS_ON', config.RESOLVER)):
+        assert getattr(reloading, name) == tuple(
+            row.field for row in config.KEY_TABLE if flag in row.reload), name
+    assert reloading.LIST_FIELDS == tuple(
+        row.field for row in config.KEY_TABLE
+        if row.parser is config.LIST and config.WORDS not in row.reload)
+
+
+def test_the_config_holds_no_mutable_default():
+    for field in config.Config._fields:
+        assert not isinstance(getattr(config.Config(), field), (dict, list, set)), field
+
+
 def test_spf_void_limit():
     assert parse().config.spf_void_limit == 2 == config.DEFAULT_VOID_LIMIT
     assert parse('SPFVoidLimit 5').config.spf_void_limit == 5

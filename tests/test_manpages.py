@@ -88,14 +88,10 @@ def test_a_list_keys_default_is_no_entry():
                configuration.parse_lines([], 'empty').config.list_entries.values())
 
 
-@pytest.mark.parametrize('alias', sorted(set(dialect.ALIASES) | {
-    key for key in configuration._SCALARS
-    if key not in {known.lower() for known in configuration.KEYS}}))
+@pytest.mark.parametrize('alias', sorted(configuration.ALIAS_NAMES))
 def test_each_redvw_spelling_is_named_at_the_key_it_is_read_as(alias):
-    target = dialect.ALIASES.get(alias)
-    field = (configuration._KEY_FIELDS[target] if target
-             else configuration._SCALARS[alias][0])
-    key = configuration.FIELD_KEYS[field]
+    key = configuration.FIELD_KEYS[configuration._KEY_FIELDS[
+        configuration.LIST_ALIASES.get(alias, alias)]]
     text = _unroff(' '.join(entries()[key])).lower()
     assert re.search(r"redvw fork's %s\b" % alias, text), (alias, key)
 

@@ -3,9 +3,9 @@
     python tools/manpage.py            rewrite them in man/smf-spf.conf.5
     python tools/manpage.py --check    exit 1 when the committed page differs
 
-The keys and their Config fields and parsers come from smf_spf.config (KEYS, _SCALARS
-and the list keys), each default from Config(), the redvw fork's keys from
-smf_spf.dialect, what a reload does from smf_spf.reload; only the words per key are
+The keys, their Config fields, parsers, the redvw fork's keys read as them and what a
+reload does with them come from smf_spf.config's key table (KEY_TABLE), each default
+from Config(), the fork's ignored keys from smf_spf.dialect; only the words per key are
 written here (KEY_TEXT).  Everything between the page's BEGIN and END marker lines is
 this script's; the rest of the page is written by hand.  Run it after changing a key,
 its default or its words, and commit the page: the build needs nothing but the page,
@@ -19,7 +19,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from smf_spf import config as configuration, dialect, reload as reloading  # noqa: E402
+from smf_spf import config as configuration, dialect  # noqa: E402
 
 PAGE = os.path.join(ROOT, 'man', 'smf-spf.conf.5')
 BEGIN = '.\\" BEGIN KEYS: written by tools/manpage.py from smf_spf/config.py; do not edit'
@@ -426,11 +426,11 @@ def default_text(key):
 def reload_text(key):
     field = field_of(key)
     words = KEY_TEXT[key]
-    if field in reloading.RESTART_ONLY:
+    if field in configuration.RESTART_ONLY:
         return ('A new value waits for a restart: a reload logs it and keeps the running '
                 'one.')
     said = []
-    if field in reloading.CACHE_DEPENDS_ON:
+    if field in configuration.CACHE_DEPENDS_ON:
         said.append('A new value empties the result cache.')
     if 'reload' in words:
         said.append(words['reload'])
@@ -439,11 +439,8 @@ def reload_text(key):
 
 def aliases_of(key):
     """The redvw fork's keys read as this one (lower case)."""
-    field = field_of(key)
-    found = [alias for alias, target in dialect.ALIASES.items() if target == key.lower()]
-    found += [k for k, (f, _) in configuration._SCALARS.items()
-              if f == field and k not in {known.lower() for known in configuration.KEYS}]
-    return sorted(found)
+    return sorted(alias.lower() for row in configuration.KEY_TABLE if row.name == key
+                  for alias, _ in row.aliases)
 
 
 def entry(key):
@@ -484,9 +481,7 @@ def _check_tables():
     if set(KEY_TEXT) != set(configuration.KEYS):
         raise SystemExit('tools/manpage.py: KEY_TEXT must have the words for every key: %s'
                          % sorted(set(KEY_TEXT) ^ set(configuration.KEYS)))
-    fork = set(dialect.ALIASES) | set(dialect.IGNORED) | {
-        key for key in configuration._SCALARS
-        if key not in {known.lower() for known in configuration.KEYS}}
+    fork = set(configuration.ALIAS_NAMES) | set(dialect.IGNORED)
     if set(SPELLING) != fork or any(SPELLING[k].lower() != k for k in SPELLING):
         raise SystemExit('tools/manpage.py: SPELLING must spell every key of the redvw '
                          'fork: %s' % sorted(set(SPELLING) ^ fork))
