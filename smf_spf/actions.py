@@ -22,11 +22,12 @@ from typing import NamedTuple, Optional
 
 from smf_spf import headers, policy
 from smf_spf.mailbox import POSTMASTER, ascii_lower, domain_key, split_path
+from smf_spf.outcomes import FAIL, PASS, PERMERROR, SOFTFAIL, TEMPERROR
 from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict, shown
 
 REFUSALS = (REJECT, TEMPFAIL)
 # what RefuseNotPass lets through: a pass, and a temperror (AcceptTempError decides)
-NOT_REFUSED_FOR_NOT_PASS = ('pass', 'temperror')
+NOT_REFUSED_FOR_NOT_PASS = (PASS, TEMPERROR)
 
 
 class MessageState(NamedTuple):
@@ -47,15 +48,15 @@ def result_refusal(config, connection, mail, result, helo_mail, helo_result,
     Codes as RFC 7372 names them: 5.7.23 for an SPF fail (MAIL FROM or HELO), 5.7.24 for an
     SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1. The
     explanations are each identity's, for RejectReason's %{exp}."""
-    if result == 'softfail' and config.refuse_softfail:
-        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', 'softfail',
+    if result == SOFTFAIL and config.refuse_softfail:
+        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', SOFTFAIL,
                              explanation)
-    if result == 'permerror' and config.reject_perm_error:
-        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', 'permerror',
+    if result == PERMERROR and config.reject_perm_error:
+        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', PERMERROR,
                              explanation)
-    if helo_result == 'fail' and config.refuse_helo_fail:
+    if helo_result == FAIL and config.refuse_helo_fail:
         return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
-                             'fail', helo_explanation, label='helo fail')
+                             FAIL, helo_explanation, label='helo fail')
     if result not in NOT_REFUSED_FOR_NOT_PASS and must_pass(config, mail.domain):
         return policy.refuse(config, connection, mail, '7.23', 'RefuseNotPass', result,
                              explanation)
@@ -115,7 +116,7 @@ def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict,
     trusted = trusted_forwarder(config, connection)
     state = MessageState(helo_result, helo_mail.helo if helo_mail else None, None, trusted)
     if trusted is not None:
-        acted = verdict.action in REFUSALS or result in ('fail', 'softfail')
+        acted = verdict.action in REFUSALS or result in (FAIL, SOFTFAIL)
         if not acted:
             return Verdict(CONTINUE), state
         return Verdict(CONTINUE, logs=((NOTICE, 'SPF not refused: client %s is a '

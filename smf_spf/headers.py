@@ -13,12 +13,8 @@ import re
 
 from smf_spf.ipaddr import pton_address
 from smf_spf.mailbox import is_host_name
-
-# RFC 7208 section 2.6 result -> the word Received-SPF starts with
-_RECEIVED_SPF_WORD = {
-    'pass': 'Pass', 'fail': 'Fail', 'softfail': 'SoftFail', 'neutral': 'Neutral',
-    'none': 'None', 'temperror': 'TempError', 'permerror': 'PermError',
-}
+from smf_spf.outcomes import (FAIL, NEUTRAL, PASS, PERMERROR, RECEIVED_SPF_WORD, SOFTFAIL,
+                              TEMPERROR)
 
 # -- lexical pieces (RFC 5322 section 3.2, RFC 2045 section 5.1, RFC 6376 section 3.5) ----
 
@@ -230,19 +226,19 @@ def _comment_text(text):
 
 def _comment(result, receiver, sender, ip):
     receiver, sender, ip = _comment_text(receiver), _comment_text(sender), _comment_text(ip)
-    if result == 'pass':
+    if result == PASS:
         return '%s: domain of %s\n\tdesignates %s as permitted sender' % (receiver, sender, ip)
-    if result == 'fail':
+    if result == FAIL:
         return '%s: domain of %s\n\tdoes not designate %s as permitted sender' % (
             receiver, sender, ip)
-    if result == 'softfail':
+    if result == SOFTFAIL:
         return '%s: transitioning domain of %s\n\tdoes not designate %s as permitted sender' % (
             receiver, sender, ip)
-    if result == 'neutral':
+    if result == NEUTRAL:
         return '%s: %s is neither permitted\n\tnor denied by domain of %s' % (receiver, ip, sender)
-    if result == 'temperror':
+    if result == TEMPERROR:
         return '%s: error in processing during lookup of %s' % (receiver, sender)
-    if result == 'permerror':
+    if result == PERMERROR:
         return '%s: permanent error in processing domain of %s' % (receiver, sender)
     return '%s: domain of %s\n\tdoes not designate permitted sender hosts' % (receiver, sender)
 
@@ -274,7 +270,7 @@ def received_spf(result, receiver, sender, ip, identity, raw_from, helo):
               ('helo', _kv_value(helo) if helo is not None else None)]
     line1 = ' '.join('%s=%s;' % pair for pair in pairs if pair[1] is not None)
     line2 = ' '.join('%s=%s;' % pair for pair in second if pair[1] is not None)
-    return '%s (%s)\n\t%s\n\t%s' % (_RECEIVED_SPF_WORD.get(result, 'None'),
+    return '%s (%s)\n\t%s\n\t%s' % (RECEIVED_SPF_WORD.get(result, 'None'),
                                     _comment(result, receiver, sender, ip), line1, line2)
 
 

@@ -8,8 +8,9 @@ imported.  Policy knows nothing of this module.
 import socket
 
 from smf_spf import __version__, EXTENSIONS
+from smf_spf import outcomes
 
-SPF_RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
+SPF_RESULTS = outcomes.RESULTS
 # RFC 7208's identities: MAIL FROM, and HELO (an empty sender's, or CheckHelo's)
 IDENTITIES = ('mailfrom', 'helo')
 ACCEPT, REFUSE, TEMPFAIL, TAG, QUARANTINE, SKIPPED = (
@@ -36,9 +37,9 @@ def verdict_action(verdict):
     """(action, list) a verdict counts as, or None for one that decides nothing yet."""
     if verdict.dry_run:
         return 'would_' + verdict.dry_run, ''
-    if verdict.action == 'reject':
+    if verdict.action == outcomes.REJECT:
         return REFUSE, ''
-    if verdict.action == 'tempfail':
+    if verdict.action == outcomes.TEMPFAIL:
         return TEMPFAIL, ''
     if verdict.skipped_by:
         return SKIPPED, verdict.skipped_by
@@ -48,9 +49,10 @@ def verdict_action(verdict):
 def delivery_action(edits):
     """What end of message did to a message the milter let through."""
     operations = set((edit.operation, edit.name) for edit in edits)
-    if ('addrcpt', None) in operations:
+    if (outcomes.ADD_RCPT, None) in operations:
         return QUARANTINE
-    if ('chgheader', 'Subject') in operations or ('addheader', 'Subject') in operations:
+    if (outcomes.CHG_HEADER, 'Subject') in operations or \
+            (outcomes.ADD_HEADER, 'Subject') in operations:
         return TAG
     return ACCEPT
 
@@ -183,7 +185,7 @@ class PrometheusMetrics(NoMetrics):
         if cache_in_use:
             self.cache_misses.inc()
         self.duration.observe(seconds)
-        if result == 'temperror':
+        if result == outcomes.TEMPERROR:
             self.dns_errors.inc()
 
     def reloaded(self, ok):

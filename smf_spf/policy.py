@@ -8,14 +8,12 @@ from socket import AF_INET, inet_ntop, inet_pton
 from typing import NamedTuple, Optional, Tuple
 
 from smf_spf import headers
+from smf_spf.outcomes import (ACCEPT, ADD_HEADER, ADD_RCPT, CHG_HEADER, CONTINUE, DEL_HEADER,
+                              DEL_RCPT, FAIL, INS_HEADER, NONE, REJECT, RESULTS, SOFTFAIL,
+                              TEMPERROR, TEMPFAIL)
 from smf_spf.ipaddr import parse_ip
 from smf_spf.mailbox import (POSTMASTER, Mailbox, ascii_lower, helo_identity, identity_text,
                              mailfrom_identity, split_path)
-
-CONTINUE = 'continue'
-ACCEPT = 'accept'      # stop filtering: the connection (at connect) or this message
-REJECT = 'reject'
-TEMPFAIL = 'tempfail'
 
 INFO = 'info'
 NOTICE = 'notice'
@@ -24,7 +22,6 @@ WARNING = 'warning'
 MAX_LOCAL_PART = 64
 UNDEFINED_HELO = 'undefined'
 DEFAULT_MTA_NAME = 'localhost'
-RESULTS = ('pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror')
 # RefuseFailEmptySender: what an SPF refusal of an empty sender becomes
 EMPTY_SENDER_REFUSE, EMPTY_SENDER_TEMPFAIL, EMPTY_SENDER_TAG = 'refuse', 'tempfail', 'tag'
 EMPTY_SENDER_CHOICES = (EMPTY_SENDER_REFUSE, EMPTY_SENDER_TEMPFAIL, EMPTY_SENDER_TAG)
@@ -72,7 +69,7 @@ class Mail(NamedTuple):
 
 class Edit(NamedTuple):
     """One change to the message at end of message, in the order to apply."""
-    operation: str           # delheader, chgheader, addheader, insheader, delrcpt, addrcpt
+    operation: str           # one of outcomes.EDIT_OPERATIONS
     name: Optional[str] = None
     value: Optional[str] = None   # for delheader: the authserv-id it claimed (for the log)
     index: int = 0
@@ -252,7 +249,7 @@ def detailed_cache_key(connection, mail):
 
 
 def is_cacheable(result):
-    return result != 'temperror'
+    return result != TEMPERROR
 
 
 def _refusal(action, code, xcode, text, rule, result, details):
@@ -265,13 +262,13 @@ def _refusal(action, code, xcode, text, rule, result, details):
 def reject_reason(config, connection, mail, result, explanation=''):
     """The RejectReason text for `mail` and its SPF `result`; `explanation` is what %{exp}
     shows (a temperror's only as the short reason a client may learn)."""
-    if result == 'temperror':
+    if result == TEMPERROR:
         explanation = headers.temperror_reason(explanation)
     return config.reject_reason.render(mail.sender, connection.spf_ip, connection.mta_name,
                                        mail.domain, mail.local, mail.helo, result, explanation)
 
 
-def refuse(config, connection, mail, code_suffix, rule, result='fail', explanation='',
+def refuse(config, connection, mail, code_suffix, rule, result=FAIL, explanation='',
            label=None):
     """The refusal of `mail` by `rule` for its SPF `result` (logged as `label`, or the
     result): 550 5.<code_suffix> with the RejectReason text, or 450 4.<code_suffix> with
@@ -301,7 +298,7 @@ def refuse(config, connection, mail, code_suffix, rule, result='fail', explanati
 def spf_result_log(result, cached, connection, mail):
     """The one `SPF <result>: ...` line per decision, at C's levels: info for a cache hit
     and for none, notice for a fresh result."""
-    level = INFO if cached or result == 'none' else NOTICE
+    level = INFO if cached or result == NONE else NOTICE
     return (level, result_line('SPF', result, cached, connection, mail))
 
 
@@ -318,22 +315,22 @@ def after_spf(config, connection, mail, result, explanation=''):
 
     With SPFBestGuess on, `none` is never refused: in C the best-guess result stood in
     for it before the RefuseSPFNone checks (no guess is evaluated here)."""
-    if result == 'none' and not config.spf_best_guess:
+    if result == NONE and not config.spf_best_guess:
         if config.refuse_spf_none and mail.identity == 'mailfrom':
             text = 'Sorry %s, we only accept mail from SPF enabled domains.' % mail.sender
-            return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNone', 'none',
+            return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNone', NONE,
                             'from=%s' % shown(mail.raw_from))
         if config.refuse_spf_none_helo and mail.identity == 'helo':
             text = ('Sorry %s, we only accept empty senders from enabled servers '
                     '(HELO identity)' % mail.sender)
-            return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNoneHelo', 'none',
+            return _refusal(REJECT, '550', '5.7.1', text, 'RefuseSPFNoneHelo', NONE,
                             'from=%s, helo=%s' % (shown(mail.raw_from), shown(mail.helo)))
-    if result == 'temperror' and not config.accept_temp_error:
+    if result == TEMPERROR and not config.accept_temp_error:
         text = 'Found a problem processing SFP for %s. Error: %s' % (
             mail.sender, headers.temperror_reason(explanation))
-        return _refusal(TEMPFAIL, '451', '4.4.3', text, 'AcceptTempError off', 'temperror',
+        return _refusal(TEMPFAIL, '451', '4.4.3', text, 'AcceptTempError off', TEMPERROR,
                         'from=%s: %s' % (shown(mail.raw_from), shown(explanation)))
-    if result == 'fail' and config.refuse_fail and not len(config.whitelist_to):
+    if result == FAIL and config.refuse_fail and not len(config.whitelist_to):
         return refuse(config, connection, mail, '7.23', 'RefuseFail', explanation=explanation)
     return Verdict(CONTINUE)
 
@@ -351,10 +348,10 @@ def on_rcpt(config, connection, mail, result, raw_rcpt, explanation=''):
             return _reply(CONTINUE, None, None, None,
                           (INFO, 'SPF skip : to=%s whitelisted by WhitelistTo' % shown(raw_rcpt)),
                           skipped_by='WhitelistTo'), False
-        if result == 'fail' and config.refuse_fail:
+        if result == FAIL and config.refuse_fail:
             return refuse(config, connection, mail, '1.1', 'RefuseFail',
                           explanation=explanation), False
-    quarantine = config.quarantine and result in ('fail', 'softfail')
+    quarantine = config.quarantine and result in (FAIL, SOFTFAIL)
     return Verdict(CONTINUE), quarantine
 
 
@@ -403,36 +400,36 @@ def on_eom(config, connection, mail, result, subject, quarantined, auth_results=
     (actions.auth_results_additions)."""
     # deletions go first: Postfix counts a header a milter inserted in the same EOM when
     # it resolves a later chgheader index (index 1 after our insert at 0 is ours)
-    edits = [Edit('delheader', AUTHENTICATION_RESULTS, claimed, index)
+    edits = [Edit(DEL_HEADER, AUTHENTICATION_RESULTS, claimed, index)
              for index, claimed in forged_auth_results(config, connection, auth_results)]
     if mail is None:
         return edits
-    if config.tag_subject and result in ('fail', 'softfail'):
+    if config.tag_subject and result in (FAIL, SOFTFAIL):
         if subject is None:
             if not headers_unseen:
-                edits.append(Edit('addheader', 'Subject', config.tag))
+                edits.append(Edit(ADD_HEADER, 'Subject', config.tag))
         else:
-            edits.append(Edit('chgheader', 'Subject', headers.tagged_subject(config.tag, subject),
+            edits.append(Edit(CHG_HEADER, 'Subject', headers.tagged_subject(config.tag, subject),
                               1))
     helo = header_helo(mail)
     if config.add_header:
-        edits.append(Edit('insheader', AUTHENTICATION_RESULTS, headers.authentication_results(
+        edits.append(Edit(INS_HEADER, AUTHENTICATION_RESULTS, headers.authentication_results(
             config.authserv_id or connection.mta_name, result, mail.mailbox, helo,
             trusted_forwarder_ip, helo_check), 0))
     if config.add_received_header:
-        edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
+        edits.append(Edit(ADD_HEADER, 'Received-SPF', headers.received_spf(
             result, connection.mta_name, mail.sender, connection.spf_ip, mail.identity,
             mail.raw_from, helo)))
         if helo_check is not None:      # RFC 7208 section 9.1: one for each identity
             helo_result, helo_name = helo_check
-            edits.append(Edit('addheader', 'Received-SPF', headers.received_spf(
+            edits.append(Edit(ADD_HEADER, 'Received-SPF', headers.received_spf(
                 helo_result, connection.mta_name, identity_text(POSTMASTER, helo_name),
                 connection.spf_ip, 'helo', mail.raw_from, helo)))
     if quarantined:
         # the quarantine box first: a recipient is only removed once it is there
-        edits.append(Edit('addrcpt', value=config.quarantine_box))
+        edits.append(Edit(ADD_RCPT, value=config.quarantine_box))
         for rcpt in quarantined:
-            edits.append(Edit('addheader', 'X-SPF-Original-To',
+            edits.append(Edit(ADD_HEADER, 'X-SPF-Original-To',
                               headers.original_recipient(rcpt), needs_quarantine_box=True))
-            edits.append(Edit('delrcpt', value=rcpt, needs_quarantine_box=True))
+            edits.append(Edit(DEL_RCPT, value=rcpt, needs_quarantine_box=True))
     return edits
