@@ -15,6 +15,7 @@ from smf_spf import symguard, tcpack
 import Milter
 
 from smf_spf import actions, headers, helo as helo_identity, policy
+from smf_spf.outcomes import ADD_HEADER, ADD_RCPT, CHG_HEADER, DEL_HEADER, DEL_RCPT, INS_HEADER
 from smf_spf.metrics import NO_METRICS
 from smf_spf.logsetup import LEVELS, logger
 
@@ -139,12 +140,65 @@ def _fail_open(stage, result):
     return wrap
 
 
+class MessageLog(object):
+    """A connection's log lines, prefixed `QUEUEID: ` as other milters do, so that grepping
+    the ID shows our decision beside the MTA's own lines; a message's lines are held while
+    it waits for its queue ID.  `log()` gives the logger, `queue_id()` asks the MTA."""
+
+    def __init__(self, log, queue_id):
+        self._log = log
+        self._queue_id = queue_id
+        self._held = None       # a message's log lines waiting for its queue ID
+
+    def write(self, logs, queue_id=None):
+        """Log `(level, message)` lines, or hold them while a message waits."""
+        if self._held is not None:
+            self._held.extend(logs)
+            return
+        log = self._log()
+        prefix = '%s: ' % queue_id if queue_id else ''
+        for level, message in logs:
+            log.log(LEVELS.get(level, logging.INFO), prefix + message)
+
+    def hold(self):
+        """Keep this message's lines until the MTA has a queue ID (Postfix: only after
+        MAIL FROM), so that they are written once, with it."""
+        self._held = []
+
+    def release(self, queue_id=None):
+        """Write the held lines, with `queue_id` when the MTA has one by now."""
+        held, self._held = self._held, None
+        if held:
+            self.write(held, queue_id)
+
+    def tie_queue_id(self, logs_to_come=()):
+        """The queue ID, when there are lines to write with it (held ones, which it
+        releases, or `logs_to_come`); else None without asking the MTA."""
+        if not self._held and not logs_to_come:
+            return None
+        queue_id = self._queue_id()
+        if queue_id:
+            self.release(queue_id)
+        return queue_id
+
+
+# each edit operation (smf_spf.outcomes) -> the libmilter call that makes it
+_EDIT_CALLS = {
+    DEL_HEADER: lambda milter, edit: milter.chgheader(edit.name, edit.index, ''),
+    INS_HEADER: lambda milter, edit: milter.addheader(edit.name, edit.value, edit.index),
+    ADD_HEADER: lambda milter, edit: milter.addheader(edit.name, edit.value),
+    CHG_HEADER: lambda milter, edit: milter.chgheader(edit.name, edit.index, edit.value),
+    DEL_RCPT: lambda milter, edit: milter.delrcpt(edit.value),
+    ADD_RCPT: lambda milter, edit: milter.addrcpt(edit.value),
+}
+
+
 class SpfMilter(Milter.Base):
     def __init__(self, services):
         self.services = services
         self.connection = None
         self.helo = None
-        self._held = None       # a message's log lines waiting for its queue ID
+        self.logs = MessageLog(lambda: self.services.log, self._queue_id)
         self._reset_message()
         services.metrics.connection_opened()
 
@@ -187,43 +241,10 @@ class SpfMilter(Milter.Base):
         except Exception:
             return None
 
-    def _log_all(self, logs, queue_id=None):
-        """Log lines, prefixed `QUEUEID: ` as other milters do, so that grepping the ID
-        shows our decision beside the MTA's own lines; held while a message waits for
-        its queue ID."""
-        if self._held is not None:
-            self._held.extend(logs)
-            return
-        log = self.services.log
-        prefix = '%s: ' % queue_id if queue_id else ''
-        for level, message in logs:
-            log.log(LEVELS.get(level, logging.INFO), prefix + message)
-
-    def _hold_logs(self):
-        """Keep this message's lines until the MTA has a queue ID (Postfix: only after
-        MAIL FROM), so that they are written once, with it."""
-        self._held = []
-
-    def _release_logs(self, queue_id=None):
-        """Write the held lines, with `queue_id` when the MTA has one by now."""
-        held, self._held = self._held, None
-        if held:
-            self._log_all(held, queue_id)
-
-    def _tie_queue_id(self, logs_to_come=()):
-        """The queue ID, when there are lines to write with it (held ones, which it
-        releases, or `logs_to_come`); else None without asking the MTA."""
-        if not self._held and not logs_to_come:
-            return None
-        queue_id = self._queue_id()
-        if queue_id:
-            self._release_logs(queue_id)
-        return queue_id
-
     def _answer(self, verdict, queue_id=None):
-        self._log_all(verdict.logs, queue_id)
+        self.logs.write(verdict.logs, queue_id)
         if verdict.action != policy.CONTINUE:   # a refusal or an accept ends the message:
-            self._release_logs()                # its lines are written now
+            self.logs.release()                # its lines are written now
         self.services.metrics.decided(verdict)
         if verdict.code is not None:
             try:
@@ -262,7 +283,7 @@ class SpfMilter(Milter.Base):
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
         mailfrom = symguard.from_wire(mailfrom)
-        self._release_logs()        # the last message's, if its queue ID never came
+        self.logs.release()        # the last message's, if its queue ID never came
         self._reset_message()
         if self.connection is None:
             # CONNECT was accepted unchecked (or never came): only a client that
@@ -272,7 +293,7 @@ class SpfMilter(Milter.Base):
         config = self.services.config
         queue_id = self._queue_id()
         if queue_id is None:
-            self._hold_logs()
+            self.logs.hold()
         verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
                                        self.getsymval('{verify}'),
                                        self.getsymval('{auth_authen}'))
@@ -286,7 +307,7 @@ class SpfMilter(Milter.Base):
         self.services.metrics.spf_checked(checked.result, mail.identity, cached,
                                           time.monotonic() - started,
                                           self.services.spf.cache is not None)
-        self._log_all((policy.spf_result_log(checked.result, cached, self.connection, mail),),
+        self.logs.write((policy.spf_result_log(checked.result, cached, self.connection, mail),),
                       queue_id)
         self.mail = mail
         self.result = checked.result
@@ -314,7 +335,7 @@ class SpfMilter(Milter.Base):
         when it is not checked."""
         config = self.services.config
         helo_mail, logs = helo_identity.identity(config, mail)
-        self._log_all(logs, queue_id)
+        self.logs.write(logs, queue_id)
         if helo_mail is None:
             return None, None
         if helo_mail is mail:       # an empty sender: its identity is the HELO identity
@@ -322,7 +343,7 @@ class SpfMilter(Milter.Base):
         timeout = helo_identity.budget(config, elapsed)
         metrics = self.services.metrics
         if timeout is None:
-            self._log_all((helo_identity.out_of_time_log(self.connection, helo_mail),),
+            self.logs.write((helo_identity.out_of_time_log(self.connection, helo_mail),),
                           queue_id)
             metrics.spf_checked('temperror', 'helo', False, None, False)
             return helo_mail, helo_identity.OUT_OF_TIME
@@ -330,7 +351,7 @@ class SpfMilter(Milter.Base):
         helo_checked, cached = self._evaluate(helo_mail, timeout)
         metrics.spf_checked(helo_checked.result, 'helo', cached, time.monotonic() - started,
                             self.services.spf.cache is not None)
-        self._log_all((helo_identity.result_log(helo_checked.result, cached, self.connection,
+        self.logs.write((helo_identity.result_log(helo_checked.result, cached, self.connection,
                                                 helo_mail),), queue_id)
         return helo_mail, helo_checked
 
@@ -350,7 +371,7 @@ class SpfMilter(Milter.Base):
         verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
         if quarantine and verdict.action == policy.CONTINUE:
             self.quarantined.append(to)
-        return self._answer(verdict, self._tie_queue_id(verdict.logs))
+        return self._answer(verdict, self.logs.tie_queue_id(verdict.logs))
 
     def _late_envfrom(self):
         """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
@@ -375,8 +396,8 @@ class SpfMilter(Milter.Base):
 
     @_fail_open('end of message', Milter.CONTINUE)
     def eom(self):
-        self._tie_queue_id()
-        self._release_logs()        # no queue ID even now
+        self.logs.tie_queue_id()
+        self.logs.release()        # no queue ID even now
         headers_unseen = UNDECODED.count != self.undecoded_at_mail
         if headers_unseen and self.subject is None and self.mail is not None:
             self.services.log.info('no Subject seen, but a header pymilter could not decode '
@@ -391,19 +412,19 @@ class SpfMilter(Milter.Base):
         removed = []
         for edit in edits:
             if edit.needs_quarantine_box and not quarantine_box_added:
-                if edit.operation == 'delrcpt':
+                if edit.operation == DEL_RCPT:
                     self.services.log.warning('quarantine box not added: %s keeps the message',
                                               policy.shown(edit.value))
                 continue
             applied = self._apply(edit)
-            if edit.operation == 'addrcpt':
+            if edit.operation == ADD_RCPT:
                 quarantine_box_added = applied
-            elif edit.operation == 'delheader' and applied:
+            elif edit.operation == DEL_HEADER and applied:
                 removed.append((policy.INFO, 'removed forged %s header #%d claiming '
                                 'authserv-id %s' % (edit.name, edit.index,
                                                     policy.shown(edit.value))))
         if removed:     # with the queue ID, as the message's other lines
-            self._log_all(removed, self._queue_id())
+            self.logs.write(removed, self._queue_id())
         if self.mail is not None:     # a skipped message was counted as such at MAIL FROM
             self.services.metrics.delivered(edits)
         self._reset_message()
@@ -411,18 +432,7 @@ class SpfMilter(Milter.Base):
 
     def _apply(self, edit):
         try:
-            if edit.operation == 'delheader':
-                self.chgheader(edit.name, edit.index, '')
-            elif edit.operation == 'insheader':
-                self.addheader(edit.name, edit.value, edit.index)
-            elif edit.operation == 'addheader':
-                self.addheader(edit.name, edit.value)
-            elif edit.operation == 'chgheader':
-                self.chgheader(edit.name, edit.index, edit.value)
-            elif edit.operation == 'delrcpt':
-                self.delrcpt(edit.value)
-            elif edit.operation == 'addrcpt':
-                self.addrcpt(edit.value)
+            _EDIT_CALLS[edit.operation](self, edit)
         except (UnicodeError, Milter.error, Milter.DisabledAction) as exc:
             self.services.log.warning('cannot %s %s: %s; message left as it is there',
                                       edit.operation, policy.shown(edit.name or edit.value),
@@ -431,12 +441,12 @@ class SpfMilter(Milter.Base):
         return True
 
     def abort(self):
-        self._release_logs()
+        self.logs.release()
         self._reset_message()
         return Milter.CONTINUE
 
     def close(self):
-        self._release_logs()
+        self.logs.release()
         self.services.metrics.connection_closed()
         self.connection = None
         return Milter.CONTINUE

@@ -600,3 +600,8 @@ def test_concurrent_connections_keep_their_own_state():
         t.join()
     assert failures == []
     assert len(h.checker.calls) == 80
+
+
+def test_every_edit_operation_has_its_libmilter_call():
+    from smf_spf import milter, outcomes
+    assert sorted(milter._EDIT_CALLS) == sorted(outcomes.EDIT_OPERATIONS)
