@@ -1,8 +1,13 @@
 """smf-spf-py: a drop-in Python replacement for the smf-spf SPF milter."""
 
-from smf_spf._select import extensions_in_use as _extensions_in_use
-
 __version__ = '1.0.0'
+
+
+def _extensions_in_use():
+    from smf_spf import _select, cache, cidr, match
+    return all(_select.is_compiled(cls) for cls in (
+        cache.ResultCache, cidr.CidrSet, match.DomainMatcher, match.AddressMatcher))
+
 
 #: True when the compiled (Cython) hot paths are in use, False for the Python twins.
 EXTENSIONS = _extensions_in_use()

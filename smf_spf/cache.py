@@ -1,8 +1,11 @@
 """The SPF result cache, keyed by client IP and sender domain."""
 
-from smf_spf._select import implementation
+from smf_spf._select import compiled_allowed
 
-_impl = implementation('_cache_c', '_cache_py')
-ResultCache = _impl.ResultCache
+try:
+    compiled_allowed()
+    from smf_spf._cache_c import ResultCache
+except ImportError:
+    from smf_spf._cache_py import ResultCache
 
 __all__ = ['ResultCache']

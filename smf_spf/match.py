@@ -2,10 +2,12 @@
 domain names (WhitelistPTR, TrustedForwarder), AddressMatcher for a mailbox (WhitelistFrom,
 WhitelistTo); ASCII case-insensitive."""
 
-from smf_spf._select import implementation
+from smf_spf._select import compiled_allowed
 
-_impl = implementation('_match_c', '_match_py')
-DomainMatcher = _impl.DomainMatcher
-AddressMatcher = _impl.AddressMatcher
+try:
+    compiled_allowed()
+    from smf_spf._match_c import AddressMatcher, DomainMatcher
+except ImportError:
+    from smf_spf._match_py import AddressMatcher, DomainMatcher
 
 __all__ = ['DomainMatcher', 'AddressMatcher']
