@@ -3,14 +3,25 @@ import subprocess
 import sys
 
 import smf_spf
-from smf_spf import cache, cidr, match
+from smf_spf import _select, cache, cidr, match
 
 
-def test_compiled_modules_are_in_use():
-    assert smf_spf.EXTENSIONS is True
-    assert cidr.CidrSet.__module__ == 'smf_spf._cidr_c'
-    assert match.AddressMatcher.__module__ == 'smf_spf._match_c'
-    assert cache.ResultCache.__module__ == 'smf_spf._cache_c'
+def test_the_modules_in_use_are_those_the_environment_asks_for():
+    # make test-twins runs this suite with SMF_SPF_NO_EXTENSIONS=1, the others without
+    forced = _select.twins_forced()
+    suffix = '_py' if forced else '_c'
+    assert smf_spf.EXTENSIONS is not forced
+    assert cidr.CidrSet.__module__ == 'smf_spf._cidr' + suffix
+    assert match.AddressMatcher.__module__ == 'smf_spf._match' + suffix
+    assert match.DomainMatcher.__module__ == 'smf_spf._match' + suffix
+    assert cache.ResultCache.__module__ == 'smf_spf._cache' + suffix
+
+
+def test_the_compiled_modules_are_built():
+    # whatever the environment asks for: a build that lost one would silently run the twin
+    import importlib
+    for name in ('_cidr_c', '_match_c', '_cache_c'):
+        assert importlib.import_module('smf_spf.' + name).__name__ == 'smf_spf.' + name
 
 
 def test_environment_forces_the_twins():
