@@ -640,22 +640,12 @@ def _repeat_warning(settings, chosen):
            '%s' % (chosen.key, lines, chosen.line, chosen.text, why)
 
 
-def parse_lines(lines, path):
-    """Parse config text lines; returns a LoadResult. Never raises on content."""
-    problems = []
-    compat = []
-    values = {}
+def _read_lines(lines, report, report_all):
+    """Value parsing: each line's key read (the fork's list keys as ours), each scalar
+    value parsed, with what its own line says about it.  (settings by Config field,
+    list lines by lower-case key) for _resolve_repeats and _read_lists."""
     settings = {}
     lists = {key: [] for key in _LISTS}
-
-    def report(line_no, severity, reason):
-        (compat if severity == COMPAT else problems).append(Problem(path, line_no, severity,
-                                                                    reason))
-
-    def report_all(line_no, notes):
-        for severity, reason in notes:
-            report(line_no, severity, reason)
-
     for line_no, raw in enumerate(lines, 1):
         key, value = split_line(raw)
         if key is None:
@@ -702,6 +692,13 @@ def parse_lines(lines, path):
                    'the MTA give up on the milter' % (value, MTA_TIMEOUT_MARGIN,
                                                       _seconds(POSTFIX_COMMAND_TIMEOUT)))
 
+    return settings, lists
+
+
+def _resolve_repeats(settings, report):
+    """Repeated-key resolution: the setting that takes effect for each field, as in
+    smf-spf; (values by field, the chosen _Setting by field)."""
+    values = {}
     chosen = {}
     for field, repeated in settings.items():
         chosen[field] = _effective(field, repeated)
@@ -709,6 +706,12 @@ def parse_lines(lines, path):
         warning = _repeat_warning(repeated, chosen[field])
         if warning:
             report(repeated[-1].line, WARNING, warning)
+    return values, chosen
+
+
+def _cross_key_warnings(values, chosen, report):
+    """What a value means beside the others (and the Socket's reach), once each field's
+    setting is chosen."""
     if 'socket' in chosen:
         for reason in socket_warnings(chosen['socket'].value):
             report(chosen['socket'].line, WARNING, reason)
@@ -720,6 +723,11 @@ def parse_lines(lines, path):
                    'best guess) refused here. Add "SPFBestGuess off" to refuse'
                    % chosen[field].key)
 
+
+def _read_lists(lists, report, report_all):
+    """List parsing: every list key's lines into its Config field, and the accepted
+    entries as written (list_entries), which a reload compares."""
+    values = {}
     # list lines dropped as errors, by their index among the key's lines (list_entries)
     rejected = {'WhitelistIP': set(), 'ClientIPNAT': set()}
     entries = []
@@ -792,6 +800,26 @@ def parse_lines(lines, path):
         accepted[key] = tuple(v for i, (_, v) in enumerate(lists[lowered]) if i not in bad)
     accepted['RefuseNotPass'] = tuple(protected)      # by domain: a line may hold several
     values['list_entries'] = MappingProxyType(accepted)
+    return values
+
+
+def parse_lines(lines, path):
+    """Parse config text lines; returns a LoadResult. Never raises on content."""
+    problems = []
+    compat = []
+
+    def report(line_no, severity, reason):
+        (compat if severity == COMPAT else problems).append(Problem(path, line_no, severity,
+                                                                    reason))
+
+    def report_all(line_no, notes):
+        for severity, reason in notes:
+            report(line_no, severity, reason)
+
+    settings, lists = _read_lines(lines, report, report_all)
+    values, chosen = _resolve_repeats(settings, report)
+    _cross_key_warnings(values, chosen, report)
+    values.update(_read_lists(lists, report, report_all))
     problems.sort(key=lambda problem: problem.line)
     compat.sort(key=lambda problem: problem.line)
     return LoadResult(Config(**values), tuple(problems), tuple(compat))
