@@ -12,7 +12,7 @@ import math
 import re
 import socket
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Mapping, NamedTuple, Tuple
 
 from smf_spf import dialect, forwarders, whitelist
 from smf_spf.cidr import CidrSet
@@ -103,62 +103,8 @@ class ListenSpec(NamedTuple):
     text: str              # as written in the config
 
 
-class Config(NamedTuple):
-    whitelist_ip: Any = CidrSet(())
-    whitelist_ptr: Any = DomainMatcher(())
-    whitelist_from: Any = AddressMatcher(())
-    whitelist_to: Any = AddressMatcher(())
-    fixed_client_ip: Optional[str] = None
-    client_ip_nat: Mapping[str, str] = MappingProxyType({})
-    skip_ndr: bool = False
-    skip_auth: bool = True
-    reject_reason: ReasonTemplate = ReasonTemplate(DEFAULT_REJECT_REASON)
-    relaxed_local_part: bool = False
-    refuse_spf_none: bool = False
-    refuse_spf_none_helo: bool = False
-    refuse_fail: bool = True
-    soft_fail: bool = False
-    accept_temp_error: bool = True
-    spf_best_guess: bool = True
-    tag_subject: bool = True
-    tag: str = '[SPF:fail]'
-    add_header: bool = True
-    add_received_header: bool = False
-    authserv_id: Optional[str] = None
-    remove_forged_auth_results: bool = True
-    authserv_id_aliases: Tuple[str, ...] = ()
-    quarantine: bool = False
-    quarantine_box: str = 'postmaster'
-    ttl: int = 3600
-    user: str = 'smfs'
-    socket: SocketSpec = SocketSpec('unix', '/var/run/smfs/smf-spf.sock', 0,
-                                    'unix:/var/run/smfs/smf-spf.sock')
-    syslog: str = 'mail'
-    log_to: Optional[str] = None
-    daemonize: bool = True
-    nameservers: Tuple[str, ...] = ()
-    spf_timeout: float = DEFAULT_SPF_TIMEOUT
-    cache_size: int = DEFAULT_CACHE_SIZE
-    spf_void_limit: int = DEFAULT_VOID_LIMIT
-    metrics_listen: Optional[ListenSpec] = None
-    # the accepted entries of each list key, as written: what a reload compares
-    list_entries: Mapping[str, Tuple[str, ...]] = MappingProxyType({})
-    # policy beyond smf-spf: HELO identity, per-result actions, dry run, trusted forwarders
-    check_helo: bool = False
-    refuse_helo_fail: bool = False
-    refuse_softfail: bool = False
-    reject_perm_error: bool = False
-    dry_run: bool = False
-    accept_postmaster: bool = False
-    trusted_forwarders: Any = forwarders.NONE
-    # domains (and the names below them) whose mail must get SPF pass
-    refuse_not_pass: Any = DomainMatcher(())
-    # what an SPF refusal of an empty sender becomes: refuse, tempfail or tag
-    refuse_fail_empty_sender: str = EMPTY_SENDER_REFUSE
-
-
 class LoadResult(NamedTuple):
-    config: Config
+    config: 'Config'
     problems: Tuple[Problem, ...]
     compat: Tuple[Problem, ...] = ()    # lines whose effect differs from smf-spf 2.x
 
@@ -494,8 +440,9 @@ LIST = object()          # the parser of a list key: every line counts, parse_li
 
 class Key(NamedTuple):
     name: str                          # as the documentation spells it
-    field: str                         # the Config field (its default is Config()'s)
+    field: str                         # the Config field
     parser: Any                        # value -> parsed; LIST for a repeatable list key
+    default: Any                       # the field's value while no line sets the key
     about: str                         # what the key does, in one line
     reload: Tuple[str, ...] = ()       # RESTART, CACHE, RESOLVER, WORDS
     aliases: Tuple[Tuple[str, Any], ...] = ()   # the redvw fork's keys read as this one:
@@ -504,71 +451,87 @@ class Key(NamedTuple):
 
 
 KEY_TABLE = (
-    Key('WhitelistIP', 'whitelist_ip', LIST, 'clients in these networks are not checked',
+    Key('WhitelistIP', 'whitelist_ip', LIST, CidrSet(()),
+        'clients in these networks are not checked',
         aliases=(('WhitelistIP6', None),)),
-    Key('WhitelistPTR', 'whitelist_ptr', LIST, 'clients with these host names are not checked'),
-    Key('WhitelistFrom', 'whitelist_from', LIST, 'these envelope senders are not checked'),
-    Key('WhitelistTo', 'whitelist_to', LIST, 'these recipients are never refused'),
-    Key('ClientIPNAT', 'client_ip_nat', LIST, 'check a client address as another one'),
-    Key('FixedClientIP', 'fixed_client_ip', parse_fixed_ip, 'check every client as this '
+    Key('WhitelistPTR', 'whitelist_ptr', LIST, DomainMatcher(()),
+        'clients with these host names are not checked'),
+    Key('WhitelistFrom', 'whitelist_from', LIST, AddressMatcher(()),
+        'these envelope senders are not checked'),
+    Key('WhitelistTo', 'whitelist_to', LIST, AddressMatcher(()),
+        'these recipients are never refused'),
+    Key('FixedClientIP', 'fixed_client_ip', parse_fixed_ip, None, 'check every client as this '
         'address', notes=True),
-    Key('SkipNDR', 'skip_ndr', _boolean, 'an empty sender is not checked'),
-    Key('SkipAuth', 'skip_auth', _boolean, 'an authenticated client is not checked'),
-    Key('RejectReason', 'reject_reason', _template, 'the text of an SPF refusal'),
-    Key('RelaxedLocalPart', 'relaxed_local_part', _boolean, 'a sender\'s local part may be '
+    Key('ClientIPNAT', 'client_ip_nat', LIST, MappingProxyType({}),
+        'check a client address as another one'),
+    Key('SkipNDR', 'skip_ndr', _boolean, False, 'an empty sender is not checked'),
+    Key('SkipAuth', 'skip_auth', _boolean, True, 'an authenticated client is not checked'),
+    Key('RejectReason', 'reject_reason', _template, ReasonTemplate(DEFAULT_REJECT_REASON),
+        'the text of an SPF refusal'),
+    Key('RelaxedLocalPart', 'relaxed_local_part', _boolean, False, 'a sender\'s local part may be '
         'any text'),
-    Key('RefuseSPFNone', 'refuse_spf_none', _boolean, 'refuse a sender domain without SPF'),
-    Key('RefuseSPFNoneHelo', 'refuse_spf_none_helo', _boolean, 'refuse an empty sender '
+    Key('RefuseSPFNone', 'refuse_spf_none', _boolean, False, 'refuse a sender domain without SPF'),
+    Key('RefuseSPFNoneHelo', 'refuse_spf_none_helo', _boolean, False, 'refuse an empty sender '
         'whose HELO has no SPF'),
-    Key('RefuseFail', 'refuse_fail', _boolean, 'refuse SPF fail'),
-    Key('SoftFail', 'soft_fail', _boolean, 'SPF refusals are temporary'),
-    Key('AcceptTempError', 'accept_temp_error', _boolean, 'SPF temperror lets mail through',
+    Key('RefuseFail', 'refuse_fail', _boolean, True, 'refuse SPF fail'),
+    Key('SoftFail', 'soft_fail', _boolean, False, 'SPF refusals are temporary'),
+    Key('AcceptTempError', 'accept_temp_error', _boolean, True, 'SPF temperror lets mail through',
         aliases=(('RejectTempError', dialect.inverse_boolean),)),
-    Key('SPFBestGuess', 'spf_best_guess', _boolean, 'the best guess stands in for none'),
-    Key('TagSubject', 'tag_subject', _boolean, 'tag the Subject of mail that fails'),
-    Key('Tag', 'tag', str, 'the Subject tag'),
-    Key('AddHeader', 'add_header', _boolean, 'add Authentication-Results',
+    Key('SPFBestGuess', 'spf_best_guess', _boolean, True, 'the best guess stands in for none'),
+    Key('TagSubject', 'tag_subject', _boolean, True, 'tag the Subject of mail that fails'),
+    Key('Tag', 'tag', str, '[SPF:fail]', 'the Subject tag'),
+    Key('AddHeader', 'add_header', _boolean, True, 'add Authentication-Results',
         aliases=(('AddAuthResultHeader', dialect.auth_result_header),)),
-    Key('AddReceivedHeader', 'add_received_header', _boolean, 'add Received-SPF'),
-    Key('AuthservID', 'authserv_id', str, 'the authserv-id of Authentication-Results'),
-    Key('RemoveForgedAuthResults', 'remove_forged_auth_results', _boolean,
+    Key('AddReceivedHeader', 'add_received_header', _boolean, False, 'add Received-SPF'),
+    Key('AuthservID', 'authserv_id', str, None, 'the authserv-id of Authentication-Results'),
+    Key('RemoveForgedAuthResults', 'remove_forged_auth_results', _boolean, True,
         'remove Authentication-Results that claim our authserv-id'),
-    Key('AuthservIDAlias', 'authserv_id_aliases', LIST, 'more authserv-ids that are ours',
+    Key('AuthservIDAlias', 'authserv_id_aliases', LIST, (), 'more authserv-ids that are ours',
         reload=(WORDS,)),
-    Key('Quarantine', 'quarantine', _boolean, 'quarantine mail that fails'),
-    Key('QuarantineBox', 'quarantine_box', str, 'where quarantined mail goes'),
-    Key('TTL', 'ttl', parse_ttl, 'how long an SPF result is cached', reload=(CACHE,)),
-    Key('User', 'user', str, 'the user the daemon runs as', reload=(RESTART,)),
-    Key('Socket', 'socket', parse_socket, 'where the MTA connects', reload=(RESTART,),
-        notes=True),
-    Key('Syslog', 'syslog', _syslog, 'the syslog facility, or none'),
-    Key('LogTo', 'log_to', str, 'a file (or stdout, stderr) to log to'),
-    Key('Daemonize', 'daemonize', _boolean, 'run in the background', reload=(RESTART,)),
-    Key('Nameservers', 'nameservers', parse_nameservers, 'DNS servers to ask',
+    Key('Quarantine', 'quarantine', _boolean, False, 'quarantine mail that fails'),
+    Key('QuarantineBox', 'quarantine_box', str, 'postmaster', 'where quarantined mail goes'),
+    Key('TTL', 'ttl', parse_ttl, 3600, 'how long an SPF result is cached', reload=(CACHE,)),
+    Key('User', 'user', str, 'smfs', 'the user the daemon runs as', reload=(RESTART,)),
+    Key('Socket', 'socket', parse_socket,
+        SocketSpec('unix', '/var/run/smfs/smf-spf.sock', 0, 'unix:/var/run/smfs/smf-spf.sock'),
+        'where the MTA connects', reload=(RESTART,), notes=True),
+    Key('Syslog', 'syslog', _syslog, 'mail', 'the syslog facility, or none'),
+    Key('LogTo', 'log_to', str, None, 'a file (or stdout, stderr) to log to'),
+    Key('Daemonize', 'daemonize', _boolean, True, 'run in the background', reload=(RESTART,)),
+    Key('Nameservers', 'nameservers', parse_nameservers, (), 'DNS servers to ask',
         reload=(CACHE, RESOLVER)),
-    Key('SPFTimeout', 'spf_timeout', parse_timeout, 'seconds an SPF check may take',
-        reload=(RESOLVER,)),
-    Key('CacheSize', 'cache_size', parse_count, 'entries in the result cache',
+    Key('SPFTimeout', 'spf_timeout', parse_timeout, DEFAULT_SPF_TIMEOUT,
+        'seconds an SPF check may take', reload=(RESOLVER,)),
+    Key('CacheSize', 'cache_size', parse_count, DEFAULT_CACHE_SIZE, 'entries in the result cache',
         reload=(CACHE,)),
-    Key('SPFVoidLimit', 'spf_void_limit', parse_count, 'DNS lookups without an answer an '
-        'SPF check allows', reload=(CACHE,)),
-    Key('MetricsListen', 'metrics_listen', parse_listen, 'where the statistics are served',
+    Key('SPFVoidLimit', 'spf_void_limit', parse_count, DEFAULT_VOID_LIMIT,
+        'DNS lookups without an answer an SPF check allows', reload=(CACHE,)),
+    Key('MetricsListen', 'metrics_listen', parse_listen, None, 'where the statistics are served',
         reload=(RESTART,)),
-    Key('CheckHelo', 'check_helo', _boolean, 'check the HELO identity too'),
-    Key('RefuseHeloFail', 'refuse_helo_fail', _boolean, 'refuse a HELO identity that fails'),
-    Key('RefuseSoftFail', 'refuse_softfail', _boolean, 'refuse SPF softfail'),
-    Key('RejectPermError', 'reject_perm_error', dialect.boolean, 'refuse SPF permerror'),
-    Key('DryRun', 'dry_run', _boolean, 'decide and log, refuse nothing'),
-    Key('AcceptPostmaster', 'accept_postmaster', _boolean, 'mail to postmaster is never '
+    Key('CheckHelo', 'check_helo', _boolean, False, 'check the HELO identity too'),
+    Key('RefuseHeloFail', 'refuse_helo_fail', _boolean, False,
+        'refuse a HELO identity that fails'),
+    Key('RefuseSoftFail', 'refuse_softfail', _boolean, False, 'refuse SPF softfail'),
+    Key('RejectPermError', 'reject_perm_error', dialect.boolean, False, 'refuse SPF permerror'),
+    Key('DryRun', 'dry_run', _boolean, False, 'decide and log, refuse nothing'),
+    Key('AcceptPostmaster', 'accept_postmaster', _boolean, False, 'mail to postmaster is never '
         'refused'),
-    Key('TrustedForwarder', 'trusted_forwarders', LIST, 'forwarders whose mail is never '
-        'refused for SPF'),
-    Key('RefuseNotPass', 'refuse_not_pass', LIST, 'domains whose mail must get SPF pass'),
+    Key('TrustedForwarder', 'trusted_forwarders', LIST, forwarders.NONE,
+        'forwarders whose mail is never refused for SPF'),
+    Key('RefuseNotPass', 'refuse_not_pass', LIST, DomainMatcher(()),
+        'domains whose mail must get SPF pass'),
     Key('RefuseFailEmptySender', 'refuse_fail_empty_sender', parse_empty_sender,
-        'what an SPF refusal of an empty sender becomes'),
+        EMPTY_SENDER_REFUSE, 'what an SPF refusal of an empty sender becomes'),
 )
 
 # -- derived from KEY_TABLE ---------------------------------------------------------
+# the settings in effect: one field per key, in the table's order, then the accepted
+# entries of each list key, as written (what a reload compares)
+Config = NamedTuple('Config', [(key.field, Any) for key in KEY_TABLE]
+                    + [('list_entries', Mapping[str, Tuple[str, ...]])])
+Config.__new__.__defaults__ = (tuple(key.default for key in KEY_TABLE)
+                               + (MappingProxyType({}),))
+Config.__doc__ = 'The settings in effect: a field per row of KEY_TABLE, and list_entries.'
 # every key as the documentation spells it (the redvw fork's keys are read as these)
 KEYS = tuple(key.name for key in KEY_TABLE)
 # key (lower case) -> (Config field, value parser): the scalar keys and the fork's keys
