@@ -7,13 +7,14 @@ result cache as MAIL FROM.
 """
 
 from smf_spf.mailbox import helo_identity, malformed_domain
+from smf_spf.outcomes import TEMPERROR
 from smf_spf.policy import INFO, NOTICE, Mail, result_line, shown
 from smf_spf.spfcheck import SpfResult
 
 # seconds: a HELO check is not started with less left of SPFTimeout
 MIN_BUDGET = 1.0
 # the HELO identity's result when MAIL FROM's check left no time for it
-OUT_OF_TIME = SpfResult('temperror', 'no time left of SPFTimeout after MAIL FROM')
+OUT_OF_TIME = SpfResult(TEMPERROR, 'no time left of SPFTimeout after MAIL FROM')
 
 
 def wanted(config):

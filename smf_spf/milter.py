@@ -15,7 +15,8 @@ from smf_spf import symguard, tcpack
 import Milter
 
 from smf_spf import actions, headers, helo as helo_identity, policy
-from smf_spf.outcomes import ADD_HEADER, ADD_RCPT, CHG_HEADER, DEL_HEADER, DEL_RCPT, INS_HEADER
+from smf_spf.outcomes import (ADD_HEADER, ADD_RCPT, CHG_HEADER, DEL_HEADER, DEL_RCPT, INS_HEADER,
+                              TEMPERROR)
 from smf_spf.metrics import NO_METRICS
 from smf_spf.logsetup import LEVELS, logger
 
@@ -345,7 +346,7 @@ class SpfMilter(Milter.Base):
         if timeout is None:
             self.logs.write((helo_identity.out_of_time_log(self.connection, helo_mail),),
                           queue_id)
-            metrics.spf_checked('temperror', 'helo', False, None, False)
+            metrics.spf_checked(TEMPERROR, 'helo', False, None, False)
             return helo_mail, helo_identity.OUT_OF_TIME
         started = time.monotonic()
         helo_checked, cached = self._evaluate(helo_mail, timeout)

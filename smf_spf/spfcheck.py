@@ -16,6 +16,7 @@ import spf
 
 from smf_spf.config import DEFAULT_VOID_LIMIT
 from smf_spf.mailbox import POSTMASTER, identity_text, malformed_domain
+from smf_spf.outcomes import FAIL, NONE, TEMPERROR
 from smf_spf.policy import shown
 
 log = logging.getLogger('smf-spf')
@@ -117,7 +118,7 @@ class _DeadlineQuery(spf.query):
 
     def check(self, record=None):
         result, code, explanation = spf.query.check(self, record)
-        if result == 'fail' and self._exp is not None:
+        if result == FAIL and self._exp is not None:
             explanation = self._explanation(*self._exp) or explanation
         return result, code, explanation
 
@@ -224,7 +225,7 @@ class SpfChecker(object):
         try:
             problem = malformed_domain(identity.domain)
             if problem is not None:
-                return SpfResult('none', 'malformed domain: %s' % problem)
+                return SpfResult(NONE, 'malformed domain: %s' % problem)
             query = self.query_class(ip, identity, helo, time.monotonic() + timeout,
                                      void_limit=self.void_limit, fetch_exp=self.fetch_exp,
                                      receiver=self.receiver,
@@ -234,7 +235,7 @@ class SpfChecker(object):
             log.warning('SPF check failed for ip=%s, sender=%s, helo=%s: %s: %s',
                         ip, shown(identity_text(*identity)), shown(helo), type(exc).__name__,
                         shown(str(exc)))
-            return SpfResult('temperror', 'internal error: %s' % type(exc).__name__)
+            return SpfResult(TEMPERROR, 'internal error: %s' % type(exc).__name__)
         return SpfResult(result, explanation or '', query.uses_sender_details)
 
 
