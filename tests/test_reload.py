@@ -40,6 +40,13 @@ def test_list_changes_name_at_most_five_entries_each_way():
         'and 2 more; removed a.test, b.test)',)
 
 
+def test_authserv_id_aliases_change_as_words_not_entries():
+    # KEY_TABLE marks it WORDS, so smf-spf.conf(5) does not promise entries for it
+    old = conf('AuthservIDAlias a.test b.test')
+    new = conf('AuthservIDAlias a.test', 'AuthservIDAlias c.test')
+    assert plan(old, new).changes == ('AuthservIDAlias a.test b.test -> a.test c.test',)
+
+
 def test_a_list_change_in_order_only_is_named():
     old = conf('WhitelistPTR .a.test', 'WhitelistPTR .b.test')
     new = conf('WhitelistPTR .b.test', 'WhitelistPTR .a.test')

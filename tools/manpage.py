@@ -452,7 +452,7 @@ def entry(key):
         value = words['value']
     lines = ['.TP', '\\fB%s\\fR %s' % (key, syntax(value)), roff(words['text'])]
     tail = []
-    if key in _LIST_KEYS:
+    if field_of(key) in configuration.LIST_FIELDS:    # as smf_spf.reload logs them
         tail.append('A reload logs the entries added and removed.')
     said = reload_text(key)
     if said:
