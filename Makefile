@@ -8,13 +8,15 @@ VENV36      := .venv36
 RUN_SOCKET  ?= inet:10011@127.0.0.1
 DEBIAN_PACKAGES := make gcc libc6-dev libmilter-dev postfix nsd rpm rpmlint createrepo-c file \
                    binutils cpio passwd python3-dev python3-venv logrotate systemd miltertest \
-                   groff-base man-db python3-packaging m4 util-linux mount hostname
+                   groff-base man-db python3-packaging m4 util-linux mount hostname \
+                   selinux-policy-dev checkpolicy semodule-utils selinux-utils setools bzip2
 # Sendmail for the end-to-end tests: sendmail-bin conflicts with postfix as a package, so
 # `make sendmail` downloads and unpacks it (dpkg -x, into build/sendmail) instead, and
 # installs the libraries it depends on; m4 builds its config, unshare (util-linux), mount
-# and hostname give it namespaces of its own
+# and hostname give it namespaces of its own. selinux-policy-dev to setools: the SELinux
+# module's build and checks (docs/selinux.md)
 
-.PHONY: all deps venv venv36 build build36 run test test-unit test-twins test-e2e test36 vermin man manlint bench bench-e2e bench-sendmail sendmail clean rpm rpm-el9 repo test-rpm
+.PHONY: all deps venv venv36 build build36 run test test-unit test-twins test-e2e test36 vermin man manlint bench bench-e2e bench-sendmail sendmail clean rpm rpm-el9 repo test-rpm selinux-check
 
 all: build
 
@@ -154,6 +156,15 @@ repo: rpm
 test-rpm: repo rpm-el9
 	$(VENV)/bin/python -m pytest -q tests/packaging --rpmdir $(RPMTOP) --repodir build/repo \
 	  --python36 $(CURDIR)/$(VENV36)/bin/python --el9-rpmdir $(RPMTOP9)
+
+# -- SELinux ----------------------------------------------------------------------
+# selinux/smf_spf against a distribution's policy, built from its sources: a checkout
+# of fedora-selinux/selinux-policy (c9s: el9, f28: el8, f20 or f19: el7), and for c9s
+# one of containers/container-selinux (docs/selinux.md). Never commit either.
+selinux-check: deps
+	@test -n "$(SELINUX_POLICY_SRC)" || { echo 'usage: make selinux-check SELINUX_POLICY_SRC=DIR [SELINUX_CONTAINER_SRC=DIR] (docs/selinux.md)' >&2; exit 2; }
+	$(PYTHON) tests/selinux_check.py --policy-src '$(SELINUX_POLICY_SRC)' \
+	  $(if $(SELINUX_CONTAINER_SRC),--container-src '$(SELINUX_CONTAINER_SRC)')
 
 clean:
 	rm -rf build dist *.egg-info smf_spf/*.so pyx/*.c .pytest_cache .hypothesis
