@@ -87,10 +87,12 @@ def unit_exec_start(branch):
     return words[0], words[words.index('-c') + 1]
 
 
-def tmpfiles_directories():
+def tmpfiles_entries():
+    """(path, kind) of what tmpfiles/smf-spf.conf makes."""
+    kinds = {'d': 'dir', 'f': 'file'}
     with open(os.path.join(ROOT, 'tmpfiles', 'smf-spf.conf')) as conf:
-        return [line.split()[1] for line in conf
-                if line.strip() and not line.startswith('#') and line.split()[0] == 'd']
+        return [(line.split()[1], kinds[line.split()[0]]) for line in conf
+                if line.strip() and not line.startswith('#')]
 
 
 def logrotate_paths():
@@ -120,11 +122,16 @@ def expected_paths():
              (config_path, 'file', 'smf_spf_milter_conf_t'),
              (os.path.dirname(socket.address), 'dir', 'smf_spf_milter_data_t'),
              (socket.address, 'socket', 'smf_spf_milter_data_t')]
-    paths += [(d, 'dir', 'smf_spf_milter_data_t') for d in tmpfiles_directories()]
+    logs = set(logrotate_paths() + documented_log_to())
+    for path, kind in tmpfiles_entries():
+        # the socket's directory, and the LogTo file made for smfs before the milter runs
+        assert kind == 'dir' or path in logs, path
+        paths.append((path, kind, 'smf_spf_milter_data_t' if kind == 'dir'
+                      else 'smf_spf_milter_log_t'))
     # the same socket through /run, where it is (/var/run is a link to it on el7-el9)
     paths.append((alias_resolved(socket.address, [('/var/run', '/run')]), 'socket',
                   'smf_spf_milter_data_t'))
-    for log in set(logrotate_paths() + documented_log_to()):
+    for log in sorted(logs):
         paths += [(log, 'file', 'smf_spf_milter_log_t'),
                   (log + '.1', 'file', 'smf_spf_milter_log_t'),
                   (log + '.2.gz', 'file', 'smf_spf_milter_log_t')]

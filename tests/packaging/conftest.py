@@ -34,6 +34,12 @@ def el9_rpm(request):
 
 
 @pytest.fixture(scope='session')
+def el9_selinux_rpm(request):
+    return _one(os.path.join(_option(request.config, 'el9_rpmdir'), 'RPMS'),
+                'smf-spf-py-selinux-1.0.0-1.el9.noarch')
+
+
+@pytest.fixture(scope='session')
 def python36(request):
     return _option(request.config, 'python36')
 
@@ -49,6 +55,11 @@ def _one(directory, prefix):
 @pytest.fixture(scope='session')
 def milter_rpm(rpmdir):
     return _one(os.path.join(rpmdir, 'RPMS'), 'smf-spf-py-1.0.0-1.el7.x86_64')
+
+
+@pytest.fixture(scope='session')
+def selinux_rpm(rpmdir):
+    return _one(os.path.join(rpmdir, 'RPMS'), 'smf-spf-py-selinux-1.0.0-1.el7.noarch')
 
 
 @pytest.fixture(scope='session')

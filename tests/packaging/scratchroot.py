@@ -37,8 +37,9 @@ def _copy(path, root):
             shutil.copy2(real, target)
 
 
-def make(root):
-    for program in PROGRAMS:
+def make(root, programs=()):
+    """The scratch root, with programs (host paths) beside the scriptlets' usual ones."""
+    for program in PROGRAMS + list(programs):
         _copy(program, root)
         for library in _libraries(program):
             _copy(library, root)

@@ -16,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 from systemd_directives import SYSTEMD_OF, parse_unit, unknown_to  # noqa: E402 (tests/)
+import selinux_paths  # noqa: E402 (tests/)
 
 
 def query(rpm, *options):
@@ -28,6 +29,11 @@ def member(rpm, path):
     return subprocess.run('rpm2cpio %s | cpio -i --quiet --to-stdout .%s' % (rpm, path),
                           shell=True, check=True, stdout=subprocess.PIPE,
                           universal_newlines=True).stdout
+
+
+def member_bytes(rpm, path):
+    return subprocess.run('rpm2cpio %s | cpio -i --quiet --to-stdout .%s' % (rpm, path),
+                          shell=True, check=True, stdout=subprocess.PIPE).stdout
 
 
 def source(path):
@@ -139,17 +145,17 @@ def _rpmlint(package):
                            package], stdout=subprocess.PIPE, universal_newlines=True).stdout
 
 
-def test_rpmlint_reports_no_errors(milter_rpm, pyspf_rpm, prometheus_rpm, srpms):
+def test_rpmlint_reports_no_errors(milter_rpm, selinux_rpm, pyspf_rpm, prometheus_rpm, srpms):
     # one package a run: rpmlint 2.4 mixes up the spec files of several source RPMs
-    for package in [milter_rpm, pyspf_rpm, prometheus_rpm] + srpms:
+    for package in [milter_rpm, selinux_rpm, pyspf_rpm, prometheus_rpm] + srpms:
         found = _rpmlint(package)
         assert ' 0 errors' in found, found
         assert ': E: ' not in found
 
 
-def test_rpmlint_finds_nothing_in_ours_that_rpmlintrc_does_not_explain(milter_rpm, el9_rpm,
-                                                                        srpms):
-    for package in (milter_rpm, el9_rpm, srpms[0]):
+def test_rpmlint_finds_nothing_in_ours_that_rpmlintrc_does_not_explain(
+        milter_rpm, el9_rpm, selinux_rpm, el9_selinux_rpm, srpms):
+    for package in (milter_rpm, el9_rpm, selinux_rpm, el9_selinux_rpm, srpms[0]):
         found = _rpmlint(package)
         assert ' 0 errors, 0 warnings' in found, found
 
@@ -190,7 +196,8 @@ def test_repository_holds_our_packages_and_the_libraries_epel7_lacks(repodir):
     assert len(primary) == 1
     with gzip.open(os.path.join(repodir, 'repodata', primary[0]), 'rt') as xml:
         text = xml.read()
-    for name in ('smf-spf-py', 'python36-pyspf', 'python36-prometheus_client'):
+    for name in ('smf-spf-py', 'smf-spf-py-selinux', 'python36-pyspf',
+                 'python36-prometheus_client'):
         assert '<name>%s</name>' % name in text, name
 
 
@@ -430,3 +437,109 @@ def test_the_egg_info_names_the_dependencies_and_the_metrics_extra(milter_rpm):
     required, _, extras = text.partition('\n\n')
     assert required.split() == ['pymilter>=1.0.4', 'pyspf>=2.0.12', 'dnspython>=1.16']
     assert extras.split() == ['[metrics]', 'prometheus_client']
+# -- smf-spf-py-selinux --------------------------------------------------------------
+
+MODULE_PACKAGE = '/usr/share/selinux/packages/targeted/smf_spf.pp.bz2'
+MODULE_INTERFACE = '/usr/share/selinux/devel/include/distributed/smf_spf.if'
+MODULE_IN_STORE = '/var/lib/selinux/targeted/active/modules/200/smf_spf'
+
+
+@pytest.mark.parametrize('branch', ['el7', 'el9'])
+def test_selinux_subpackage(branch, selinux_rpm, el9_selinux_rpm):
+    """noarch, the module (bzip2, a policy package declaring our types) and its
+    interface file, the store entry semodule makes as a %ghost, and the targeted
+    policy it is for."""
+    rpm = selinux_rpm if branch == 'el7' else el9_selinux_rpm
+    assert query(rpm, '--qf', '%{NAME} %{VERSION} %{RELEASE} %{ARCH}') == \
+        'smf-spf-py-selinux 1.0.0 1.%s noarch' % branch
+    flags = query(rpm, '--qf', '[%{FILEFLAGS:fflags} %{FILENAMES}\n]').splitlines()
+    assert sorted(flags) == sorted([' ' + MODULE_PACKAGE, ' ' + MODULE_INTERFACE,
+                                    'g ' + MODULE_IN_STORE])
+    requires = query(rpm, '--requires').splitlines()
+    assert 'selinux-policy-targeted' in requires and 'policycoreutils' in requires
+    package = subprocess.run(['bunzip2'], input=member_bytes(rpm, MODULE_PACKAGE),
+                             stdout=subprocess.PIPE, check=True).stdout
+    cil = subprocess.run(['/usr/libexec/selinux/hll/pp'], input=package, check=True,
+                         stdout=subprocess.PIPE).stdout.decode()
+    for type_ in ('smf_spf_milter_t', 'smf_spf_milter_exec_t', 'smf_spf_milter_data_t',
+                  'smf_spf_milter_conf_t', 'smf_spf_milter_log_t'):
+        assert '(type %s)' % type_ in cil
+    assert member(rpm, MODULE_INTERFACE) == source('selinux/smf_spf.if')
+
+
+def test_main_package_pulls_in_the_policy_on_el9_only(milter_rpm, el9_rpm):
+    """el8/el9: a rich dependency, wherever the targeted policy is installed; el7's
+    rpm 4.11 has none (docs/selinux.md says to install the subpackage by name)."""
+    assert '(smf-spf-py-selinux = 1.0.0-1.el9 if selinux-policy-targeted)' in \
+        query(el9_rpm, '--requires').splitlines()
+    assert 'selinux' not in query(milter_rpm, '--requires')
+
+
+def test_file_contexts_of_what_the_rpms_install(milter_rpm, selinux_rpm):
+    """Each path the packages install gets the type selinux/smf_spf.fc means for it
+    (none: the distribution's), as the el policies look it up (/run as /var/run)."""
+    entries = selinux_paths.read_fc()
+    expected = dict((path, type_) for path, _, type_ in selinux_paths.expected_paths())
+    kinds = {'d': 'dir', '-': 'file', 'l': 'symlink'}
+    installed = []
+    for rpm in (milter_rpm, selinux_rpm):
+        for line in query(rpm, '--qf', '[%{FILEMODES:perms} %{FILENAMES}\n]').splitlines():
+            perms, path = line.split(' ', 1)
+            installed.append(path)
+            assert selinux_paths.fc_type(entries, path, kinds[perms[0]]) == expected.get(path), \
+                path
+    # the program, config directory and file, and what tmpfiles makes (%ghost): the
+    # socket directory and the LogTo file
+    assert sorted(p for p in installed if p in expected) == sorted(
+        ['/usr/sbin/smf-spf', '/etc/mail/smfs', '/etc/mail/smfs/smf-spf.conf', '/run/smfs',
+         '/var/log/smf-spf.log']), installed
+    # expected_paths() reads the sources of what the RPM ships
+    assert member(milter_rpm, '/usr/lib/tmpfiles.d/smf-spf.conf') == \
+        source('tmpfiles/smf-spf.conf')
+    assert member(milter_rpm, '/etc/logrotate.d/smf-spf-py') == source('logrotate/smf-spf')
+
+
+STUBS = ('selinuxenabled', 'semodule', 'load_policy', 'fixfiles', 'systemctl')
+
+
+def test_selinux_scriptlets_in_a_scratch_root(selinux_rpm, tmp_path):
+    """On an enforcing targeted host (here: its config and stand-ins for its tools
+    that record their arguments): the module goes into the store at priority 200,
+    what the new file contexts change is relabelled, the milter restarted into its
+    domain; erasing takes the module out again."""
+    root = scratchroot.make(str(tmp_path / 'root'), ['/bin/cp', '/bin/rm', '/bin/cat'])
+    os.makedirs(root + '/etc/selinux/targeted/contexts/files')
+    os.makedirs(root + '/var/lib/rpm-state')
+    with open(root + '/etc/selinux/config', 'w') as config:
+        config.write('SELINUX=enforcing\nSELINUXTYPE=targeted\n')
+    with open(root + '/etc/selinux/targeted/contexts/files/file_contexts', 'w') as fc:
+        fc.write('/before(/.*)?\tsystem_u:object_r:etc_t:s0\n')
+    for stub in STUBS:
+        with open(root + '/usr/sbin/' + stub, 'w') as script:
+            # fixfiles also shows the file_contexts it compares with
+            script.write('#!/bin/sh\necho "%s $*" >> /calls\n' % stub
+                         + ('[ "$1" = -C ] && cat "$2" >> /calls\n' if stub == 'fixfiles' else ''))
+        os.chmod(root + '/usr/sbin/' + stub, 0o755)
+
+    def rpm(*args):
+        done = subprocess.run(['rpm', '--root', root, '--nodeps'] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True)
+        assert done.returncode == 0, done.stdout
+        with open(root + '/calls') as calls:
+            text = calls.read()
+        os.unlink(root + '/calls')
+        return text
+
+    calls = rpm('-ivh', selinux_rpm)
+    assert 'semodule -n -s targeted -X 200 -i %s\n' % MODULE_PACKAGE in calls
+    assert 'load_policy' in calls
+    assert ('fixfiles -C /var/lib/rpm-state/file_contexts.pre restore\n'
+            '/before(/.*)?\tsystem_u:object_r:etc_t:s0\n') in calls
+    assert calls.index('semodule') < calls.index('fixfiles') < calls.index('systemctl try-restart')
+    assert not os.path.exists(root + '/var/lib/rpm-state/file_contexts.pre')
+    assert os.path.exists(root + MODULE_PACKAGE)
+    calls = rpm('-e', 'smf-spf-py-selinux')
+    assert 'semodule -n -s targeted -X 200 -r smf_spf\n' in calls
+    assert calls.index('semodule') < calls.index('fixfiles') < calls.index('systemctl try-restart')
+    assert not os.path.exists(root + MODULE_PACKAGE)
