@@ -31,6 +31,7 @@ METRICS_PORT = 'smf_spf_milter_metrics_port_t'
 BUILD_OPTIONS = ['NAME=targeted', 'TYPE=mcs', 'DISTRO=redhat', 'UBAC=n', 'DIRECT_INITRC=n',
                  'MONOLITHIC=n', 'MLS_SENS=16', 'MLS_CATS=1024', 'MCS_CATS=1024',
                  'UNK_PERMS=allow', 'PYTHON=python3']
+BASE_TOO = ('storage',)
 # the modules whose rules the questions are about: a store without one of them
 # cannot answer, so they are kept whatever else must go
 NEEDED = ('milter', 'postfix', 'mta', 'logrotate', 'init', 'logging', 'sysnetwork',
@@ -100,10 +101,21 @@ def build_policy(tree, jobs):
     """base.pp and every module that compiles; (built, failed) module names."""
     make = ['make', '-C', tree] + BUILD_OPTIONS
     run(make + ['conf'])
-    done = run(make + ['-k', '-j%d' % jobs, 'base.pp', 'modules'], check=False)
-    if not os.path.exists(os.path.join(tree, 'base.pp')):
+    # the distribution's module list (in its package, not in these sources) puts storage
+    # into base with the modules the sources require there; base's own rules name its
+    # device types (f20's domain.te does)
+    conf = os.path.join(tree, 'policy', 'modules.conf')
+    with open(conf) as text:
+        modules = text.read()
+    with open(conf, 'w') as text:
+        text.write(re.sub(r'^(%s) = module$' % '|'.join(BASE_TOO), r'\1 = base', modules,
+                          flags=re.M))
+    # base first and alone: its rules append to shared files in tmp/
+    done = run(make + ['base.pp'], check=False)
+    if done.returncode:
         print(done.stdout[-3000:])
         raise SystemExit('base.pp did not build')
+    done = run(make + ['-k', '-j%d' % jobs, 'modules'], check=False)
     listed = set(re.findall(r'^(\w+) = module$', open(
         os.path.join(tree, 'policy', 'modules.conf')).read(), re.M))
     built = set(n[:-3] for n in os.listdir(tree) if n.endswith('.pp')) - {'base'}
@@ -164,23 +176,57 @@ def module_cil(pp):
     return run(['/usr/libexec/selinux/hll/pp'], stdin=open(pp)).stdout
 
 
-def declarations_and_needs(cil):
-    """(names the module declares anywhere, names it requires outside optional blocks:
-    required types, attributes and roles, booleans its conditional rules test)."""
-    declared, needs = {}, set()
-    depth = 0
-    for line in cil.splitlines():
-        found = _DECLARATION.match(line)
-        if found:
-            declared[found.group(2)] = found.group(1)
-        if depth == 0:
-            required = _REQUIRE.match(line)
-            if required:
-                needs.add(required.group(1))
-            elif line.startswith(('(booleanif ', '(tunableif ')):
-                needs.update(re.findall(r'\((\w+)\)', line))
-        depth += line.count('(') - line.count(')')
-    return declared, needs
+class ModuleCil(object):
+    """What a module (as CIL) declares and requires: declared maps every name it
+    declares to how (type, typealias, ...); top holds those declared outside optional
+    blocks and needs what it requires there (types, attributes and roles it requires,
+    booleans its conditional rules test, types its file contexts name); optionals
+    holds (requires, declarations) of each optional block."""
+
+    def __init__(self, cil):
+        self.declared, self.top, self.needs, self.optionals = {}, set(), set(), []
+        depth, blocks = 0, []
+        for line in cil.splitlines():
+            while blocks and depth <= blocks[-1][0]:
+                blocks.pop()
+            needs, declares = blocks[-1][1] if blocks else (self.needs, self.top)
+            direct = depth == (blocks[-1][0] + 1 if blocks else 0)
+            found = _DECLARATION.match(line)
+            if found:
+                self.declared[found.group(2)] = found.group(1)
+                if direct:
+                    declares.add(found.group(2))
+            stripped = line.strip()
+            if direct:
+                required = _REQUIRE.match(stripped)
+                if required:
+                    needs.add(required.group(1))
+                elif stripped.startswith(('(booleanif ', '(tunableif ')):
+                    needs.update(re.findall(r'\((\w+)\)', stripped))
+                elif stripped.startswith('(filecon '):
+                    needs.update(re.findall(r'^\(filecon "[^"]*" \w+ \(\w+ \w+ (\w+) ', stripped))
+                elif stripped.startswith('(optional '):
+                    block = (set(), set())
+                    self.optionals.append(block)
+                    blocks.append((depth, block))
+            depth += line.count('(') - line.count(')')
+
+
+def available(modules):
+    """The names these modules declare once their optional blocks whose requirements
+    are met are in (repeated until nothing more comes in)."""
+    names = set()
+    for module in modules:
+        names |= module.top
+    while True:
+        more = set()
+        for module in modules:
+            for needs, declares in module.optionals:
+                if needs <= names:
+                    more |= declares - names
+        if not more:
+            return names
+        names |= more
 
 
 def choose_modules(directory, built):
@@ -189,37 +235,34 @@ def choose_modules(directory, built):
     qemu's in virt, ...), which cannot load beside them. Drop a module that declares
     a name base declares; of two that declare the same name keep the NEEDED one, else
     the one that declares it as an alias of the other's, else the larger; then drop
-    any module whose unconditional requirements nothing kept declares."""
-    base_declared, _ = declarations_and_needs(module_cil(os.path.join(directory, 'base.pp')))
-    info = dict((name, declarations_and_needs(module_cil(os.path.join(directory, name + '.pp'))))
+    any module whose unconditional requirements the rest does not declare."""
+    base = ModuleCil(module_cil(os.path.join(directory, 'base.pp')))
+    info = dict((name, ModuleCil(module_cil(os.path.join(directory, name + '.pp'))))
                 for name in sorted(built))
     owners = {}
-    for name, (declared, _) in info.items():
-        for symbol in declared:
+    for name, module in info.items():
+        for symbol in module.declared:
             owners.setdefault(symbol, []).append(name)
     dropped = {}
     for symbol, modules in sorted(owners.items()):
-        if symbol in base_declared:
+        if symbol in base.declared:
             for module in modules:
                 dropped.setdefault(module, 'declares %s, as base does' % symbol)
             continue
         modules = [m for m in modules if m not in dropped]
         if len(modules) < 2:
             continue
-        aliasing = [m for m in modules if info[m][0][symbol] == 'typealias']
+        aliasing = [m for m in modules if info[m].declared[symbol] == 'typealias']
         keep = ([m for m in modules if m in NEEDED]
                 or (aliasing if len(aliasing) < len(modules) else [])
-                or sorted(modules, key=lambda m: (-len(info[m][0]), m)))[0]
+                or sorted(modules, key=lambda m: (-len(info[m].declared), m)))[0]
         for module in modules:
             if module != keep:
                 dropped[module] = 'declares %s, as %s does' % (symbol, keep)
     while True:
-        available = set(base_declared)
-        for name, (declared, _) in info.items():
-            if name not in dropped:
-                available.update(declared)
-        unmet = dict((name, sorted(needs - available)) for name, (_, needs) in info.items()
-                     if name not in dropped and needs - available)
+        names = available([base] + [m for n, m in info.items() if n not in dropped])
+        unmet = dict((name, sorted(module.needs - names)) for name, module in info.items()
+                     if name not in dropped and module.needs - names)
         if not unmet:
             break
         for name, missing in unmet.items():
