@@ -15,7 +15,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# after PYTHONPATH: the RPM's %check puts the built package there, and the source tree
+# beside it has no compiled _symguard
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from smf_spf import symguard  # noqa: E402  (before pymilter: see smf_spf/symguard.py)
 
