@@ -400,6 +400,10 @@ def ask_everything(q):
               DATA, 'dir', 'create')
     q.allowed('may systemd-tmpfiles chown it to smfs?', 'systemd_tmpfiles_t', DATA, 'dir',
               'setattr')
+    q.allowed('may systemd-tmpfiles create the LogTo file with our log type?',
+              'systemd_tmpfiles_t', LOG, 'file', 'create')
+    q.allowed('may systemd-tmpfiles chown it to smfs?', 'systemd_tmpfiles_t', LOG, 'file',
+              'setattr')
 
     print('-- what the daemon does')
     q.allowed('may it create its socket in /run/smfs?', DOMAIN, DATA, 'sock_file', 'create')
