@@ -446,15 +446,20 @@ MODULE_IN_STORE = '/var/lib/selinux/targeted/active/modules/200/smf_spf'
 
 @pytest.mark.parametrize('branch', ['el7', 'el9'])
 def test_selinux_subpackage(branch, selinux_rpm, el9_selinux_rpm):
-    """noarch, the module (bzip2, a policy package declaring our types) and its
-    interface file, the store entry semodule makes as a %ghost, and the targeted
-    policy it is for."""
+    """noarch, the module (bzip2, a policy package declaring our types), its
+    interface file and docs/selinux.md, the store entry semodule makes as a %ghost,
+    and the targeted policy it is for."""
     rpm = selinux_rpm if branch == 'el7' else el9_selinux_rpm
     assert query(rpm, '--qf', '%{NAME} %{VERSION} %{RELEASE} %{ARCH}') == \
         'smf-spf-py-selinux 1.0.0 1.%s noarch' % branch
-    flags = query(rpm, '--qf', '[%{FILEFLAGS:fflags} %{FILENAMES}\n]').splitlines()
-    assert sorted(flags) == sorted([' ' + MODULE_PACKAGE, ' ' + MODULE_INTERFACE,
-                                    'g ' + MODULE_IN_STORE])
+    flags = dict(reversed(line.split(' ', 1)) for line in
+                 query(rpm, '--qf', '[%{FILEFLAGS:fflags} %{FILENAMES}\n]').splitlines())
+    ours = dict((path, flag) for path, flag in flags.items()
+                if not path.startswith(('/usr/share/doc/', '/usr/share/licenses/')))
+    assert ours == {MODULE_PACKAGE: '', MODULE_INTERFACE: '', MODULE_IN_STORE: 'g'}
+    [doc] = [path for path, flag in flags.items() if flag == 'd']
+    assert doc.endswith('/selinux.md') and member(rpm, doc) == source('docs/selinux.md')
+    assert [path for path, flag in flags.items() if flag == 'l'][0].endswith('/COPYING')
     requires = query(rpm, '--requires').splitlines()
     assert 'selinux-policy-targeted' in requires and 'policycoreutils' in requires
     package = subprocess.run(['bunzip2'], input=member_bytes(rpm, MODULE_PACKAGE),
