@@ -64,8 +64,9 @@ def use_nameservers(nameservers, timeout):
 
 def preload_dns_modules():
     """Import what dnspython and the codecs load lazily, while it is readable
-    (before the switch to the unprivileged User): record-type modules and the
-    IDNA/punycode codecs a non-ASCII domain needs."""
+    (before the switch to the unprivileged User): the module of every record type
+    dnspython knows (an answer may carry any: a DNAME before a CNAME, an RRSIG) and
+    the IDNA/punycode codecs a non-ASCII domain needs."""
     import codecs
     import encodings.idna
     import encodings.punycode
@@ -73,8 +74,12 @@ def preload_dns_modules():
     import dns.rdata
     import dns.rdataclass
     import dns.rdatatype
-    for name in ('A', 'AAAA', 'MX', 'PTR', 'TXT', 'SPF', 'CNAME', 'NS', 'SOA'):
-        dns.rdata.get_rdata_class(dns.rdataclass.IN, dns.rdatatype.from_text(name))
+    if hasattr(dns.rdata, 'load_all_types'):
+        # and a type it does not know is read as generic data, with no import tried
+        dns.rdata.load_all_types(disable_dynamic_load=True)
+    else:                       # dnspython 1.x: every type it has a name for
+        for rdtype in sorted(dns.rdatatype._by_value):
+            dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)
     for codec in ('idna', 'punycode', 'ascii', 'utf-8'):
         codecs.lookup(codec)
     dns.name.from_text(u'b\u00fccher.example').to_text()
