@@ -84,24 +84,27 @@ class SafeText(logging.Filter):
         return True
 
 
-def open_log_to(path):
-    """The LogTo stream (UTF-8, line-buffered); OSError when it cannot be opened."""
+def open_log_to(path, owner=None):
+    """The LogTo stream (UTF-8, line-buffered); OSError when it cannot be opened. A file
+    it creates is given to owner, (uid, gid), where it may: root starting the daemon
+    hands it to User, who opens it again at a reload (the systemd unit withholds
+    CAP_CHOWN: there the file stays root's, and the start warns that User cannot)."""
     import io
     import sys
     if path in STANDARD_STREAMS:
         stream = sys.stderr if path == '/dev/stderr' else sys.stdout
         return io.TextIOWrapper(stream.buffer, encoding='utf-8', errors='backslashreplace',
                                 line_buffering=True)
-    return io.open(_append_only(path), 'a', encoding='utf-8', errors='backslashreplace',
-                   buffering=1)
+    return io.open(_append_only(path, owner), 'a', encoding='utf-8',
+                   errors='backslashreplace', buffering=1)
 
 
 LOG_FILE_MODE = 0o640
 
 
-def _append_only(path):
-    """A descriptor to append to path; a file it creates is 0640 whatever the umask
-    (an existing file keeps the mode its admin gave it)."""
+def _append_only(path, owner=None):
+    """A descriptor to append to path; a file it creates is 0640 whatever the umask, and
+    owner's (uid, gid) if given and allowed (an existing file keeps its mode and owner)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, LOG_FILE_MODE)
     except FileExistsError:
@@ -111,6 +114,11 @@ def _append_only(path):
     except OSError:
         os.close(fd)
         raise
+    if owner is not None:
+        try:
+            os.fchown(fd, owner[0], owner[1])
+        except PermissionError:
+            pass
     return fd
 
 

@@ -66,6 +66,25 @@ def test_log_to_file_is_created_0640_whatever_the_umask(tmp_path):
     assert os.stat(str(path)).st_mode & 0o777 == 0o640
 
 
+def test_log_to_file_it_creates_is_given_to_the_owner_where_it_may(tmp_path, monkeypatch):
+    """Root hands a new LogTo file to User; without CAP_CHOWN (the systemd unit) the
+    file is still opened, and stays its creator's."""
+    import os
+    given = []
+    monkeypatch.setattr(os, 'fchown', lambda fd, uid, gid: given.append((uid, gid)))
+    logsetup.open_log_to(str(tmp_path / 'a.log'), (4321, 8765)).close()
+    logsetup.open_log_to(str(tmp_path / 'a.log'), (4321, 8765)).close()    # exists: kept
+    assert given == [(4321, 8765)]
+
+    def refuse(fd, uid, gid):
+        raise PermissionError(1, 'Operation not permitted')
+    monkeypatch.setattr(os, 'fchown', refuse)
+    stream = logsetup.open_log_to(str(tmp_path / 'b.log'), (4321, 8765))
+    stream.write('written\n')
+    stream.close()
+    assert (tmp_path / 'b.log').read_text() == 'written\n'
+
+
 def test_log_to_file_that_exists_keeps_its_mode(tmp_path):
     import os
     path = tmp_path / 'old.log'
