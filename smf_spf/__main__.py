@@ -8,14 +8,27 @@ import getopt
 import os
 import pwd
 import socket
+import stat
 import sys
 
-from smf_spf import __version__, config as configuration
+# Everything the process will use is imported here, at the top, before it switches to
+# User: that user may not be able to read this tree or the interpreter's (a checkout in
+# root's home), and an import after the switch fails there (tests/test_privileges.py).
+# smf_spf.milter loads smf_spf.symguard before pymilter's milter.so, as the guard needs.
+from smf_spf.milter import (EXCEPTION_POLICY, EXCEPTION_POLICY_NAME, FLAGS, GUARD_PROBLEM,
+                            HEADERS_READ, QUICKACK_PROBLEM, UNDECODED, Services, SpfMilter,
+                            adopt_sessionless_context)
+import Milter
+
+from smf_spf import (__version__, config as configuration, dnscache, policy, signals, symguard,
+                     tcpack)
+from smf_spf.cache import ResultCache
+from smf_spf.listener import nodelay_once_listening
 from smf_spf.logsetup import (NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging,
                               switch_log_to, switch_syslog_facility)
+from smf_spf.metrics import MetricsServer, PrometheusMetrics
 from smf_spf.reload import Live, Reloader
-# imported now: after the switch to User the interpreter's tree may be unreadable
-from smf_spf import signals
+from smf_spf.spfcheck import CachedChecker, SpfChecker, preload_dns_modules, use_nameservers
 
 USAGE = ('Usage: smf-spf [-f] [-c <config file>] [-n] [-t] [-V] [-h]\n'
          '       smf-spf [-c <config file>] [-n] [--mta NAME] [--fqdn NAME] --explain '
@@ -141,22 +154,32 @@ def config_report(path, explicit, open_log_to_too=True):
     loaded = read_config(path, explicit)
     problems = [str(p) for p in loaded.problems]
     failed = bool(loaded.errors)
+    missing_user, entry = user_problem(loaded.config.user)
     if loaded.config.log_to and open_log_to_too:
         try:
             if loaded.config.log_to not in STANDARD_STREAMS:
-                open_log_to(loaded.config.log_to).close()
+                open_log_to(loaded.config.log_to, log_owner(entry)).close()
         except (IOError, OSError) as exc:
             problems.append('%s: fatal: LogTo %s cannot be opened: %s'
                             % (path, loaded.config.log_to, exc))
             failed = True
     problems.extend('%s: warning: %s' % (path, text)
                     for text in exposure_warnings(path))
-    missing_user, _ = user_problem(loaded.config.user)
     if missing_user:
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
                                         missing_user))
         failed = failed or os.getuid() == 0
     return loaded, problems, failed
+
+
+def switches_to(entry):
+    """Whether the daemon, started now, would switch to the user of pwd `entry`."""
+    return entry is not None and os.getuid() == 0 and entry.pw_uid != 0
+
+
+def log_owner(entry):
+    """(uid, gid) for a LogTo file root creates: User's, who opens it again at a reload."""
+    return (entry.pw_uid, entry.pw_gid) if switches_to(entry) else None
 
 
 def check_config(path, explicit):
@@ -204,7 +227,6 @@ def daemonize():
 def remove_stale_socket(spec):
     if spec.family != 'unix':
         return
-    import stat
     try:
         if stat.S_ISSOCK(os.lstat(spec.address).st_mode):
             os.unlink(spec.address)
@@ -264,9 +286,6 @@ def _untrapped_to_log(log):
     strict decoding) with sys.excepthook and answers the MTA with its exception policy:
     into the log with it. A command before CONNECT (no milter object for pymilter to
     call) is one short line for its session, without a traceback."""
-    from smf_spf.milter import EXCEPTION_POLICY_NAME, adopt_sessionless_context
-    from smf_spf.policy import shown
-
     def report(kind, value, trace):
         if isinstance(value, AttributeError) and adopt_sessionless_context(trace):
             log.log(NOTICE, 'milter command before CONNECT (or after its session closed) '
@@ -274,19 +293,16 @@ def _untrapped_to_log(log):
             return
         log.error('[ERROR] untrapped exception (the MTA is told %s: the message goes on, '
                   'that step unchecked): %s: %s',
-                  EXCEPTION_POLICY_NAME, kind.__name__, shown(str(value)),
+                  EXCEPTION_POLICY_NAME, kind.__name__, policy.shown(str(value)),
                   exc_info=(kind, value, trace))
     return report
 
 def new_cache(conf):
-    from smf_spf.cache import ResultCache
     return ResultCache(conf.ttl, conf.cache_size) if conf.ttl and conf.cache_size else None
 
 
 def build_spf(conf, cache):
     """The SPF checker for conf, answering from cache (None: no cache)."""
-    from smf_spf import policy
-    from smf_spf.spfcheck import CachedChecker, SpfChecker
     checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
                          void_limit=conf.spf_void_limit,
                          fetch_exp=configuration.fetches_exp(conf))
@@ -296,8 +312,6 @@ def build_spf(conf, cache):
 def use_resolver(conf):
     """DNS through conf's Nameservers, or the system's (/etc/resolv.conf) when there are
     none, with SPFTimeout's tries and a fresh shared answer cache."""
-    from smf_spf import dnscache
-    from smf_spf.spfcheck import use_nameservers
     use_nameservers(conf.nameservers, conf.spf_timeout)
     dnscache.enable()
 
@@ -310,10 +324,7 @@ WORKER_POOL_WARNING = (
 
 def build_services(conf, log, metrics=None):
     """Everything a connection needs; run before the switch to User, while the
-    interpreter's files are readable (smf_spf.milter loads pymilter)."""
-    from smf_spf import symguard
-    from smf_spf.milter import GUARD_PROBLEM, Services
-    from smf_spf.spfcheck import preload_dns_modules
+    interpreter's files are readable: what dnspython and the codecs load lazily."""
     sys.excepthook = _untrapped_to_log(log)
     if GUARD_PROBLEM:
         log.warning('[WARNING] no guard for libmilter\'s macro lookup (%s): a malformed macro '
@@ -327,11 +338,6 @@ def build_services(conf, log, metrics=None):
 
 
 def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
-    import Milter
-    from smf_spf.listener import nodelay_once_listening
-    from smf_spf import symguard, tcpack
-    from smf_spf.milter import (EXCEPTION_POLICY, FLAGS, HEADERS_READ, QUICKACK_PROBLEM,
-                                UNDECODED, SpfMilter)
     conf, log = live.services.config, live.services.log
     if not foreground:
         daemonize()
@@ -397,10 +403,15 @@ def run(argv, ident):
     conf = with_options(loaded.config, options)
     for problem in loaded.fatal:
         raise Fatal(str(problem))
+    entry = None
+    if os.getuid() == 0:
+        missing, entry = user_problem(conf.user)
+        if missing:
+            raise Fatal('getpwnam %s: %s' % (conf.user, missing))
     log_stream = None
     if conf.log_to:
         try:
-            log_stream = open_log_to(conf.log_to)
+            log_stream = open_log_to(conf.log_to, log_owner(entry))
         except (IOError, OSError) as exc:
             raise Fatal('LogTo %s cannot be opened: %s' % (conf.log_to, exc))
     log = setup_logging(ident, conf.syslog, log_stream)
@@ -413,11 +424,6 @@ def run(argv, ident):
                     'smf-spf -t lists them all', path, len(loaded.compat) - MAX_LOGGED_COMPAT)
     for text in exposure_warnings(path):
         log.warning('[CONFIG] %s: warning: %s', path, text)
-    entry = None
-    if os.getuid() == 0:
-        missing, entry = user_problem(conf.user)
-        if missing:
-            raise Fatal('getpwnam %s: %s' % (conf.user, missing))
     foreground = '-f' in options or not conf.daemonize
     if not foreground:
         problem = socket_problem(conf.socket)
@@ -427,17 +433,23 @@ def run(argv, ident):
     log.info('%s', configuration.mta_timeout_rule(conf.spf_timeout))
     if conf.dry_run:
         log.log(NOTICE, 'DryRun: every decision is logged, no message is refused')
-    # everything is imported before the switch: the new user may not read the interpreter's tree
     live = Live(None, path)
     metrics, metrics_server = start_metrics(conf, log, lambda: live.services.spf.cache)
     live.services = build_services(conf, log, metrics)
+    reloader = reloader_for(live, log, options)
     claim_socket(conf.socket)
+    become_user(entry, log)
+    serve(live, ident, foreground, reloader, signal_pipe, metrics_server)
+    return 0
+
+
+def become_user(entry, log):
+    """Run as the user of pwd `entry` from here on (None: not started as root). Nothing
+    is imported after this point: that user may not be able to read the tree the
+    modules come from (tests/test_privileges.py holds the daemon to it)."""
     if entry is not None:
         drop_privileges(entry)
         log.info('running as uid: %d, gid: %d', entry.pw_uid, entry.pw_gid)
-    serve(live, ident, foreground, reloader_for(live, log, options), signal_pipe,
-          metrics_server)
-    return 0
 
 
 def start_metrics(conf, log, current_cache):
@@ -446,7 +458,6 @@ def start_metrics(conf, log, current_cache):
     if conf.metrics_listen is None:
         return None, None
     try:
-        from smf_spf.metrics import MetricsServer, PrometheusMetrics
         metrics = PrometheusMetrics(current_cache)
         server = MetricsServer(conf.metrics_listen, metrics.registry)
     except ImportError as exc:

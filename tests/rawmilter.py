@@ -4,6 +4,7 @@ A frame is a 4-byte big-endian length, a command byte and its data. Daemon start
 `python -m smf_spf -f` on a loopback port with a DNS stub and tells when it serves.
 """
 
+import contextlib
 import os
 import socket
 import struct
@@ -163,6 +164,17 @@ def user_readable_directory(prefix, parent=None):
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     os.chmod(path, 0o755)
     return path
+
+
+@contextlib.contextmanager
+def reaped(process):
+    """The subprocess.Popen `process`, killed on the way out if it still runs."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
 class Daemon(object):
