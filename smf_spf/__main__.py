@@ -4,7 +4,10 @@
     smf-spf [-c FILE] [-n] [--mta NAME] [--fqdn NAME] --explain CLIENT_IP SENDER [HELO] [RCPT...]
 """
 
+import errno
 import getopt
+import grp
+import marshal
 import os
 import pwd
 import socket
@@ -169,6 +172,9 @@ def config_report(path, explicit, open_log_to_too=True):
         problems.append('%s: %s: %s' % (path, 'fatal' if os.getuid() == 0 else 'warning',
                                         missing_user))
         failed = failed or os.getuid() == 0
+    elif open_log_to_too:
+        problems.extend('%s: warning: %s' % (path, text)
+                        for text in reach_warnings(entry, path, loaded.config.log_to))
     return loaded, problems, failed
 
 
@@ -180,6 +186,101 @@ def switches_to(entry):
 def log_owner(entry):
     """(uid, gid) for a LogTo file root creates: User's, who opens it again at a reload."""
     return (entry.pw_uid, entry.pw_gid) if switches_to(entry) else None
+
+
+def reach_warnings(entry, path, log_to):
+    """One line for each file the daemon opens again after its switch to User, at a
+    reload (the config, read; LogTo, reopened), that this user cannot open: the path,
+    the user and what to do. None without a switch (not root, or User root)."""
+    if not switches_to(entry):
+        return []
+    user = entry.pw_name
+    wanted = [(path, os.O_RDONLY)]
+    if log_to and log_to not in STANDARD_STREAMS:
+        wanted.append((log_to, os.O_WRONLY | os.O_APPEND))
+    found = as_user(entry, lambda: [out_of_reach(target, flags) for target, flags in wanted])
+    if found is None:
+        return ['cannot check which files User %s can open: the check could not switch to it'
+                % user]
+    warnings = []
+    for (target, _), why in zip(wanted, found):
+        if why is None:
+            continue
+        blocker, reason = why
+        if target == path:
+            what, then = 'read this file', 'a reload (SIGHUP) fails'
+            remedy = 'make it readable by %s (chgrp %s %s; chmod g+r %s)' % (
+                user, group_name(entry.pw_gid), path, path)
+        else:
+            what = 'write LogTo %s' % target
+            then = ('a reload (SIGHUP, logrotate) cannot reopen it and logs on to the file '
+                    'opened at start')
+            remedy = 'chown %s %s' % (user, target)
+        if blocker:
+            warnings.append('User %s cannot enter %s, so it cannot %s: %s; let %s search '
+                            '%s, or move the file where %s can reach it'
+                            % (user, blocker, what, then, user, blocker, user))
+        else:
+            warnings.append('User %s cannot %s (%s): %s; %s' % (user, what, reason, then,
+                                                                remedy))
+    return warnings
+
+
+def group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def out_of_reach(path, flags):
+    """Why this process cannot open path with flags: (the first directory on the way
+    it may not enter, or '', and the error), or None when it can, or when the file or a
+    directory on the way does not exist (a missing file is reported elsewhere)."""
+    try:
+        os.close(os.open(path, flags))
+        return None
+    except OSError as exc:
+        failure = exc
+    # the directories the lookup of path enters, in order: from / or from the current one
+    directory, ancestors = os.path.dirname(path) or '.', []
+    while directory and directory not in ancestors:
+        ancestors.insert(0, directory)
+        directory = os.path.dirname(directory)
+    if not os.path.isabs(path) and ancestors[0] != '.':
+        ancestors.insert(0, '.')
+    for directory in ancestors:
+        if not os.path.isdir(directory):
+            return None
+        if not os.access(directory, os.X_OK):
+            return directory, os.strerror(errno.EACCES)
+    if failure.errno == errno.ENOENT:
+        return None
+    return '', failure.strerror or str(failure)
+
+
+def as_user(entry, probe):
+    """probe() run in a child process switched to the user of pwd `entry` (only root
+    can): what it returns (marshal's types only), or None when the child failed. Call it
+    while the process has no other thread (it forks)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(read)
+            drop_privileges(entry)
+            answer = marshal.dumps(probe())
+            while answer:
+                answer = answer[os.write(write, answer):]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read, 'rb') as reader:
+        answer = reader.read()
+    _, status = os.waitpid(pid, 0)
+    return marshal.loads(answer) if status == 0 else None
 
 
 def check_config(path, explicit):
@@ -422,7 +523,7 @@ def run(argv, ident):
     if len(loaded.compat) > MAX_LOGGED_COMPAT:
         log.warning('[CONFIG] %s: %d more lines do not act as in smf-spf 2.x: '
                     'smf-spf -t lists them all', path, len(loaded.compat) - MAX_LOGGED_COMPAT)
-    for text in exposure_warnings(path):
+    for text in exposure_warnings(path) + reach_warnings(entry, path, conf.log_to):
         log.warning('[CONFIG] %s: warning: %s', path, text)
     foreground = '-f' in options or not conf.daemonize
     if not foreground:

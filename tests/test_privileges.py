@@ -1,4 +1,5 @@
-"""The daemon after its switch to User imports nothing.
+"""The daemon after its switch to User: it imports nothing, and what it opens again
+(the config and LogTo, at a reload) is checked at start.
 
 User may not be able to read the tree the modules come from: a checkout in root's
 home (/root is 0700; the interpreter and the virtualenv may sit there too), or a
@@ -11,6 +12,7 @@ not UTF-8, headers and end of message, /metrics, USR1 and USR2, reloads (HUP) th
 change the cache, the resolver, the lists and reopen LogTo, a reload that fails, TERM.
 """
 
+import grp
 import os
 import pwd
 import shutil
@@ -234,3 +236,98 @@ def test_nothing_is_imported_after_the_switch_on_any_path(private_copy, dns, rea
         entry = pwd.getpwnam(USER)
         assert 'running as uid: %d, gid: %d' % (entry.pw_uid, entry.pw_gid) in text
         assert 'copy unreadable after the switch: Permission denied' in stderr, stderr
+
+
+# -- what User must open again, checked at start and by -t --------------------------------
+
+def check(path, cwd=ROOT):
+    return subprocess.run([sys.executable, '-m', 'smf_spf', '-t', '-c', path], cwd=cwd,
+                          env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+
+
+def config_in(directory, *lines):
+    path = os.path.join(directory, 'smf-spf.conf')
+    with open(path, 'w') as out:
+        out.write('\n'.join(('Syslog none', 'User %s' % USER) + lines) + '\n')
+    return path
+
+
+def needs_root():
+    if not AS_ROOT:
+        pytest.skip('only a daemon started by root switches to User')
+
+
+def test_check_is_quiet_when_user_reaches_everything(reachable):
+    needs_root()
+    log = os.path.join(reachable, 'smf-spf.log')
+    done = check(config_in(reachable, 'LogTo %s' % log))
+    assert (done.returncode, done.stderr) == (0, '')
+    entry = pwd.getpwnam(USER)
+    info = os.stat(log)           # -t created it: for User, who reopens it at a reload
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (
+        entry.pw_uid, entry.pw_gid, 0o640)
+
+
+def test_check_names_a_directory_user_cannot_enter(reachable):
+    needs_root()
+    locked = os.path.join(reachable, 'locked')
+    os.mkdir(locked, 0o700)
+    path = config_in(locked, 'LogTo %s' % os.path.join(locked, 'smf-spf.log'))
+    done = check(path)
+    assert done.returncode == 0 and done.stdout == '%s: OK\n' % path
+    assert done.stderr.splitlines() == [
+        '%s: warning: User %s cannot enter %s, so it cannot read this file: a reload '
+        '(SIGHUP) fails; let %s search %s, or move the file where %s can reach it'
+        % (path, USER, locked, USER, locked, USER),
+        '%s: warning: User %s cannot enter %s, so it cannot write LogTo %s: a reload '
+        '(SIGHUP, logrotate) cannot reopen it and logs on to the file opened at start; '
+        'let %s search %s, or move the file where %s can reach it'
+        % (path, USER, locked, os.path.join(locked, 'smf-spf.log'), USER, locked, USER)]
+
+
+def test_check_names_files_user_cannot_open_and_the_start_logs_it(reachable):
+    needs_root()
+    log = os.path.join(reachable, 'smf-spf.log')
+    with open(log, 'w'):
+        pass
+    os.chmod(log, 0o640)              # root's, as a file made before the start would be
+    port = free_port()
+    path = config_in(reachable, 'LogTo %s' % log, 'Socket inet:%d@127.0.0.1' % port)
+    os.chmod(path, 0o600)
+    group = grp.getgrgid(pwd.getpwnam(USER).pw_gid).gr_name
+    expected = [
+        'User %s cannot read this file (Permission denied): a reload (SIGHUP) fails; make '
+        'it readable by %s (chgrp %s %s; chmod g+r %s)' % (USER, USER, group, path, path),
+        'User %s cannot write LogTo %s (Permission denied): a reload (SIGHUP, logrotate) '
+        'cannot reopen it and logs on to the file opened at start; chown %s %s'
+        % (USER, log, USER, log)]
+    done = check(path)
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == ['%s: warning: %s' % (path, line) for line in expected]
+
+    with reaped(subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
+                                 cwd=ROOT, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)) as process:
+        assert wait_for(lambda: process.poll() is not None or 'running as uid' in read(log))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    text = read(log)
+    for line in expected:
+        assert '[CONFIG] %s: warning: %s\n' % (path, line) in text, text
+
+
+def test_a_relative_config_is_reached_from_the_directory_the_daemon_runs_in(reachable):
+    """`make run` in a checkout under root's home: -c build/run.conf is opened from the
+    checkout (0755) at a reload too, though /root itself is closed to User."""
+    needs_root()
+    locked = os.path.join(reachable, 'locked')
+    os.mkdir(locked, 0o700)
+    checkout = os.path.join(locked, 'checkout')
+    os.mkdir(checkout, 0o755)
+    path = config_in(checkout)
+    relative = check('smf-spf.conf', cwd=checkout)
+    assert (relative.returncode, relative.stderr) == (0, '')
+    absolute = check(path, cwd=checkout)
+    assert 'warning: User %s cannot enter %s, so it cannot read this file' % (
+        USER, locked) in absolute.stderr
