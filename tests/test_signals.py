@@ -298,18 +298,35 @@ def _catches(pid, signum):
     return False
 
 
+def _writer(path):
+    """A descriptor writing to the FIFO at path once a reader has it open, else None."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+
+
 def test_a_hup_during_start_up_waits_and_is_acted_on(tmp_path):
-    """systemctl reload right after start: the HUP comes before the milter serves."""
+    """systemctl reload right after start: the HUP comes before the milter serves. The
+    start is held where it reads the config, a FIFO, after the handlers are set (the
+    rest of the start takes milliseconds); the reload reads a file put in its place."""
     sock = tmp_path / 's.sock'
     log = tmp_path / 'log'
     conf = tmp_path / 'smf-spf.conf'
-    conf.write_text('Socket unix:%s\nUser %s\nSyslog none\nLogTo %s\n' % (sock, ME, log))
+    text = 'Socket unix:%s\nUser %s\nSyslog none\nLogTo %s\n' % (sock, ME, log)
+    os.mkfifo(str(conf))
     process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', str(conf)],
                                cwd=ROOT)
     try:
         assert wait_for(lambda: _catches(process.pid, signal.SIGHUP), 30)
         process.send_signal(signal.SIGHUP)
-        assert not sock.exists()          # taken over well before the milter serves
+        assert not sock.exists() and process.poll() is None
+        held = []
+        assert wait_for(lambda: held.append(_writer(str(conf))) or held[-1] is not None)
+        (tmp_path / 'plain.conf').write_text(text)
+        os.rename(str(tmp_path / 'plain.conf'), str(conf))
+        os.write(held[-1], text.encode())            # the start goes on
+        os.close(held[-1])
         assert wait_for(lambda: log.exists() and 'reloaded %s' % conf in log.read_text())
         assert process.poll() is None and sock.exists()
         process.send_signal(signal.SIGTERM)
