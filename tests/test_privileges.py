@@ -193,9 +193,13 @@ def test_nothing_is_imported_after_the_switch_on_any_path(private_copy, dns, rea
                           b'evaluation. sender:a@fail.stub.test client-ip:127.0.0.1\0')]
         for sender in (b'a@fail.stub.test', b'a@softfail.stub.test', b'a@nothing.stub.test',
                        b'a@servfail.stub.test', 'a@b\u00fccher.example'.encode('utf-8'),
-                       b'', b'a\xff@pass.stub.test'):
+                       b''):
             replies = message(port, sender, rcpt=b'postmaster@receiver.test')
             assert replies[-1][-1] == (b'c', b''), (sender, replies)
+        # bytes that are not UTF-8: passed on by the guard, else unreadable to pymilter
+        replies = message(port, b'a\xff@pass.stub.test', rcpt=b'postmaster@receiver.test')
+        assert replies[-1][-1] == (b'c', b'') or replies[-1] == (
+            b'y', b'451 4.3.0 Sender address could not be read\0'), replies
         for helo in (b'fail.stub.test', b'h\xff.test'):
             assert message(port, b'a@pass.stub.test', helo=helo)[-1][-1] == (b'c', b'')
         replies = message(port, b'a@fail.stub.test', mail_macros=(b'{auth_authen}', b'alice'))
