@@ -108,8 +108,10 @@ bench: build
 	$(VENV)/bin/python bench/cache_rss.py
 	$(VENV)/bin/python bench/spf_miss.py --pyspf-hook
 
-# real Postfix + nsd + load on loopback: no milter, a null pymilter milter and smf-spf-py
+# real Postfix + nsd + load on loopback: no milter, a null pymilter milter, smf-spf-py and
+# the peer, spf-engine's pyspf-milter (same pyspf, dnspython and pymilter as ours)
 bench-e2e: build
+	$(VENV)/bin/pip install -q spf-engine==3.1.0
 	$(VENV)/bin/python bench/e2e.py
 
 # ms per SMTP stage through Sendmail: no milter, unix and inet sockets (see docs/sendmail.md)

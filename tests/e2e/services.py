@@ -129,6 +129,8 @@ class Nsd(object):
     ]
     # extra nsd.conf server: lines
     SERVER_OPTIONS = ''
+    # nsd.conf's remote-control: section
+    REMOTE_CONTROL = '  control-enable: no\n'
 
     def __init__(self, directory):
         self.directory = directory
@@ -153,9 +155,10 @@ class Nsd(object):
                       '  zonelistfile: "%s/zone.list"\n  xfrdfile: "%s/xfrd.state"\n'
                       '  logfile: "%s/nsd.log"\n  server-count: 1\n  verbosity: 2\n'
                       '%s'
-                      'remote-control:\n  control-enable: no\n'
+                      'remote-control:\n%s'
                       % (DNS_ADDRESS, self.directory, self.directory, self.directory,
-                         self.directory, self.directory, self.SERVER_OPTIONS))
+                         self.directory, self.directory, self.SERVER_OPTIONS,
+                         self.REMOTE_CONTROL))
             for origin, _ in zones:
                 out.write('zone:\n  name: %s\n  zonefile: %s.zone\n' % (origin, origin))
         self.process = subprocess.Popen([nsd, '-d', '-c', conf])
