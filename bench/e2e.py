@@ -5,13 +5,14 @@
 
 A real Postfix on loopback with four smtpd listeners (no milter, a null pymilter milter,
 smf-spf-py, and the peer: spf-engine's pyspf-milter, `pip install spf-engine`, run by
-bench/pyspf_milter.py), SPF records from a real nsd (a generated zone: 100,000 sender domains, one in
-ten through a 3-deep include chain shared with other domains), and a bounded SMTP load
-(--sessions parallel clients, one message per connection).  Scenarios, interleaved over
---reps repetitions, medians reported:
+bench/pyspf_milter.py), SPF records from a real nsd (a generated zone: 100,000 sender
+domains, one in ten through a 3-deep include chain shared with other domains), and a
+bounded SMTP load (--sessions parallel clients, one message per connection).  Scenarios,
+interleaved over --reps repetitions, medians reported:
 
   postfix alone    no milter at all: the latency and throughput floor
-  null milter      the same callbacks and flags as smf-spf-py, each answering CONTINUE
+  null milter      the callbacks and flags of smf-spf-py, each answering CONTINUE, every
+                   step with a reply (pymilter's defaults): what any pymilter milter pays
   smf-spf hit      a few sender domains, warmed: answered from the result cache
   smf-spf miss     every sender domain new
   smf-spf wl       the client is in WhitelistIP (connects from 127.0.0.2)
@@ -20,8 +21,10 @@ ten through a 3-deep include chain shared with other domains), and a bounded SMT
                    Authentication-Results header, no skip_addresses, 127.0.0.2 in
                    InternalHosts (not checked).  It has no cache: its hit is a fresh check.
 
-For each: messages/s, p50/p99 session latency, and the milter's CPU time (utime+stime of
-its process, from /proc) per 1,000 messages; then the ratios against the null milter
+For each: messages/s, p50/p99 session latency, the milter's CPU time (utime+stime of its
+process, from /proc) per 1,000 messages and the user part of it (Python's, mostly: what runs
+under the interpreter lock, which one process cannot spread over more cores), and the DNS
+queries nsd answered per message; then the ratios against the null milter and the peer
 measured in the same run.  Last, one session at a time (--single messages) per listener:
 milliseconds per message, which shows a milter socket's per-reply stalls.
 
@@ -180,11 +183,16 @@ class PyspfMilter(NullMilter):
         return self
 
 
-def cpu_seconds(pid):
-    """utime + stime of a whole process (all its threads), in seconds."""
+def cpu_times(pid):
+    """(utime, stime) of a whole process (all its threads), in seconds."""
     with open('/proc/%d/stat' % pid) as handle:
         fields = handle.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / float(CLOCK_TICKS)
+    return int(fields[11]) / float(CLOCK_TICKS), int(fields[12]) / float(CLOCK_TICKS)
+
+
+def cpu_seconds(pid):
+    """utime + stime of a whole process (all its threads), in seconds."""
+    return sum(cpu_times(pid))
 
 
 def send_one(port, sender, source):
@@ -327,7 +335,7 @@ def main():
             ('pyspf-milter miss', 'peer', 'peer', fresh.take, '127.0.0.1'),
             ('pyspf-milter wl', 'peer', 'peer', hit_senders, WHITELISTED_CLIENT),
         ]
-        results = {name: {'rate': [], 'p50': [], 'p99': [], 'cpu': [], 'dns': []}
+        results = {name: {'rate': [], 'p50': [], 'p99': [], 'cpu': [], 'user': [], 'dns': []}
                    for name, _, _, _, _ in scenarios}
         failures = 0
         for rep in range(args.reps):
@@ -336,10 +344,10 @@ def main():
             for name, listener, milter_name, senders, source in order:
                 batch = senders(args.messages)
                 queries = dns.queries()
-                before = cpu_seconds(pids[milter_name]) if milter_name else 0.0
+                before = cpu_times(pids[milter_name]) if milter_name else (0.0, 0.0)
                 seconds, latencies, errors = run_load(postfix.ports[listener], batch,
                                                       args.sessions, source)
-                after = cpu_seconds(pids[milter_name]) if milter_name else 0.0
+                after = cpu_times(pids[milter_name]) if milter_name else (0.0, 0.0)
                 queries = dns.queries() - queries
                 failures += len(errors)
                 for error in errors[:3]:
@@ -349,21 +357,22 @@ def main():
                 row['rate'].append(len(latencies) / seconds)
                 row['p50'].append(percentile(latencies, 0.5) * 1000)
                 row['p99'].append(percentile(latencies, 0.99) * 1000)
-                row['cpu'].append((after - before) * 1e6 / sent)
+                row['cpu'].append((sum(after) - sum(before)) * 1e6 / sent)
+                row['user'].append((after[0] - before[0]) * 1e6 / sent)
                 row['dns'].append(queries / float(sent))
 
-        print('\n%-18s %8s %8s %8s %17s %12s' % ('scenario', 'msgs/s', 'p50 ms', 'p99 ms',
-                                                'milter CPU ms/1k', 'DNS q/msg'))
+        print('\n%-18s %7s %7s %7s %18s %7s %9s' % ('scenario', 'msgs/s', 'p50 ms', 'p99 ms',
+                                                    'milter CPU ms/1k', 'user', 'DNS q/msg'))
         summary = {}
         for name, _, milter_name, _, _ in scenarios:
             row = results[name]
             summary[name] = {key: median(values) for key, values in row.items()}
             cpu = results[name]['cpu']
-            cpu = ('%6.0f [%4.0f-%4.0f]' % (summary[name]['cpu'], min(cpu), max(cpu))
-                   if milter_name else '-')
-            print('%-18s %8.0f %8.1f %8.1f %17s %12.2f'
+            cpu, user = (('%6.0f [%4.0f-%4.0f]' % (summary[name]['cpu'], min(cpu), max(cpu)),
+                          '%7.0f' % summary[name]['user']) if milter_name else ('-', '-'))
+            print('%-18s %7.0f %7.1f %7.1f %18s %7s %9.2f'
                   % (name, summary[name]['rate'], summary[name]['p50'], summary[name]['p99'],
-                     cpu, summary[name]['dns']))
+                     cpu, user, summary[name]['dns']))
 
         def compare(name, against, how):
             """`how`(CPU of `name`, CPU of `against`): the median of this run and the
