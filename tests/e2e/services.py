@@ -360,10 +360,19 @@ class Postfix(object):
         with open(os.path.join(self.config_dir, 'main.cf'), 'w') as out:
             for key, value in main_cf.items():
                 out.write('%s = %s\n' % (key, value))
-        with open(os.path.join(self.config_dir, 'master.cf'), 'w') as out:
-            out.write(MASTER_CF.format(smtpd_port=self.port))
-        self.postfix('check')
-        self.postfix('start')
+        for attempt in range(3):
+            with open(os.path.join(self.config_dir, 'master.cf'), 'w') as out:
+                out.write(MASTER_CF.format(smtpd_port=self.port))
+            self.postfix('check')
+            try:
+                self.postfix('start')
+                break
+            except RuntimeError as exc:
+                # free_port's port was taken before master bound it (another connection's
+                # ephemeral port, on IPv4 or ::1): another port, not a failed test
+                if 'Address already in use' not in str(exc) or attempt == 2:
+                    raise
+                self.port = free_port()
         wait_for_port('127.0.0.1', self.port, None, what='postfix smtpd')
         return self
 
