@@ -11,6 +11,12 @@ case that the main thread already has a signal pending and is not running
 
 The handlers only note the signal (set_wakeup_fd writes its number to a
 pipe); the main thread reads the pipe and acts, never inside a handler.
+
+libmilter's listener looks whether it was asked to stop only between waits of
+MI_CHK_TIME (5 s) for the next connection, or when that wait is interrupted (EINTR).
+So a stop also sends NUDGE, which the libmilter thread does not block and whose
+handler does nothing, to that thread until it has ended: TERM ends the process in
+milliseconds, not up to 5 s later.
 """
 
 import errno
@@ -19,11 +25,17 @@ import os
 import select
 import signal
 import threading
+import time
 
 HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 STOP = (signal.SIGTERM, signal.SIGINT)
 # written by wake(): not a signal, a thread telling the main thread to look around
 WAKE = 0
+# sent to the libmilter thread to cut its listener's wait short (see above): a real-time
+# signal, which nothing else sends and which libmilter does not wait for
+NUDGE = signal.SIGRTMIN + 1
+# seconds between nudges while libmilter stops: one may come before its wait begins
+NUDGE_EVERY = 0.05
 
 
 def _noted(signum, frame):
@@ -48,7 +60,7 @@ class SignalPipe(object):
     def install(self):
         """From the main thread: take over HANDLED and ignore SIGPIPE."""
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        for signum in HANDLED:
+        for signum in HANDLED + (NUDGE,):
             signal.signal(signum, _noted)
         signal.set_wakeup_fd(self._write)
         return self
@@ -109,9 +121,21 @@ class MilterThread(object):
 
     @staticmethod
     def stop():
-        """libmilter closes the socket and smfi_main returns (after its poll interval)."""
+        """Ask libmilter to stop: smfi_main returns once its listener looks.  libmilter's
+        smfi_stop notes the stop, then waits for the listener's lock to close the socket,
+        which the listener holds through each wait: so it runs in a thread of its own
+        while this one nudge()s the listener."""
         import milter
-        milter.stop()
+        stopper = threading.Thread(target=milter.stop, name='libmilter-stop')
+        stopper.daemon = True
+        stopper.start()
+
+    def nudge(self):
+        """Interrupt the listener's wait for a connection, so that it sees a stop now."""
+        try:
+            signal.pthread_kill(self.thread.ident, NUDGE)
+        except (ProcessLookupError, TypeError):     # ended, or never started
+            pass
 
     @staticmethod
     def in_flight():
@@ -131,12 +155,20 @@ def serve(pipe, milter_thread, log, on_reload, on_status, also_start=()):
     for extra in also_start:
         extra.start()
     stopped_by = None
+    next_nudge = None
     while milter_thread.is_alive():
-        for signum in pipe.wait(5.0):
+        wait = 5.0
+        if next_nudge is not None:
+            wait = next_nudge - time.monotonic()
+            if wait <= 0:
+                milter_thread.nudge()
+                next_nudge, wait = time.monotonic() + NUDGE_EVERY, NUDGE_EVERY
+        for signum in pipe.wait(wait):
             if signum in STOP and stopped_by is None:
                 stopped_by = name(signum)
                 log.info('%s: stopping', stopped_by)
                 milter_thread.stop()
+                next_nudge = time.monotonic()
             elif signum == signal.SIGHUP and stopped_by is None:
                 _guarded(log, 'reload', on_reload)
             elif signum in (signal.SIGUSR1, signal.SIGUSR2):
