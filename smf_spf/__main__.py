@@ -30,7 +30,7 @@ from smf_spf.listener import nodelay_once_listening
 from smf_spf.logsetup import (NOTICE, STANDARD_STREAMS, open_log_to, setup as setup_logging,
                               switch_log_to, switch_syslog_facility)
 from smf_spf.metrics import MetricsServer, PrometheusMetrics
-from smf_spf.reload import Live, Reloader
+from smf_spf.reload import Live, Reloader, changed_fields, shown
 from smf_spf.spfcheck import CachedChecker, SpfChecker, preload_dns_modules, use_nameservers
 
 USAGE = ('Usage: smf-spf [-f] [-c <config file>] [-n] [-t] [-V] [-h]\n'
@@ -292,9 +292,34 @@ def check_config(path, explicit):
         sys.stderr.write('compatibility: these lines do not act as in smf-spf 2.x:\n')
         for problem in loaded.compat:
             sys.stderr.write(str(problem) + '\n')
+    for line in settings_lines(loaded.config):
+        sys.stdout.write(line + '\n')
     sys.stdout.write(configuration.mta_timeout_rule(loaded.config.spf_timeout) + '\n')
     sys.stdout.write('%s: %s\n' % (path, 'invalid' if failed else 'OK'))
     return 1 if failed else 0
+
+
+# -t's settings column: wide enough for most `Key value`, not for a long RejectReason
+SETTING_WIDTH = 32
+
+
+def settings_lines(config):
+    """-t's account of the settings other than the built-in defaults: a heading, then one
+    line per key in the key table's order, `  Key value  # what the key does`; a list key
+    gives its number of entries for a value (a reload logs the entries themselves)."""
+    settings = []
+    for field in changed_fields(configuration.Config(), config):
+        key = configuration.FIELD_KEYS[field]
+        if field in configuration.LIST_FIELDS:
+            count = len(config.list_entries[key])
+            value = '(%d %s)' % (count, 'entry' if count == 1 else 'entries')
+        else:
+            value = shown(getattr(config, field))
+        settings.append(('%s %s' % (key, value), configuration.ABOUT[field]))
+    if not settings:
+        return ['settings other than the defaults: none']
+    return ['settings other than the defaults:'] + [
+        '  %-*s  # %s' % (SETTING_WIDTH, setting, about) for setting, about in settings]
 
 
 def with_options(conf, options):

@@ -552,6 +552,8 @@ ALIAS_NAMES = dict((alias.lower(), alias) for key in KEY_TABLE for alias, _ in k
 # key (lower case) -> Config field, and Config field -> its key
 _KEY_FIELDS = dict(((key, field) for key, (field, _) in _SCALARS.items()), **_LIST_FIELDS)
 FIELD_KEYS = dict((key.field, key.name) for key in KEY_TABLE)
+# what each key does, in one line, by Config field (-t lists it beside each setting)
+ABOUT = dict((key.field, key.about) for key in KEY_TABLE)
 # what a reload does beyond applying a value (smf_spf.reload), by Config field
 LIST_FIELDS = tuple(key.field for key in KEY_TABLE
                     if key.parser is LIST and WORDS not in key.reload)

@@ -28,7 +28,8 @@ class Plan(NamedTuple):
     reset_resolver: bool           # Nameservers or SPFTimeout changed
 
 
-def _shown(value):
+def shown(value):
+    """A Config value as a reload logs it and -t lists it."""
     if value is None:
         return '(none)'
     if isinstance(value, bool):
@@ -92,7 +93,7 @@ def plan(old, new):
             changes.append(_list_change(key, old.list_entries.get(key, ()),
                                         new.list_entries.get(key, ())))
             continue
-        was, now = _shown(getattr(old, field)), _shown(getattr(new, field))
+        was, now = shown(getattr(old, field)), shown(getattr(new, field))
         if _needs_restart(field, old, new):
             kept.append(field)
             changes.append('%s %s -> %s needs a restart; keeping %s' % (key, was, now, was))

@@ -60,8 +60,33 @@ def test_check_states_the_mta_timeout_rule(tmp_path):
     done = run('-t', '-c', write(tmp_path, 'User %s' % ME, 'SPFTimeout 12'))
     assert done.returncode == 0, done.stderr
     path = str(tmp_path / 'smf-spf.conf')
-    assert done.stdout == '%s\n%s: OK\n' % (mta_timeout_rule(12), path)
+    assert done.stdout.endswith('\n%s\n%s: OK\n' % (mta_timeout_rule(12), path))
     assert 'T=R:20s' in done.stdout and 'milter_command_timeout' in done.stdout
+
+
+def test_check_lists_each_setting_other_than_the_default_with_what_its_key_does(tmp_path):
+    """-t's stdout opens with the settings that differ from the built-in defaults, in the
+    key table's order, each with the key table's one-line description; a list key by its
+    number of entries; a line that sets a default is not listed."""
+    from smf_spf.config import ABOUT, DEFAULT_SPF_TIMEOUT, mta_timeout_rule
+    path = write(tmp_path, 'SPFTimeout 12', 'User %s' % ME, 'TTL 1h', 'WhitelistIP 10.0.0.0/8',
+                 'WhitelistIP 192.0.2.1', 'RefuseFail off', 'RejectTempError yes')
+    done = run('-t', '-c', path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == 'settings other than the defaults:'
+    listed = [line.split('  # ') for line in lines[1:-2]]
+    assert [(setting.split(), about) for setting, about in listed] == [
+        (['WhitelistIP', '(2', 'entries)'], ABOUT['whitelist_ip']),
+        (['RefuseFail', 'off'], ABOUT['refuse_fail']),
+        (['AcceptTempError', 'off'], ABOUT['accept_temp_error']),   # the fork's key, as ours
+        (['User', ME], ABOUT['user']),
+        (['SPFTimeout', '12.0'], ABOUT['spf_timeout'])]
+    assert all(line.startswith('  ') for line in lines[1:-2])
+    assert lines[-2:] == [mta_timeout_rule(12), '%s: OK' % path]
+    done = run('-t', '-c', write(tmp_path, 'User smfs', 'TTL 3600'))
+    assert done.stdout.splitlines()[:2] == ['settings other than the defaults: none',
+                                            mta_timeout_rule(DEFAULT_SPF_TIMEOUT)]
 
 
 def test_check_reports_every_bad_line_with_file_and_line(tmp_path):
