@@ -1,5 +1,6 @@
-"""smf-spf.conf(5) and the shipped config against the code: every key, its default and
-the redvw fork's spellings as smf_spf.config and smf_spf.dialect have them."""
+"""smf-spf.conf(5) against the code: every key, its default and the redvw fork's
+spellings as smf_spf.config and smf_spf.dialect have them (the shipped config:
+tests/test_default_conf.py)."""
 
 import importlib.util
 import os
@@ -94,37 +95,3 @@ def test_each_redvw_spelling_is_named_at_the_key_it_is_read_as(alias):
         configuration.LIST_ALIASES.get(alias, alias)]]
     text = _unroff(' '.join(entries()[key])).lower()
     assert re.search(r"redvw fork's %s\b" % alias, text), (alias, key)
-
-
-# -- the shipped conf/smf-spf.conf says "Default: X" above a key's commented line -----
-
-def _shipped_defaults():
-    """(key, default text) for every `# Default:` comment and the `#Key` line after it."""
-    with open(os.path.join(ROOT, 'conf', 'smf-spf.conf'), encoding='utf-8') as handle:
-        lines = handle.read().splitlines()
-    pairs = []
-    for index, line in enumerate(lines):
-        match = re.match(r'#\s*Default:\s*(.*)', line)
-        if not match:
-            continue
-        following = [l for l in lines[index + 1:] if re.match(r'#[A-Za-z]+\s', l)]
-        key = following[0][1:].split()[0]
-        pairs.append((key, match.group(1)))
-    return pairs
-
-
-def test_the_shipped_config_names_defaults():
-    assert len(_shipped_defaults()) > 20
-
-
-@pytest.mark.parametrize('key,text', _shipped_defaults())
-def test_a_default_the_shipped_config_names_is_the_codes(key, text):
-    field = configuration._KEY_FIELDS[key.lower()]
-    value = re.sub(r'\s*\(.*\)\s*\Z', '', text)      # "400000 (about 80 MB)"
-    if value in ('none', 'off') and not isinstance(getattr(DEFAULTS, field), bool) or \
-            value.startswith('the '):
-        assert key in LIST_KEYS or getattr(DEFAULTS, field) in (None, ()), text
-        return
-    loaded = configuration.parse_lines(['%s %s' % (key, value)], 'conf')
-    assert loaded.problems == ()
-    assert _field_value(getattr(loaded.config, field)) == _field_value(getattr(DEFAULTS, field))
