@@ -35,7 +35,10 @@
  * themselves without calling into Python: each call takes the interpreter's
  * lock, which every session in flight queues for, and a message has dozens
  * of fields the milter ignores.  (Without a negotiation call pymilter builds
- * the session's Python object at connect.)
+ * the session's Python object at connect.)  Where the session negotiated no
+ * reply for HELO, DATA or header fields, a CONTINUE from Python or from the
+ * guard is answered with no reply: pymilter's @noreply cannot tell, as it learns
+ * the negotiated steps only from a Python negotiation.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -121,6 +124,11 @@ static unsigned long protocol_steps_not_wanted;
 static unsigned long unexpected_contexts = 0;
 
 #define SMFIS_CONTINUE 0
+#define SMFIS_NOREPLY 7
+/* the "no reply" protocol flags of the steps the guard answers (mfdef.h's values) */
+#define SMFIP_NR_HDR 0x00000080UL
+#define SMFIP_NR_HELO 0x00002000UL
+#define SMFIP_NR_DATA 0x00010000UL
 #define READ_HEADERS_MAX 8
 #define HEADER_NAME_MAX 64
 /* the header fields passed on to Python; -1: all of them */
@@ -436,6 +444,28 @@ smfi_getsymval(void *ctx, char *name)
     return state == LAYOUT_UNPROVEN ? found : smfi_getsymval(ctx, name);
 }
 
+/* What to answer for a step that goes on (`status`): no reply at all where the
+ * session negotiated none for it (`no_reply`, an SMFIP_NR_* flag: the MTA then does
+ * not wait for one, and libmilter would not send CONTINUE either, but would log an
+ * error for each); else `status`.  The negotiated flags are read only from a context
+ * of the proven layout (`proven`); another gets `status` and libmilter decides. */
+static int
+went_on_in(const struct session_prefix *session, int proven, int status,
+           unsigned long no_reply)
+{
+    if (status == SMFIS_CONTINUE && session != NULL && proven &&
+        fields_look_right(session) && (session->protocol_flags & no_reply))
+        return SMFIS_NOREPLY;
+    return status;
+}
+
+static int
+went_on(void *ctx, int status, unsigned long no_reply)
+{
+    return went_on_in(ctx, __atomic_load_n(&layout_state, __ATOMIC_ACQUIRE) == LAYOUT_PROVEN,
+                      status, no_reply);
+}
+
 /* -- envelope strings that are not UTF-8 ---------------------------------- */
 
 #define STASH_MAX 64
@@ -580,10 +610,10 @@ guarded_helo(void *ctx, char *helo)
     int status;
 
     if (helo == NULL || is_utf8((unsigned char *)helo) || !stash_strings(&helo, 1, given))
-        return pymilter_helo(ctx, helo);
+        return went_on(ctx, pymilter_helo(ctx, helo), SMFIP_NR_HELO);
     status = pymilter_helo(ctx, given[0]);
     clear_stash();
-    return status;
+    return went_on(ctx, status, SMFIP_NR_HELO);
 }
 
 static int
@@ -620,23 +650,23 @@ guarded_header(void *ctx, char *name, char *value)
     int status;
 
     if (name != NULL && !header_is_read(name))
-        return SMFIS_CONTINUE;
+        return went_on(ctx, SMFIS_CONTINUE, SMFIP_NR_HDR);
     strings[0] = name;
     strings[1] = value;
     if (name == NULL || value == NULL || all_utf8(strings, 2) ||
         !stash_strings(strings, 2, given))
-        return pymilter_header(ctx, name, value);
+        return went_on(ctx, pymilter_header(ctx, name, value), SMFIP_NR_HDR);
     status = pymilter_header(ctx, given[0], given[1]);
     clear_stash();
-    return status;
+    return went_on(ctx, status, SMFIP_NR_HDR);
 }
 
 static int
 guarded_data(void *ctx)
 {
     if (!data_to_python)
-        return SMFIS_CONTINUE;
-    return pymilter_data(ctx);
+        return went_on(ctx, SMFIS_CONTINUE, SMFIP_NR_DATA);
+    return went_on(ctx, pymilter_data(ctx), SMFIP_NR_DATA);
 }
 
 /* what the milter's Python negotiate answers: every action the MTA offers, its
@@ -872,6 +902,31 @@ walk(PyObject *module, PyObject *args)
     return result;
 }
 
+/* went_on(status, protocol_flags, no_reply) -> int: what the HELO, DATA and header
+ * wrappers answer for `status` in a session with these negotiated protocol flags (a
+ * context of the proven layout, else with protocol_flags None); lets the tests check
+ * it without an MTA */
+static PyObject *
+went_on_test(PyObject *module, PyObject *args)
+{
+    int status;
+    PyObject *flags;
+    unsigned long no_reply;
+    struct session_prefix session;
+
+    if (!PyArg_ParseTuple(args, "iOk:went_on", &status, &flags, &no_reply))
+        return NULL;
+    memset(&session, 0, sizeof session);
+    session.protocol = session.protocol_to_mta = MILTER_PROTOCOL_MAX;
+    session.state = 7;
+    if (flags != Py_None) {
+        session.protocol_flags = PyLong_AsUnsignedLong(flags);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyLong_FromLong(went_on_in(&session, flags != Py_None, status, no_reply));
+}
+
 /* pass_on(headers, data, steps_not_wanted): pass only these header fields (a tuple
  * of bytes; None: all of them), DATA if data is true, and the negotiation if
  * steps_not_wanted is None (else answer it here, clearing those protocol bits) on to
@@ -1013,6 +1068,8 @@ static PyMethodDef methods[] = {
      "active() -> bool: this guard is the smfi_getsymval the process binds to"},
     {"unexpected", unexpected, METH_NOARGS,
      "unexpected() -> int: calls whose context did not have the expected layout"},
+    {"went_on", went_on_test, METH_VARARGS,
+     "went_on(status, protocol_flags or None, no_reply) -> int: a wrapper's answer"},
     {"walk", walk, METH_VARARGS,
      "walk(frame, name, careful=False) -> bytes or None: the guarded lookup on one macro frame"},
     {"layout", layout, METH_NOARGS,

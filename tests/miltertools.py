@@ -37,11 +37,36 @@ class ListHandler(logging.Handler):
         self.lines.append((record.levelno, record.getMessage()))
 
 
-class RecordingCtx(TestCtx):
-    """TestCtx that records message edits in order, with their arguments."""
+def went_on(answer):
+    """CONTINUE for a step answered with no reply (HELO and header fields, which the
+    milter negotiates so): the MTA goes on just the same."""
+    return Milter.CONTINUE if answer == Milter.NOREPLY else answer
+
+
+class MtaCtx(TestCtx):
+    """TestCtx as an MTA that takes no reply for HELO and header fields drives the milter
+    through libmilter: such a step (answered NOREPLY) goes on and is reported here as
+    CONTINUE; TestCtx would end the session at a HELO answered anything but CONTINUE."""
+
+    def _helo(self, helo):
+        if self._protocol & Milter.P_NOHELO:
+            return Milter.CONTINUE
+        self._stage = Milter.M_HELO
+        answer = went_on(self._priv.hello(helo))
+        self._stage = None
+        if answer != Milter.CONTINUE:
+            self._close()
+        return answer
+
+    def _header(self, field, value):
+        return went_on(TestCtx._header(self, field, value))
+
+
+class RecordingCtx(MtaCtx):
+    """MtaCtx that records message edits in order, with their arguments."""
 
     def __init__(self):
-        TestCtx.__init__(self)
+        MtaCtx.__init__(self)
         self.edits = []
 
     def addheader(self, field, value, idx):

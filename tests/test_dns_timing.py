@@ -8,12 +8,12 @@ import time
 import dns.resolver
 import Milter
 import pytest
-from Milter import testctx
 
 from smf_spf.mailbox import split_path
 from smf_spf import config as configuration, policy
 from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfChecker
+from miltertools import MtaCtx
 from slowdns import SlowDns, point_resolver
 
 RECORDS = {
@@ -43,7 +43,7 @@ def mail_from(sender, budget, ip='192.0.2.9'):
     checker = SpfChecker(conf.spf_timeout)
     services = Services(conf, CachedChecker(checker, None, policy.is_cacheable), log)
     Milter.factory = lambda: SpfMilter(services)
-    ctx = testctx.TestCtx()
+    ctx = MtaCtx()
     assert ctx._connect('client.test', 'h.test', ip) == Milter.CONTINUE
     started = time.monotonic()
     action = ctx._envfrom('<%s>' % sender)

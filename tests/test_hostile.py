@@ -12,14 +12,15 @@ from Milter import testctx
 
 from smf_spf import config as configuration, policy
 from smf_spf.spfcheck import SpfResult
-from miltertools import Harness as RecordingHarness
+from miltertools import Harness as RecordingHarness, MtaCtx
 
 
 class Harness(RecordingHarness):
-    """The shared harness, on pymilter's plain TestCtx: its own addheader and chgheader."""
+    """The shared harness on MtaCtx (pymilter's TestCtx as an MTA drives it): its own
+    addheader and chgheader."""
 
     def connect(self, ip='192.0.2.1', host='mx.sender.example', helo='mx.sender.example'):
-        self.ctx = testctx.TestCtx()
+        self.ctx = MtaCtx()
         self.ctx._setsymval('j', 'mx.receiver.test')
         return self.ctx._connect(host, helo, ip)
 
@@ -93,7 +94,7 @@ def test_skips_continue_to_eom_unless_removal_is_off(lines, raw, kwargs):
 
 def feed(harness, message, sender, rcpt='bob@receiver.test', ip='192.0.2.1',
          helo='mx.sender.example'):
-    ctx = testctx.TestCtx()
+    ctx = MtaCtx()
     ctx._setsymval('j', 'mx.receiver.test')
     harness.ctx = ctx
     assert ctx._connect('mx.sender.example', helo, ip) == Milter.CONTINUE
@@ -118,7 +119,7 @@ def test_forged_field_removal_is_logged_with_the_queue_id():
     """The removal line carries the MTA's queue ID like every other line of the message
     (the ID comes with MAIL FROM from Sendmail, at end of message from Postfix)."""
     h = Harness(sender_example='pass')
-    ctx = testctx.TestCtx()
+    ctx = MtaCtx()
     ctx._setsymval('j', 'mx.receiver.test')
     ctx._setsymval('i', '4AB3C2D1E0')
     h.ctx = ctx
@@ -262,7 +263,7 @@ def test_reply_with_a_long_sender_fits_one_line():
 
 # -- values pymilter cannot decode (1.0.4: MAIL FROM and header values) ----------------
 
-class StrictMacroCtx(testctx.TestCtx):
+class StrictMacroCtx(MtaCtx):
     """getsymval as pymilter 1.0.4's C module behaves for a value that is not UTF-8."""
 
     def getsymval(self, name):

@@ -431,6 +431,21 @@ def read_only_subject_and_ar():
     symguard.pass_on()
 
 
+def test_guard_gives_no_reply_where_the_session_negotiated_none():
+    """libmilter would not send this CONTINUE either (the MTA reads none), but would log
+    an error for every HELO and header field."""
+    import Milter
+    went_on = symguard._symguard.went_on
+    for step in (Milter.P_NR_HDR, Milter.P_NR_HELO):
+        assert went_on(Milter.CONTINUE, step, step) == Milter.NOREPLY
+        assert went_on(Milter.NOREPLY, step, step) == Milter.NOREPLY
+        assert went_on(Milter.CONTINUE, 0, step) == Milter.CONTINUE     # the MTA waits
+        assert went_on(Milter.REJECT, step, step) == Milter.REJECT
+        # a context of another layout: libmilter decides
+        assert went_on(Milter.CONTINUE, None, step) == Milter.CONTINUE
+    assert went_on(Milter.CONTINUE, Milter.P_NR_HELO, Milter.P_NR_HDR) == Milter.CONTINUE
+
+
 @pytest.mark.usefixtures('read_only_subject_and_ar')
 def test_guard_passes_on_only_the_fields_the_milter_reads_in_any_ascii_case():
     read = symguard._symguard.header_read

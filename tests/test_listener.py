@@ -4,8 +4,13 @@ import logging
 import socket
 
 import Milter
+import pytest
 
-from smf_spf import listener
+import rawmilter
+from dnsstub import DnsStub
+from rawmilter import (CONNECT, DATA, EOM, HEADER, HELO, MAIL, NO_REPLY, RCPT, Client,
+                       connect_data)
+from smf_spf import listener, symguard
 from smf_spf import config as configuration
 from smf_spf.milter import Services, SpfMilter
 
@@ -97,3 +102,66 @@ def test_negotiate_gives_what_pymilters_own_negotiate_gives():
         assert fast.negotiate(ours) == Milter.Base.negotiate(reference, theirs)
         assert ours == theirs
         assert (fast._actions, fast._protocol) == (reference._actions, reference._protocol)
+
+
+def test_helo_and_header_fields_are_negotiated_without_reply():
+    offered = Milter.P_NR_HELO | Milter.P_NR_HDR | Milter.P_NR_MAIL | Milter.P_NR_RCPT
+    options = [Milter.CURR_ACTS, offered, 0, 0]
+    assert _milter().negotiate(options) == Milter.CONTINUE
+    assert options[1] & Milter.P_NR_HELO and options[1] & Milter.P_NR_HDR
+    # MAIL FROM and RCPT TO may refuse: they are always answered
+    assert not options[1] & (Milter.P_NR_MAIL | Milter.P_NR_RCPT)
+
+
+def test_an_error_at_helo_leaves_the_session_unchecked(caplog, monkeypatch):
+    def explode(value, index=0):
+        raise ValueError('boom')
+    monkeypatch.setattr(symguard, 'from_wire', explode)
+    milter = _milter()
+    milter.connection = object()
+    milter._protocol = Milter.P_NR_HELO
+    milter.services.log = logging.getLogger('test-helo-error')
+    with caplog.at_level(logging.ERROR, logger='test-helo-error'):
+        assert milter.hello('mx.example.org') == Milter.NOREPLY
+    assert 'internal error at HELO' in caplog.text
+    assert milter.connection is None        # MAIL FROM then accepts it, unchecked
+    assert milter.envfrom('<a@example.org>') == Milter.ACCEPT
+
+
+@pytest.fixture(scope='module')
+def daemon(tmp_path_factory):
+    stub = DnsStub().start()
+    running = rawmilter.Daemon(tmp_path_factory.mktemp('noreply'), stub.address).start()
+    yield running
+    running.stop()
+    stub.stop()
+
+
+@pytest.mark.parametrize('mta_takes_no_reply', [True, False])
+def test_helo_and_header_fields_get_no_reply_where_the_mta_takes_none(daemon,
+                                                                     mta_takes_no_reply):
+    """Through libmilter and the guard: with the MTA's "no reply" flags for HELO and header
+    fields neither gets an answer (Postfix sends them with the next command it waits on),
+    read fields (Subject, answered by Python) and ignored ones (From, by the guard) alike;
+    an MTA without them gets CONTINUE for each.  A stray reply would be read as the end
+    of message's answer here."""
+    no_reply = NO_REPLY[HELO] | NO_REPLY[HEADER] if mta_takes_no_reply else 0
+    client = Client(daemon.port)
+    try:
+        # the steps the milter does not want are skipped, as Postfix offers
+        negotiated = client.negotiate(protocol=Milter.P_NOEOH | Milter.P_NOBODY | no_reply)
+        assert negotiated & (NO_REPLY[HELO] | NO_REPLY[HEADER]) == no_reply
+        client.macros(CONNECT, b'j', b'mx.receiver.test')
+        assert client.step(CONNECT, connect_data(b'client.test', '127.0.0.1')) == [(b'c', b'')]
+        answered = [] if mta_takes_no_reply else [(b'c', b'')]
+        assert client.step(HELO, b'mx.client.test\0') == answered
+        assert client.step(MAIL, b'<a@pass.stub.test>\0') == [(b'c', b'')]
+        assert client.step(RCPT, b'<b@receiver.test>\0') == [(b'c', b'')]
+        assert client.step(DATA) == [(b'c', b'')]
+        assert client.step(HEADER, b'From\0<a@pass.stub.test>\0') == answered
+        assert client.step(HEADER, b'Subject\0hello\0') == answered
+        replies = client.step(EOM)
+    finally:
+        client.close()
+    assert replies[0][0] == b'i' and b'Authentication-Results' in replies[0][1], replies
+    assert replies[-1] == (b'c', b'')

@@ -21,8 +21,8 @@ import Milter
 import pytest
 import spf
 import yaml
-from Milter import testctx
 
+from miltertools import MtaCtx
 from smf_spf import config as configuration, policy
 from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfChecker
@@ -118,7 +118,7 @@ def run_through_milter(case):
     checker = SpfChecker(conf.spf_timeout, receiver='mx.test')
     services = Services(conf, CachedChecker(checker, None, policy.is_cacheable), log)
     Milter.factory = lambda: SpfMilter(services)
-    ctx = testctx.TestCtx()
+    ctx = MtaCtx()
     ctx._setsymval('j', 'mx.test')
     assert ctx._connect('client.test', case['helo'], case['host']) == Milter.CONTINUE
     mailfrom = case['mailfrom']

@@ -63,8 +63,7 @@ def test_no_record_costs_only_the_sender_domains_txt_lookup(stub_dns):
 def test_milter_logs_no_best_guess_and_asks_only_txt_with_spf_best_guess_on(stub_dns):
     """Through the daemon's own wiring (build_spf) with SPFBestGuess on, the default."""
     import Milter
-    from Milter import testctx
-    from miltertools import ListHandler
+    from miltertools import ListHandler, MtaCtx
     from smf_spf import config as configuration
     from smf_spf.__main__ import build_spf
     from smf_spf.milter import Services, SpfMilter
@@ -77,7 +76,7 @@ def test_milter_logs_no_best_guess_and_asks_only_txt_with_spf_best_guess_on(stub
     log.propagate = False
     try:
         Milter.factory = lambda: SpfMilter(Services(conf, build_spf(conf, None), log))
-        ctx = testctx.TestCtx()
+        ctx = MtaCtx()
         ctx._connect('client.test', 'h.test', '192.0.2.9')
         assert ctx._envfrom('<a@nothing.test>') == Milter.CONTINUE
         ctx._close()    # no queue ID came: the held lines are written as the session ends
@@ -347,7 +346,7 @@ def test_milter_does_not_serve_bobs_fail_to_alice(macro_dns):
     """The issue's case end to end through the milter: exists:%{l}.allow with the cache on."""
     import logging
     import Milter
-    from Milter import testctx
+    from miltertools import MtaCtx
     from smf_spf import config as configuration, policy
     from smf_spf.cache import ResultCache
     from smf_spf.milter import Services, SpfMilter
@@ -359,7 +358,7 @@ def test_milter_does_not_serve_bobs_fail_to_alice(macro_dns):
     Milter.factory = lambda: SpfMilter(Services(conf, checker, log))
     replies = []
     for sender in ('bob@local.test', 'alice@local.test', 'bob@local.test'):
-        ctx = testctx.TestCtx()
+        ctx = MtaCtx()
         ctx._connect('client.test', 'h.test', '192.0.2.9')
         replies.append((ctx._envfrom('<%s>' % sender), (ctx._reply or (None,))[0]))
     assert replies == [(Milter.REJECT, '550'), (Milter.CONTINUE, None), (Milter.REJECT, '550')]
