@@ -20,7 +20,7 @@ import sys
 # smf_spf.milter loads smf_spf.symguard before pymilter's milter.so, as the guard needs.
 from smf_spf.milter import (EXCEPTION_POLICY, EXCEPTION_POLICY_NAME, FLAGS, GUARD_PROBLEM,
                             HEADERS_READ, QUICKACK_PROBLEM, UNDECODED, Services, SpfMilter,
-                            adopt_sessionless_context)
+                            adopt_sessionless_context, guard_protocol_mask)
 import Milter
 
 from smf_spf import (__version__, config as configuration, dnscache, policy, signals, symguard,
@@ -472,19 +472,20 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     # each connection gets the Services in use when it starts (a reload replaces them)
     Milter.factory = lambda: SpfMilter(live.services)
     Milter.set_flags(FLAGS)
-    symguard.pass_on(headers=HEADERS_READ, data=False,   # see SpfMilter.data
-                     negotiate_mask=SpfMilter.protocol_mask())
     # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
     # deferring the whole message with 451 4.3.0; see milter.UNDECODED
     Milter.set_exception_policy(EXCEPTION_POLICY)
     UNDECODED.install(log)
+    quickack_problem = None
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)
-        quickack_problem = tcpack.enable(QUICKACK_PROBLEM)
+        quickack_problem = tcpack.enable(QUICKACK_PROBLEM, guard_protocol_mask(True))
         if quickack_problem:
             log.warning('[WARNING] unanswered milter packets are not acknowledged at once (%s): '
                         'over TCP, Sendmail may wait about 40 ms for each stage; a unix socket '
                         'does not', quickack_problem)
+    symguard.pass_on(headers=HEADERS_READ, data=False,   # see SpfMilter.data
+                     negotiate_mask=guard_protocol_mask(quickack_problem is None))
     milter = signals.MilterThread(ident, conf.socket.text)
     try:
         stopped_by = signals.serve(

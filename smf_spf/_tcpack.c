@@ -5,7 +5,10 @@
  * writes, and Nagle's algorithm on its socket holds the second until the first is
  * acknowledged.  The macro packet gets no reply from the milter, so no reply carries
  * that acknowledgement: the milter host's delayed ACK sends it, 40 ms or more later.
- * The same holds after an abort (SMFIC_ABORT, RSET or the next MAIL FROM).  Every
+ * The same holds after an abort (SMFIC_ABORT, RSET or the next MAIL FROM), and after
+ * each step the milter takes without reply where the MTA lets it (HELO, DATA and header
+ * fields: enable() names their commands; Postfix hands the milter connection from smtpd
+ * to cleanup after DATA, and cleanup's first write waited for that ACK).  Every
  * milter stage then waited about 43 ms over an inet: socket (issue 18).
  *
  * libmilter reads each packet with mi_rd_cmd(), which its engine calls through the
@@ -32,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <string.h>
 
 #ifndef TCP_QUICKACK
 #define TCP_QUICKACK 12               /* Linux */
@@ -48,6 +52,10 @@ typedef char *(*rd_cmd_fn)(int, struct timeval *, char *, size_t *, char *);
 static rd_cmd_fn volatile libmilter_rd_cmd = NULL;
 static volatile int quickack = 0;
 static unsigned long acks_pushed = 0;
+/* the commands of the steps the milter takes without reply where the MTA lets it
+ * (enable()); set before serving, only read after */
+#define UNANSWERED_MAX 16
+static char unanswered[UNANSWERED_MAX + 1] = "";
 
 char *mi_rd_cmd(int, struct timeval *, char *, size_t *, char *);
 
@@ -87,7 +95,8 @@ libmilter_reader(void)
 static int
 gets_no_reply(char command)
 {
-    return command == SMFIC_MACRO || command == SMFIC_ABORT || command == SMFIC_QUIT_NC;
+    return command == SMFIC_MACRO || command == SMFIC_ABORT || command == SMFIC_QUIT_NC ||
+           (command != '\0' && strchr(unanswered, command) != NULL);
 }
 
 /* Nothing more to read yet: the MTA may be holding its next packet back for our ACK.
@@ -144,9 +153,18 @@ static PyObject *
 enable(PyObject *module, PyObject *args)
 {
     int on;
+    const char *commands = "";
+    Py_ssize_t length = 0;
 
-    if (!PyArg_ParseTuple(args, "p:enable", &on))
+    if (!PyArg_ParseTuple(args, "p|y#:enable", &on, &commands, &length))
         return NULL;
+    if (length > UNANSWERED_MAX || memchr(commands, '\0', (size_t)length) != NULL) {
+        PyErr_Format(PyExc_ValueError, "at most %d command letters", UNANSWERED_MAX);
+        return NULL;
+    }
+    quickack = 0;
+    memcpy(unanswered, commands, (size_t)length);
+    unanswered[length] = '\0';
     quickack = on;
     Py_RETURN_NONE;
 }
@@ -163,7 +181,8 @@ static PyMethodDef methods[] = {
     {"active", active, METH_NOARGS,
      "active() -> bool: libmilter's packet reads go through this module"},
     {"enable", enable, METH_VARARGS,
-     "enable(on): set TCP_QUICKACK after each packet that gets no reply"},
+     "enable(on, commands=b''): set TCP_QUICKACK after each packet that gets no reply "
+     "(also these commands, taken without reply)"},
     {"pushed", pushed, METH_NOARGS,
      "pushed() -> int: how many times TCP_QUICKACK was set"},
     {NULL, NULL, 0, NULL}

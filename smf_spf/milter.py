@@ -100,6 +100,14 @@ def adopt_sessionless_context(trace):
     return False
 
 
+def guard_protocol_mask(data_unanswered):
+    """What the guard's own negotiation clears from the steps the MTA offers: SpfMilter's;
+    with `data_unanswered` (a unix socket, or a TCP one where smf_spf.tcpack acknowledges
+    an unanswered packet at once) DATA goes without reply too."""
+    mask = SpfMilter.protocol_mask()
+    return mask & ~Milter.P_NR_DATA if data_unanswered else mask
+
+
 class Services(object):
     """What every connection shares: the config and the (cached) SPF checker.
 
@@ -282,7 +290,8 @@ class SpfMilter(Milter.Base):
     def data(self):
         # Without a DATA callback the MTA still sends DATA's macros, unanswered; its next
         # write (the first header) then waits for our delayed ACK, about 40 ms on TCP.
-        # The guard answers it in C when it is in effect (symguard.pass_on).
+        # So pymilter alone answers DATA.  The guard, when in effect, takes it with no
+        # reply where nothing waits for that ACK (guard_protocol_mask).
         return Milter.CONTINUE
 
     def _answer_mail(self, verdict, queue_id=None):

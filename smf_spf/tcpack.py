@@ -39,14 +39,27 @@ def install():
     return None
 
 
-def enable(problem):
-    """Acknowledge unanswered packets at once from now on (an inet: socket); `problem`
-    is what install() said. Returns why it is not done, or None."""
+def unanswered_commands(steps_not_wanted):
+    """The commands of the protocol steps a milter takes without reply where the MTA
+    lets it: those whose SMFIP_NR_* flag its negotiation (`steps_not_wanted`, the bits it
+    clears from the MTA's offer) keeps."""
+    import Milter
+    steps = ((Milter.P_NR_CONN, b'C'), (Milter.P_NR_HELO, b'H'), (Milter.P_NR_MAIL, b'M'),
+             (Milter.P_NR_RCPT, b'R'), (Milter.P_NR_DATA, b'T'), (Milter.P_NR_UNKN, b'U'),
+             (Milter.P_NR_HDR, b'L'), (Milter.P_NR_EOH, b'N'), (Milter.P_NR_BODY, b'B'))
+    return b''.join(command for flag, command in steps if not steps_not_wanted & flag)
+
+
+def enable(problem, steps_not_wanted=~0):
+    """Acknowledge unanswered packets at once from now on (an inet: socket): those no
+    command gets a reply to, and the commands of the steps the milter's negotiation
+    (`steps_not_wanted`) takes without reply.  `problem` is what install() said. Returns
+    why it is not done, or None."""
     if problem is not None:
         return problem
     if os.environ.get(DISABLE_VARIABLE, '') not in ('', '0'):
         return '%s is set' % DISABLE_VARIABLE
-    _tcpack.enable(True)
+    _tcpack.enable(True, unanswered_commands(steps_not_wanted))
     return None
 
 

@@ -79,6 +79,29 @@ def test_quickack_follows_only_packets_without_reply(reader, tcp_pair, command, 
     assert tcpack.pushed() - before == (1 if acknowledged else 0)
 
 
+@pytest.mark.parametrize('command,data,acknowledged', [
+    (b'H', b'client.example\x00', True),
+    (b'T', b'', True),
+    (b'L', b'Subject\x00hello\x00', True),
+    (b'M', b'<a@example.org>\x00', False),
+])
+def test_steps_the_milter_takes_without_reply_are_acknowledged_too(reader, tcp_pair, command,
+                                                                   data, acknowledged):
+    mta, milter = tcp_pair
+    tcpack._tcpack.enable(True, b'HTL')
+    before = tcpack.pushed()
+    mta.sendall(frame(command, data))
+    assert read_packet(reader, milter) == (command, data)
+    assert tcpack.pushed() - before == (1 if acknowledged else 0)
+
+
+def test_the_steps_taken_without_reply_are_those_the_negotiation_keeps():
+    from smf_spf.milter import guard_protocol_mask
+    assert tcpack.unanswered_commands(guard_protocol_mask(True)) == b'HTL'   # HELO, DATA, fields
+    assert tcpack.unanswered_commands(guard_protocol_mask(False)) == b'HL'
+    assert tcpack.unanswered_commands(~0) == b''
+
+
 def test_no_ack_of_its_own_when_the_next_packet_is_already_there(reader, tcp_pair):
     """Postfix writes its macros and the command together: the reply to the command will
     carry the ACK, so none is pushed for the macros; the last packet read decides."""
