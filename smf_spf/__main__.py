@@ -460,6 +460,7 @@ def build_services(conf, log, metrics=None):
         log.warning(WORKER_POOL_WARNING)
     preload_dns_modules()
     use_resolver(conf)
+    dnscache.collect_rarely()
     return Services(conf, build_spf(conf, new_cache(conf)), log, metrics)
 
 

@@ -182,6 +182,16 @@ def test_no_data_answers_come_from_the_shared_answer_cache(server):
     assert server.asked == [('nodata.test', 'TXT')]
 
 
+def test_full_collections_are_considered_rarely():
+    import gc
+    before = gc.get_threshold()
+    try:
+        dnscache.collect_rarely()
+        assert gc.get_threshold() == (before[0], before[1], dnscache.FULL_COLLECTION_EVERY)
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_no_deprecated_dnspython_call(server):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
