@@ -23,7 +23,7 @@ from smf_spf.milter import (EXCEPTION_POLICY, EXCEPTION_POLICY_NAME, FLAGS, GUAR
                             adopt_sessionless_context, guard_protocol_mask)
 import Milter
 
-from smf_spf import (__version__, config as configuration, dnscache, policy, signals, symguard,
+from smf_spf import (__version__, c_rules, config as configuration, dnscache, signals, symguard,
                      tcpack)
 from smf_spf.cache import ResultCache
 from smf_spf.listener import nodelay_once_listening
@@ -419,7 +419,7 @@ def _untrapped_to_log(log):
             return
         log.error('[ERROR] untrapped exception (the MTA is told %s: the message goes on, '
                   'that step unchecked): %s: %s',
-                  EXCEPTION_POLICY_NAME, kind.__name__, policy.shown(str(value)),
+                  EXCEPTION_POLICY_NAME, kind.__name__, c_rules.shown(str(value)),
                   exc_info=(kind, value, trace))
     return report
 
@@ -432,7 +432,7 @@ def build_spf(conf, cache):
     checker = SpfChecker(conf.spf_timeout, receiver=socket.gethostname(),
                          void_limit=conf.spf_void_limit,
                          fetch_exp=configuration.fetches_exp(conf))
-    return CachedChecker(checker, cache, policy.is_cacheable)
+    return CachedChecker(checker, cache, c_rules.is_cacheable)
 
 
 def use_resolver(conf):

@@ -19,7 +19,7 @@ from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
 from smf_spf.mailbox import domain_key, malformed_domain
 from smf_spf.match import AddressMatcher, DomainMatcher
-from smf_spf.policy import EMPTY_SENDER_CHOICES, EMPTY_SENDER_REFUSE
+from smf_spf.c_rules import EMPTY_SENDER_CHOICES, EMPTY_SENDER_REFUSE
 from smf_spf.template import ReasonTemplate, TemplateError
 
 DEFAULT_PATH = '/etc/mail/smfs/smf-spf.conf'

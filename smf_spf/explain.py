@@ -22,7 +22,7 @@ import sys
 
 import spf
 
-from smf_spf import policy
+from smf_spf import c_rules
 from smf_spf.config import FIELD_KEYS
 from smf_spf.mailbox import identity_text
 from smf_spf.metrics import NO_METRICS
@@ -283,7 +283,7 @@ class Explanation(object):
         from smf_spf.milter import Services
         import Milter
         config, out = self.config, self.out
-        address = policy.unwrap_ip(client_ip)
+        address = c_rules.unwrap_ip(client_ip)
         if address is None:
             raise UsageError('%r is not an IP address' % client_ip)
         mta = mta or socket.getfqdn()
@@ -295,7 +295,7 @@ class Explanation(object):
         log.handlers = [handler]
         log.setLevel(logging.DEBUG)
         log.propagate = False
-        services = Services(config, CachedChecker(checker, None, policy.is_cacheable), log,
+        services = Services(config, CachedChecker(checker, None, c_rules.is_cacheable), log,
                             NO_METRICS)
         out('smf-spf --explain: what the daemon would do with this message, and why; no '
             'mail is sent')
@@ -343,7 +343,7 @@ class Explanation(object):
         raw_from = path_argument(sender)
         out('')
         out('MAIL FROM:%s, HELO %s' % (raw_from, helo if helo else
-                                       '(none given: "%s")' % policy.UNDEFINED_HELO))
+                                       '(none given: "%s")' % c_rules.UNDEFINED_HELO))
         out(INDENT + 'consulted: TLS and SkipAuth %s (here no verified TLS client, no SMTP '
                      'AUTH), SkipNDR %s, %s, TrustedForwarder (%d entries)' % (
                          'on' if config.skip_auth else 'off',

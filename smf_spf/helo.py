@@ -8,7 +8,7 @@ result cache as MAIL FROM.
 
 from smf_spf.mailbox import helo_identity, malformed_domain
 from smf_spf.outcomes import TEMPERROR
-from smf_spf.policy import INFO, NOTICE, Mail, result_line, shown
+from smf_spf.c_rules import INFO, NOTICE, Mail, result_line, shown
 from smf_spf.spfcheck import SpfResult
 
 # seconds: a HELO check is not started with less left of SPFTimeout

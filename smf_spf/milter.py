@@ -14,17 +14,18 @@ import time
 from smf_spf import symguard, tcpack
 import Milter
 
-from smf_spf import actions, headers, helo as helo_identity, policy
-from smf_spf.outcomes import (ADD_HEADER, ADD_RCPT, CHG_HEADER, DEL_HEADER, DEL_RCPT, INS_HEADER,
-                              TEMPERROR)
+from smf_spf import c_rules, headers, policy
+from smf_spf.extra_rules import NO_STATE
+from smf_spf.outcomes import (ACCEPT, ADD_HEADER, ADD_RCPT, CHG_HEADER, CONTINUE, DEL_HEADER,
+                              DEL_RCPT, INS_HEADER, REJECT, TEMPFAIL)
 from smf_spf.metrics import NO_METRICS
 from smf_spf.logsetup import LEVELS, logger
 
 _ACTIONS = {
-    policy.CONTINUE: Milter.CONTINUE,
-    policy.ACCEPT: Milter.ACCEPT,
-    policy.REJECT: Milter.REJECT,
-    policy.TEMPFAIL: Milter.TEMPFAIL,
+    CONTINUE: Milter.CONTINUE,
+    ACCEPT: Milter.ACCEPT,
+    REJECT: Milter.REJECT,
+    TEMPFAIL: Milter.TEMPFAIL,
 }
 # None when malformed macro frames cannot crash getsymval, else why they can
 GUARD_PROBLEM = symguard.install()
@@ -38,7 +39,7 @@ FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 # the header fields SpfMilter.header reads (lower case); the guard answers the others
 # (symguard.pass_on)
 _SUBJECT = 'subject'
-_AUTHENTICATION_RESULTS = policy.AUTHENTICATION_RESULTS.lower()
+_AUTHENTICATION_RESULTS = c_rules.AUTHENTICATION_RESULTS.lower()
 HEADERS_READ = (_SUBJECT, _AUTHENTICATION_RESULTS)
 
 
@@ -233,7 +234,7 @@ class SpfMilter(Milter.Base):
         self.auth_results = []      # incoming Authentication-Results values, in order
         self.mail_seen = False      # envfrom ran for this message and did not refuse it
         self.undecoded_at_mail = UNDECODED.count
-        self.state = actions.NO_STATE
+        self.state = NO_STATE
 
     def getsymval(self, name):
         """A macro's value; bytes that are not UTF-8 kept as surrogate escapes
@@ -256,7 +257,7 @@ class SpfMilter(Milter.Base):
 
     def _answer(self, verdict, queue_id=None):
         self.logs.write(verdict.logs, queue_id)
-        if verdict.action != policy.CONTINUE:   # a refusal or an accept ends the message:
+        if verdict.action != CONTINUE:   # a refusal or an accept ends the message:
             self.logs.release()                # its lines are written now
         self.services.metrics.decided(verdict)
         if verdict.code is not None:
@@ -271,7 +272,7 @@ class SpfMilter(Milter.Base):
     @_fail_open('connect', Milter.ACCEPT)
     def connect(self, hostname, family, hostaddr):
         hostname = symguard.from_wire(hostname)
-        verdict, self.connection = policy.on_connect(
+        verdict, self.connection = policy.connect(
             self.services.config, _client_ip(family, hostaddr), hostname or '',
             self.getsymval('j') or self.getsymval('{j}'))
         symguard.report(self.services.log)
@@ -296,12 +297,15 @@ class SpfMilter(Milter.Base):
 
     def _answer_mail(self, verdict, queue_id=None):
         # after a refusal the next RCPT TO belongs to a MAIL FROM this callback never saw
-        self.mail_seen = verdict.action not in (policy.REJECT, policy.TEMPFAIL)
+        self.mail_seen = verdict.action not in (REJECT, TEMPFAIL)
         return self._answer(verdict, queue_id)
 
     @_fail_open('MAIL FROM', Milter.ACCEPT)
     def envfrom(self, mailfrom, *params):
-        mailfrom = symguard.from_wire(mailfrom)
+        return self._mail_from(symguard.from_wire(mailfrom))
+
+    def _mail_from(self, raw_from):
+        """MAIL FROM as given (None: unreadable, see _late_envfrom)."""
         self.logs.release()        # the last message's, if its queue ID never came
         self._reset_message()
         if self.connection is None:
@@ -309,70 +313,30 @@ class SpfMilter(Milter.Base):
             # ignores that answer gets here; it gets the same answer again
             return Milter.ACCEPT
         self.mail_seen = True
-        config = self.services.config
         queue_id = self._queue_id()
         if queue_id is None:
             self.logs.hold()
-        verdict, mail = policy.on_mail(config, self.connection, mailfrom, self.helo,
-                                       self.getsymval('{verify}'),
-                                       self.getsymval('{auth_authen}'))
+        decision = policy.mail_from(self.services.config, self.connection, raw_from,
+                                    self.helo, self.getsymval('{verify}'),
+                                    self.getsymval('{auth_authen}'), self._evaluate)
         symguard.report(self.services.log)
-        if mail is None:
-            return self._answer_mail(actions.dry_run(config, verdict,
-                                                     instead=policy.skip_action(config)),
-                                     queue_id)
-        started = time.monotonic()
-        checked, cached = self._evaluate(mail)
-        self.services.metrics.spf_checked(checked.result, mail.identity, cached,
-                                          time.monotonic() - started,
-                                          self.services.spf.cache is not None)
-        self.logs.write((policy.spf_result_log(checked.result, cached, self.connection, mail),),
-                      queue_id)
-        self.mail = mail
-        self.result = checked.result
-        self.explanation = checked.explanation
-        verdict = policy.after_spf(config, self.connection, mail, checked.result,
-                                   checked.explanation)
-        helo_mail, helo_checked = self._check_helo(mail, checked,
-                                                   time.monotonic() - started, queue_id)
-        verdict, self.state = actions.at_mail(
-            config, self.connection, mail, checked.result, helo_mail,
-            helo_checked and helo_checked.result, verdict, checked.explanation,
-            helo_checked and helo_checked.explanation)
-        return self._answer_mail(verdict, queue_id)
+        cache_in_use = self.services.spf.cache is not None
+        for identity, checked in decision.evaluations:
+            self.services.metrics.spf_checked(checked.result, identity, checked.cached,
+                                              checked.seconds,
+                                              cache_in_use and checked.seconds is not None)
+        self.mail, self.result, self.explanation, self.state = (
+            decision.mail, decision.result, decision.explanation, decision.state)
+        return self._answer_mail(decision.verdict, queue_id)
 
-    def _evaluate(self, mail, timeout=None):
-        """(SpfResult, from_cache) for one identity, through the result cache."""
-        connection = self.connection
-        return self.services.spf.evaluate(
-            policy.cache_key(connection, mail), connection.spf_ip, mail.mailbox, mail.helo,
-            detailed_key=policy.detailed_cache_key(connection, mail), timeout=timeout)
-
-    def _check_helo(self, mail, checked, elapsed, queue_id):
-        """(Mail, SpfResult) of the HELO identity, through the result cache, in what the
-        MAIL FROM check (`checked`, in `elapsed` seconds) left of SPFTimeout; (None, None)
-        when it is not checked."""
-        config = self.services.config
-        helo_mail, logs = helo_identity.identity(config, mail)
-        self.logs.write(logs, queue_id)
-        if helo_mail is None:
-            return None, None
-        if helo_mail is mail:       # an empty sender: its identity is the HELO identity
-            return mail, checked
-        timeout = helo_identity.budget(config, elapsed)
-        metrics = self.services.metrics
-        if timeout is None:
-            self.logs.write((helo_identity.out_of_time_log(self.connection, helo_mail),),
-                          queue_id)
-            metrics.spf_checked(TEMPERROR, 'helo', False, None, False)
-            return helo_mail, helo_identity.OUT_OF_TIME
+    def _evaluate(self, lookup):
+        """policy.Evaluation of one policy.SpfLookup, through the result cache."""
         started = time.monotonic()
-        helo_checked, cached = self._evaluate(helo_mail, timeout)
-        metrics.spf_checked(helo_checked.result, 'helo', cached, time.monotonic() - started,
-                            self.services.spf.cache is not None)
-        self.logs.write((helo_identity.result_log(helo_checked.result, cached, self.connection,
-                                                helo_mail),), queue_id)
-        return helo_mail, helo_checked
+        checked, cached = self.services.spf.evaluate(
+            lookup.key, lookup.ip, lookup.identity, lookup.helo,
+            detailed_key=lookup.detailed_key, timeout=lookup.timeout)
+        return policy.Evaluation(checked.result, checked.explanation, cached,
+                                 time.monotonic() - started)
 
     @_fail_open('RCPT TO', Milter.ACCEPT)
     def envrcpt(self, to, *params):
@@ -383,23 +347,18 @@ class SpfMilter(Milter.Base):
                 return action
         if self.mail is None:       # a message we do not check, kept only for EOM
             return Milter.CONTINUE
-        config = self.services.config
-        verdict, quarantine = policy.on_rcpt(config, self.connection, self.mail,
-                                             actions.rcpt_result(self.state, self.result), to,
-                                             self.explanation)
-        verdict, self.state = actions.at_rcpt(config, self.state, verdict, to)
-        if quarantine and verdict.action == policy.CONTINUE:
+        decision = policy.rcpt_to(self.services.config, self.connection, self.mail,
+                                  self.result, self.explanation, self.state, to)
+        self.state = decision.state
+        if decision.quarantine:
             self.quarantined.append(to)
-        return self._answer(verdict, self.logs.tie_queue_id(verdict.logs))
+        return self._answer(decision.verdict, self.logs.tie_queue_id(decision.verdict.logs))
 
     def _late_envfrom(self):
         """MAIL FROM that pymilter could not decode (so envfrom never ran): read it from
         the {mail_addr} macro, losslessly, and decide now (again at each RCPT if refused)."""
         address = self.getsymval('{mail_addr}')     # undecodable bytes kept, see getsymval
-        if address is None:
-            self._reset_message()
-            return self._answer_mail(policy.unreadable_sender())
-        return self.envfrom('<%s>' % address)
+        return self._mail_from(None if address is None else '<%s>' % address)
 
     @Milter.noreply
     @_fail_open('header', Milter.CONTINUE)
@@ -422,27 +381,24 @@ class SpfMilter(Milter.Base):
         if headers_unseen and self.subject is None and self.mail is not None:
             self.services.log.info('no Subject seen, but a header pymilter could not decode '
                                    'may be it: none added')
-        config = self.services.config
-        forwarder_ip, helo_check = actions.auth_results_additions(self.connection, self.mail,
-                                                                 self.state)
-        edits = actions.at_eom(self.state, policy.on_eom(
-            config, self.connection, self.mail, self.result, self.subject, self.quarantined,
-            self.auth_results, headers_unseen, forwarder_ip, helo_check))
+        edits = policy.end_of_message(
+            self.services.config, self.connection, self.mail, self.result, self.state,
+            self.subject, self.quarantined, self.auth_results, headers_unseen)
         quarantine_box_added = True
         removed = []
         for edit in edits:
             if edit.needs_quarantine_box and not quarantine_box_added:
                 if edit.operation == DEL_RCPT:
                     self.services.log.warning('quarantine box not added: %s keeps the message',
-                                              policy.shown(edit.value))
+                                              c_rules.shown(edit.value))
                 continue
             applied = self._apply(edit)
             if edit.operation == ADD_RCPT:
                 quarantine_box_added = applied
             elif edit.operation == DEL_HEADER and applied:
-                removed.append((policy.INFO, 'removed forged %s header #%d claiming '
+                removed.append((c_rules.INFO, 'removed forged %s header #%d claiming '
                                 'authserv-id %s' % (edit.name, edit.index,
-                                                    policy.shown(edit.value))))
+                                                    c_rules.shown(edit.value))))
         if removed:     # with the queue ID, as the message's other lines
             self.logs.write(removed, self._queue_id())
         if self.mail is not None:     # a skipped message was counted as such at MAIL FROM
@@ -455,8 +411,8 @@ class SpfMilter(Milter.Base):
             _EDIT_CALLS[edit.operation](self, edit)
         except (UnicodeError, Milter.error, Milter.DisabledAction) as exc:
             self.services.log.warning('cannot %s %s: %s; message left as it is there',
-                                      edit.operation, policy.shown(edit.name or edit.value),
-                                      policy.shown(str(exc)))
+                                      edit.operation, c_rules.shown(edit.name or edit.value),
+                                      c_rules.shown(str(exc)))
             return False
         return True
 

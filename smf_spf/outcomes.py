@@ -18,7 +18,7 @@ ACCEPT = 'accept'      # stop filtering: the connection (at connect) or this mes
 REJECT = 'reject'
 TEMPFAIL = 'tempfail'
 
-# the edits of end of message (policy.Edit.operation), each a libmilter call
+# the edits of end of message (c_rules.Edit.operation), each a libmilter call
 DEL_HEADER = 'delheader'    # chgheader with an empty value
 CHG_HEADER = 'chgheader'
 ADD_HEADER = 'addheader'

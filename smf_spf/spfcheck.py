@@ -17,7 +17,7 @@ import spf
 from smf_spf.config import DEFAULT_VOID_LIMIT
 from smf_spf.mailbox import POSTMASTER, identity_text, malformed_domain
 from smf_spf.outcomes import FAIL, NONE, TEMPERROR
-from smf_spf.policy import shown
+from smf_spf.c_rules import shown
 
 log = logging.getLogger('smf-spf')
 

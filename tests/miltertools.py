@@ -5,7 +5,7 @@ import logging
 import Milter
 from Milter.testctx import TestCtx
 
-from smf_spf import config as configuration, policy
+from smf_spf import c_rules, config as configuration
 from smf_spf.cache import ResultCache
 from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfResult
@@ -93,7 +93,7 @@ class Harness(object):
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
         self.services = Services(self.config,
-                                 CachedChecker(self.checker, cache, policy.is_cacheable),
+                                 CachedChecker(self.checker, cache, c_rules.is_cacheable),
                                  self.log)
         Milter.factory = lambda: SpfMilter(self.services)
         self.ctx = None

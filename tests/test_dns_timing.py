@@ -10,7 +10,7 @@ import Milter
 import pytest
 
 from smf_spf.mailbox import split_path
-from smf_spf import config as configuration, policy
+from smf_spf import c_rules, config as configuration
 from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfChecker
 from miltertools import MtaCtx
@@ -41,7 +41,7 @@ def mail_from(sender, budget, ip='192.0.2.9'):
     log = logging.getLogger('smf-spf-timing')
     log.propagate = False
     checker = SpfChecker(conf.spf_timeout)
-    services = Services(conf, CachedChecker(checker, None, policy.is_cacheable), log)
+    services = Services(conf, CachedChecker(checker, None, c_rules.is_cacheable), log)
     Milter.factory = lambda: SpfMilter(services)
     ctx = MtaCtx()
     assert ctx._connect('client.test', 'h.test', ip) == Milter.CONTINUE

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from smf_spf import headers
-from smf_spf.policy import RESULTS
+from smf_spf.c_rules import RESULTS
 
 AUTHSERV_ID = 'mx.receiver.test'
 EMITTER = settings(max_examples=300, deadline=None)

@@ -10,7 +10,7 @@ import Milter
 import pytest
 from Milter import testctx
 
-from smf_spf import config as configuration, policy
+from smf_spf import c_rules, config as configuration
 from smf_spf.spfcheck import SpfResult
 from miltertools import Harness as RecordingHarness, MtaCtx
 
@@ -31,7 +31,7 @@ def conf(*lines):
     return configuration.parse_lines(list(lines), 'test.conf').config
 
 
-CONNECTION = policy.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
+CONNECTION = c_rules.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
 
 
 # -- which incoming fields are ours to remove (pure) ------------------------------
@@ -39,7 +39,7 @@ CONNECTION = policy.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'm
 def test_forged_fields_are_found_case_insensitively_highest_index_first():
     values = ['mx.receiver.test; spf=pass', 'other.example; spf=pass',
               '(c) MX.RECEIVER.TEST; dkim=pass', 'mx.receiver.test.evil; spf=pass']
-    assert policy.forged_auth_results(conf(), CONNECTION, values) == (
+    assert c_rules.forged_auth_results(conf(), CONNECTION, values) == (
         (3, 'MX.RECEIVER.TEST'), (1, 'mx.receiver.test'))
 
 
@@ -50,29 +50,29 @@ def test_authserv_id_and_aliases_are_ours_not_the_mta_name_then():
                   'AuthservIDAlias MX3.example.com, mx4.example.com')
     assert config.authserv_id_aliases == ('mx2.example.com', 'MX3.example.com',
                                           'mx4.example.com')
-    assert [index for index, _ in policy.forged_auth_results(config, CONNECTION, values)] == \
+    assert [index for index, _ in c_rules.forged_auth_results(config, CONNECTION, values)] == \
         [4, 3, 2]
 
 
 def test_removal_can_be_turned_off():
     config = conf('RemoveForgedAuthResults off')
     assert config.remove_forged_auth_results is False
-    assert policy.forged_auth_results(config, CONNECTION, ['mx.receiver.test; spf=pass']) == ()
+    assert c_rules.forged_auth_results(config, CONNECTION, ['mx.receiver.test; spf=pass']) == ()
     assert conf().remove_forged_auth_results is True
 
 
 def test_eom_edits_remove_first_then_tag_and_insert_ours():
-    mail = policy.Mail('<a@x.example>', 'a', 'x.example', 'mailfrom', 'h.example')
-    edits = policy.on_eom(conf(), CONNECTION, mail, 'softfail', 'hi', [],
+    mail = c_rules.Mail('<a@x.example>', 'a', 'x.example', 'mailfrom', 'h.example')
+    edits = c_rules.on_eom(conf(), CONNECTION, mail, 'softfail', 'hi', [],
                           ['mx.receiver.test; spf=pass', 'x; y', 'mx.receiver.test; z'])
     assert [(e.operation, e.index) for e in edits] == [
         ('delheader', 3), ('delheader', 1), ('chgheader', 1), ('insheader', 0)]
 
 
 def test_eom_of_an_unchecked_message_only_removes():
-    edits = policy.on_eom(conf(), CONNECTION, None, None, 'hi', [],
+    edits = c_rules.on_eom(conf(), CONNECTION, None, None, 'hi', [],
                           ['mx.receiver.test; spf=pass'])
-    assert edits == [policy.Edit('delheader', AR, 'mx.receiver.test', 1)]
+    assert edits == [c_rules.Edit('delheader', AR, 'mx.receiver.test', 1)]
 
 
 @pytest.mark.parametrize('lines,raw,kwargs', [
@@ -82,12 +82,12 @@ def test_eom_of_an_unchecked_message_only_removes():
     ((), '<a@x.example>', {'verify': 'OK'}),
 ])
 def test_skips_continue_to_eom_unless_removal_is_off(lines, raw, kwargs):
-    verdict, mail = policy.on_mail(conf(*lines), CONNECTION, raw, 'h.example', **kwargs)
-    assert (verdict.action, mail) == (policy.CONTINUE, None)
+    verdict, mail = c_rules.on_mail(conf(*lines), CONNECTION, raw, 'h.example', **kwargs)
+    assert (verdict.action, mail) == (c_rules.CONTINUE, None)
     assert verdict.logs and verdict.logs[0][1].startswith('SPF skip : ')
-    verdict, mail = policy.on_mail(conf('RemoveForgedAuthResults off', *lines), CONNECTION, raw,
+    verdict, mail = c_rules.on_mail(conf('RemoveForgedAuthResults off', *lines), CONNECTION, raw,
                                    'h.example', **kwargs)
-    assert (verdict.action, mail) == (policy.ACCEPT, None)
+    assert (verdict.action, mail) == (c_rules.ACCEPT, None)
 
 
 # -- through pymilter's TestCtx --------------------------------------------------------

@@ -258,9 +258,9 @@ def test_mail_after_an_accepted_connect_is_accepted_again_without_error():
 
 
 def test_end_of_message_without_an_evaluated_mail_adds_no_spf_headers():
-    from smf_spf import config as configuration, policy
+    from smf_spf import c_rules, config as configuration
     conf = configuration.parse_lines(['AddHeader on', 'AddReceivedHeader on'], 't.conf').config
-    assert policy.on_eom(conf, None, None, None, None, []) == []
+    assert c_rules.on_eom(conf, None, None, None, None, []) == []
 
 
 def test_idna_codecs_are_loaded_before_the_switch_to_user():

@@ -12,7 +12,7 @@ import rawmilter
 from dnsstub import DnsStub
 from miltertools import Harness
 from rawmilter import CONNECT, HELO, MAIL, Client, connect_data, final
-from smf_spf import config as configuration, policy
+from smf_spf import c_rules, config as configuration
 from smf_spf.cache import ResultCache
 from smf_spf.mailbox import Mailbox, malformed_domain, split_path
 from smf_spf.spfcheck import CachedChecker, SpfChecker
@@ -120,7 +120,7 @@ _TEXT = st.one_of(st.text(max_size=30), _BYTES,
 _DOMAIN = st.one_of(st.sampled_from(sorted(ZONE)), _TEXT,
                     st.builds(lambda t, d: t + d, _TEXT, st.sampled_from(['@victim.test',
                                                                          '.victim.test'])))
-CONN = policy.Connection('198.51.100.7', '198.51.100.7', 'client.test', 'mx.test')
+CONN = c_rules.Connection('198.51.100.7', '198.51.100.7', 'client.test', 'mx.test')
 
 
 @settings(max_examples=400, deadline=None,
@@ -131,16 +131,16 @@ def test_random_identity_no_internal_error_and_cache_holds_the_clean_result(
     assume('>' not in local + domain)
     config = configuration.parse_lines([], 't.conf').config
     raw_from = '<>' if empty else '<%s@%s>' % (local, domain)
-    verdict, mail = policy.on_mail(config, CONN, raw_from, helo)
+    verdict, mail = c_rules.on_mail(config, CONN, raw_from, helo)
     if mail is None:
         return          # refused for its syntax, before any check
     cache = ResultCache(60, 100)
     checker = SpfChecker(5)
-    cached = CachedChecker(checker, cache, policy.is_cacheable)
-    checked, _ = cached.evaluate(policy.cache_key(CONN, mail), CONN.spf_ip, mail.mailbox,
-                                 mail.helo, policy.detailed_cache_key(CONN, mail))
+    cached = CachedChecker(checker, cache, c_rules.is_cacheable)
+    checked, _ = cached.evaluate(c_rules.cache_key(CONN, mail), CONN.spf_ip, mail.mailbox,
+                                 mail.helo, c_rules.detailed_cache_key(CONN, mail))
     assert 'internal error' not in checked.explanation
-    entry = cache.get(policy.cache_key(CONN, mail))
+    entry = cache.get(c_rules.cache_key(CONN, mail))
     if entry is not None and not entry.uses_sender_details:
         clean = checker.check(CONN.spf_ip, Mailbox('postmaster', mail.domain), 'clean.test')
         assert entry.result == clean.result

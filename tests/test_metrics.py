@@ -2,7 +2,7 @@
 
 import Milter
 
-from smf_spf import __version__, EXTENSIONS, policy
+from smf_spf import c_rules, EXTENSIONS, __version__
 from smf_spf.cache import ResultCache
 from smf_spf.metrics import (NO_METRICS, PrometheusMetrics, delivery_action,
                              verdict_action)
@@ -25,23 +25,23 @@ def test_services_default_to_no_metrics():
 
 
 def test_verdict_actions():
-    assert verdict_action(policy.Verdict(policy.REJECT)) == ('refuse', '')
-    assert verdict_action(policy.Verdict(policy.TEMPFAIL)) == ('tempfail', '')
-    assert verdict_action(policy.Verdict(policy.ACCEPT, skipped_by='WhitelistIP')) == (
+    assert verdict_action(c_rules.Verdict(c_rules.REJECT)) == ('refuse', '')
+    assert verdict_action(c_rules.Verdict(c_rules.TEMPFAIL)) == ('tempfail', '')
+    assert verdict_action(c_rules.Verdict(c_rules.ACCEPT, skipped_by='WhitelistIP')) == (
         'skipped', 'WhitelistIP')
-    assert verdict_action(policy.Verdict(policy.CONTINUE, skipped_by='WhitelistTo')) == (
+    assert verdict_action(c_rules.Verdict(c_rules.CONTINUE, skipped_by='WhitelistTo')) == (
         'skipped', 'WhitelistTo')
-    assert verdict_action(policy.Verdict(policy.CONTINUE)) is None
+    assert verdict_action(c_rules.Verdict(c_rules.CONTINUE)) is None
 
 
 def test_delivery_actions():
-    tag = policy.Edit('chgheader', 'Subject', '[SPF:fail] x', 1)
-    header = policy.Edit('insheader', 'Authentication-Results', 'x', 0)
-    box = policy.Edit('addrcpt', value='postmaster')
+    tag = c_rules.Edit('chgheader', 'Subject', '[SPF:fail] x', 1)
+    header = c_rules.Edit('insheader', 'Authentication-Results', 'x', 0)
+    box = c_rules.Edit('addrcpt', value='postmaster')
     assert delivery_action([header]) == 'accept'
     assert delivery_action([]) == 'accept'
     assert delivery_action([tag, header]) == 'tag'
-    assert delivery_action([policy.Edit('addheader', 'Subject', '[SPF:fail]')]) == 'tag'
+    assert delivery_action([c_rules.Edit('addheader', 'Subject', '[SPF:fail]')]) == 'tag'
     assert delivery_action([tag, header, box]) == 'quarantine'
 
 
@@ -138,7 +138,7 @@ def test_the_cache_is_only_read_at_scrape_time():
 
 
 def test_refusals_are_counted_by_the_rule_that_made_them():
-    assert verdict_action(policy.Verdict(policy.REJECT, rule='RefuseFail')) == ('refuse', '')
+    assert verdict_action(c_rules.Verdict(c_rules.REJECT, rule='RefuseFail')) == ('refuse', '')
     h = Harness('RefuseSoftFail on', 'AcceptTempError off', bad_example='fail',
                 soft_example='softfail', broken_example='temperror')
     metrics = with_metrics(h)

@@ -23,7 +23,7 @@ import spf
 import yaml
 
 from miltertools import MtaCtx
-from smf_spf import config as configuration, policy
+from smf_spf import c_rules, config as configuration
 from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfChecker
 
@@ -116,7 +116,7 @@ def run_through_milter(case):
     log = logging.getLogger('smf-spf-openspf')
     log.propagate = False
     checker = SpfChecker(conf.spf_timeout, receiver='mx.test')
-    services = Services(conf, CachedChecker(checker, None, policy.is_cacheable), log)
+    services = Services(conf, CachedChecker(checker, None, c_rules.is_cacheable), log)
     Milter.factory = lambda: SpfMilter(services)
     ctx = MtaCtx()
     ctx._setsymval('j', 'mx.test')

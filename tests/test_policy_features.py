@@ -4,9 +4,9 @@ refusals, DryRun, TrustedForwarder, postmaster, and the redvw fork's keys."""
 import authres
 import pytest
 
-from smf_spf import actions, config as configuration, headers, helo, policy
+from smf_spf import c_rules, config as configuration, extra_rules, headers, helo
 from smf_spf.config import COMPAT, ERROR, WARNING
-from smf_spf.policy import ACCEPT, CONTINUE, REJECT, TEMPFAIL, Verdict
+from smf_spf.c_rules import ACCEPT, CONTINUE, REJECT, TEMPFAIL, Verdict
 
 
 def conf(*lines):
@@ -15,17 +15,17 @@ def conf(*lines):
     return loaded.config
 
 
-CONN = policy.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
-MAIL = policy.Mail('<a@sender.example>', 'a', 'sender.example', 'mailfrom', 'helo.example')
-NDR = policy.Mail('<>', 'postmaster', 'helo.example', 'helo', 'helo.example')
-HELO_MAIL = policy.Mail('<a@sender.example>', 'postmaster', 'helo.example', 'helo',
+CONN = c_rules.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
+MAIL = c_rules.Mail('<a@sender.example>', 'a', 'sender.example', 'mailfrom', 'helo.example')
+NDR = c_rules.Mail('<>', 'postmaster', 'helo.example', 'helo', 'helo.example')
+HELO_MAIL = c_rules.Mail('<a@sender.example>', 'postmaster', 'helo.example', 'helo',
                         'helo.example')
 
 
 def mail_stage(config, result, helo_result=None, connection=CONN, mail=MAIL):
-    verdict = policy.after_spf(config, connection, mail, result, 'why')
+    verdict = c_rules.after_spf(config, connection, mail, result, 'why')
     helo_mail = HELO_MAIL if helo_result is not None else None
-    return actions.at_mail(config, connection, mail, result, helo_mail, helo_result, verdict)
+    return extra_rules.at_mail(config, connection, mail, result, helo_mail, helo_result, verdict)
 
 
 def decided(config, result, helo_result=None, connection=CONN, mail=MAIL):
@@ -34,7 +34,7 @@ def decided(config, result, helo_result=None, connection=CONN, mail=MAIL):
     if state.pending is not None:
         assert verdict.action == CONTINUE, 'a refusal kept for RCPT TO is not made twice'
         return state.pending
-    return verdict if verdict.action in actions.REFUSALS else None
+    return verdict if verdict.action in extra_rules.REFUSALS else None
 
 
 def refusal(config, result, helo_result=None, connection=CONN, mail=MAIL):
@@ -96,7 +96,7 @@ def test_helo_identity_wanted_by_check_helo_or_refuse_helo_fail():
     assert helo.identity(conf(), MAIL) == (None, ())
     for line in ('CheckHelo on', 'RefuseHeloFail on'):
         checked, logs = helo.identity(conf(line), MAIL._replace(helo='HELO.Example'))
-        assert checked == policy.Mail('<a@sender.example>', 'postmaster', 'helo.example',
+        assert checked == c_rules.Mail('<a@sender.example>', 'postmaster', 'helo.example',
                                       'helo', 'helo.example') and logs == ()
 
 
@@ -118,7 +118,7 @@ def test_helo_result_log_is_worded_apart_from_mail_from_line():
 
 
 def test_helo_cache_key_is_ip_and_helo_domain():
-    assert policy.cache_key(CONN, HELO_MAIL) == '192.0.2.1|helo.example'
+    assert c_rules.cache_key(CONN, HELO_MAIL) == '192.0.2.1|helo.example'
 
 
 @pytest.mark.parametrize('lines,helo_result,expected', [
@@ -146,20 +146,20 @@ def test_mail_from_refusal_comes_before_helo_refusal():
 
 def eom_auth_results(config, connection, mail, result, state):
     """The Authentication-Results value the milter writes at EOM for this state."""
-    edits = actions.at_eom(state, policy.on_eom(
+    edits = extra_rules.at_eom(state, c_rules.on_eom(
         config, connection, mail, result, 'Hi', [], (), False,
-        *actions.auth_results_additions(connection, mail, state)))
+        *extra_rules.auth_results_additions(connection, mail, state)))
     return [edit.value for edit in edits if edit.name == 'Authentication-Results'][0]
 
 
 def test_authentication_results_gets_helo_resinfo_after_mail_from():
-    state = actions.MessageState(helo_result='fail', helo='helo.example')
+    state = extra_rules.MessageState(helo_result='fail', helo='helo.example')
     assert eom_auth_results(conf('AuthservID mx'), CONN, MAIL, 'pass', state) == (
         'mx; spf=pass smtp.mailfrom=a@sender.example '
         'smtp.helo=helo.example; spf=fail smtp.helo=helo.example')
     # an empty sender's one resinfo already is the HELO identity's
     assert eom_auth_results(conf('AuthservID mx'), CONN, NDR, 'pass', state) == \
-        eom_auth_results(conf('AuthservID mx'), CONN, NDR, 'pass', actions.NO_STATE)
+        eom_auth_results(conf('AuthservID mx'), CONN, NDR, 'pass', extra_rules.NO_STATE)
 
 
 def test_authentication_results_with_helo_resinfo_parses_first_spf_as_mail_from():
@@ -194,30 +194,30 @@ FORWARDER = conf('TrustedForwarder 198.51.100.0/24', 'TrustedForwarder 2001:db8:
     ('203.0.113.10', '[203.0.113.10]', None),
 ])
 def test_trusted_forwarder_by_network_or_host_name_suffix(client, host, why):
-    connection = policy.Connection(client, client, host, 'mx')
-    assert actions.trusted_forwarder(FORWARDER, connection) == why
+    connection = c_rules.Connection(client, client, host, 'mx')
+    assert extra_rules.trusted_forwarder(FORWARDER, connection) == why
 
 
 @pytest.mark.parametrize('result,helo_result', [('fail', None), ('softfail', None),
                                                 ('pass', 'fail')])
 def test_trusted_forwarder_is_never_refused_and_says_why(result, helo_result):
-    connection = policy.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
+    connection = c_rules.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
     verdict, state = mail_stage(FORWARDER, result, helo_result, connection)
     assert verdict.action == CONTINUE and state.pending is None
     assert state.trusted == 'ip=198.51.100.7'
     assert verdict.logs[0][1].startswith('SPF not refused: client ip=198.51.100.7 is a '
                                          'TrustedForwarder (SPF %s, would be 550' % result)
-    assert actions.rcpt_result(state, result) is None
+    assert extra_rules.rcpt_result(state, result) is None
 
 
 def test_trusted_forwarder_not_tagged_and_named_in_authentication_results():
-    edits = policy.on_eom(conf(), CONN, MAIL, 'fail', 'Hi', [])
+    edits = c_rules.on_eom(conf(), CONN, MAIL, 'fail', 'Hi', [])
     assert [e.name for e in edits] == ['Subject', 'Authentication-Results']
-    state = actions.MessageState(trusted='ip=2001:db8:f::25')
+    state = extra_rules.MessageState(trusted='ip=2001:db8:f::25')
     connection = CONN._replace(client_ip='2001:db8:f::25')
-    changed = actions.at_eom(state, policy.on_eom(
+    changed = extra_rules.at_eom(state, c_rules.on_eom(
         conf(), connection, MAIL, 'fail', 'Hi', [], (), False,
-        *actions.auth_results_additions(connection, MAIL, state)))
+        *extra_rules.auth_results_additions(connection, MAIL, state)))
     assert [e.name for e in changed] == ['Authentication-Results']
     assert changed[0].value.endswith(' policy.trusted-forwarder="2001:db8:f::25"')
 
@@ -238,8 +238,8 @@ def test_trusted_forwarder_config_errors_name_line():
     assert [(p.line, p.severity) for p in loaded.problems] == [(1, ERROR), (3, ERROR),
                                                                 (4, ERROR)]
     assert 'neither an IP network nor a host name' in loaded.problems[1].reason
-    connection = policy.Connection('192.0.2.8', '192.0.2.8', 'mx.ok.example', 'mx')
-    assert actions.trusted_forwarder(loaded.config, connection) == 'fqdn=mx.ok.example'
+    connection = c_rules.Connection('192.0.2.8', '192.0.2.8', 'mx.ok.example', 'mx')
+    assert extra_rules.trusted_forwarder(loaded.config, connection) == 'fqdn=mx.ok.example'
 
 
 # -- postmaster ------------------------------------------------------------------------
@@ -251,13 +251,13 @@ def test_trusted_forwarder_config_errors_name_line():
     ('postmaster@receiver.test', False), ('<>', False),
 ])
 def test_is_postmaster(raw, expected):
-    assert actions.is_postmaster(raw) is expected
+    assert extra_rules.is_postmaster(raw) is expected
 
 
 def rcpt_stage(config, state, raw_rcpt, result='fail', mail=MAIL):
-    verdict, _ = policy.on_rcpt(config, CONN, mail, actions.rcpt_result(state, result),
+    verdict, _ = c_rules.on_rcpt(config, CONN, mail, extra_rules.rcpt_result(state, result),
                                 raw_rcpt)
-    return actions.at_rcpt(config, state, verdict, raw_rcpt)
+    return extra_rules.at_rcpt(config, state, verdict, raw_rcpt)
 
 
 def test_postmaster_accepted_others_refused_as_mail_from_decided():
@@ -281,7 +281,7 @@ def test_bare_postmaster_is_not_a_syntax_error():
     verdict, _ = rcpt_stage(config, state, '<Postmaster>', 'pass')
     assert verdict.action == CONTINUE
     # C refused it: 550 5.1.3 (no @)
-    assert policy.on_rcpt(config, CONN, MAIL, 'pass', '<Postmaster>')[0].xcode == '5.1.3'
+    assert c_rules.on_rcpt(config, CONN, MAIL, 'pass', '<Postmaster>')[0].xcode == '5.1.3'
     verdict, _ = rcpt_stage(config, state, '<nobody>', 'pass')
     assert (verdict.action, verdict.xcode) == (REJECT, '5.1.3')
 
@@ -341,14 +341,14 @@ def test_dry_run_tempfail_and_syntax():
     assert (verdict.action, verdict.dry_run) == (CONTINUE, 'refuse')
     assert verdict.logs[0][1].startswith('SPF would refuse (DryRun): 550 5.1.3 Recipient '
                                          'address')
-    syntax, _ = policy.on_mail(config, CONN, '<nobody>', 'h.example')
-    assert actions.dry_run(config, syntax, instead=ACCEPT).action == ACCEPT
+    syntax, _ = c_rules.on_mail(config, CONN, '<nobody>', 'h.example')
+    assert extra_rules.dry_run(config, syntax, instead=ACCEPT).action == ACCEPT
 
 
 def test_dry_run_off_changes_nothing():
     verdict = Verdict(REJECT, '550', '5.7.23', 'no', (('notice', 'x'),))
-    assert actions.dry_run(conf(), verdict) is verdict
-    assert actions.dry_run(conf('DryRun on'), Verdict(CONTINUE)) == Verdict(CONTINUE)
+    assert extra_rules.dry_run(conf(), verdict) is verdict
+    assert extra_rules.dry_run(conf('DryRun on'), Verdict(CONTINUE)) == Verdict(CONTINUE)
 
 
 # -- config keys: ours and the redvw fork's ---------------------------------------------
@@ -488,7 +488,7 @@ def test_by_default_spf_refusals_are_made_at_mail_from_as_c(lines):
     config = conf('DryRun on', *lines)
     verdict, _ = mail_stage(config, 'fail')
     assert (verdict.action, verdict.dry_run) == (CONTINUE, 'refuse')
-    connection = policy.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
+    connection = c_rules.Connection('198.51.100.7', '198.51.100.7', '[198.51.100.7]', 'mx')
     config = conf('TrustedForwarder 198.51.100.7', *lines)
     assert mail_stage(config, 'fail', connection=connection)[0].action == CONTINUE
 

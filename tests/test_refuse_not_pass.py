@@ -6,7 +6,7 @@ import Milter
 import pytest
 
 from miltertools import Harness
-from smf_spf import actions, config as configuration
+from smf_spf import config as configuration, extra_rules
 from smf_spf.metrics import PrometheusMetrics
 from test_milter_policy_features import REASON, deliver
 
@@ -29,7 +29,7 @@ def test_a_word_that_is_no_domain_is_an_error_the_rest_of_the_line_stands(word, 
     assert [(p.line, p.severity) for p in loaded.problems] == [
         (1, 'error')] * len(loaded.problems) and loaded.problems
     assert why in loaded.problems[0].reason
-    assert actions.must_pass(loaded.config, 'a.example')
+    assert extra_rules.must_pass(loaded.config, 'a.example')
 
 
 @pytest.mark.parametrize('domain,protected', [
@@ -41,13 +41,13 @@ def test_a_word_that_is_no_domain_is_an_error_the_rest_of_the_line_stands(word, 
 def test_a_listed_domain_and_the_names_below_it_on_whole_labels(domain, protected):
     config = configuration.parse_lines(['RefuseNotPass example.com b\u00fccher.example'],
                                        'f').config
-    assert actions.must_pass(config, domain) is protected
+    assert extra_rules.must_pass(config, domain) is protected
     config = configuration.parse_lines(['RefuseNotPass xn--bcher-kva.example'], 'f').config
-    assert actions.must_pass(config, 'b\u00fccher.example')
+    assert extra_rules.must_pass(config, 'b\u00fccher.example')
 
 
 def test_an_empty_list_protects_nothing():
-    assert not actions.must_pass(configuration.parse_lines([], 'f').config, 'example.com')
+    assert not extra_rules.must_pass(configuration.parse_lines([], 'f').config, 'example.com')
 
 
 # -- MAIL FROM ------------------------------------------------------------------------

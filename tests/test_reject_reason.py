@@ -5,12 +5,12 @@ no field can break."""
 import pytest
 import spf
 
-from smf_spf import config as configuration, headers, policy
+from smf_spf import c_rules, config as configuration, headers
 from smf_spf.mailbox import split_path
 from smf_spf.spfcheck import SpfChecker
 from smf_spf.template import FIELDS, ReasonTemplate, TemplateError
 
-CONN = policy.Connection('192.0.2.1', '198.51.100.1', 'client.test', 'mx.receiver.test')
+CONN = c_rules.Connection('192.0.2.1', '198.51.100.1', 'client.test', 'mx.receiver.test')
 
 
 def conf(*lines):
@@ -20,7 +20,7 @@ def conf(*lines):
 
 
 def mail(raw_from, helo='mx.sender.example'):
-    _, found = policy.on_mail(conf(), CONN, raw_from, helo)
+    _, found = c_rules.on_mail(conf(), CONN, raw_from, helo)
     return found
 
 
@@ -49,19 +49,19 @@ def test_a_name_that_is_no_field_is_an_error_naming_the_fields(text):
 def test_the_refusal_shows_each_field_of_the_identity_refused():
     config = conf('RejectReason %{local} at %{domain} (%{sender}) from %{ip} helo %{helo}: '
                   'SPF %{result} at %{mta}, %{exp}')
-    verdict = policy.after_spf(config, CONN, mail('<Alice@Sender.Example>'), 'fail',
+    verdict = c_rules.after_spf(config, CONN, mail('<Alice@Sender.Example>'), 'fail',
                                'not ours')
     assert verdict.text == ('alice at sender.example (alice@sender.example) from '
                             '198.51.100.1 helo mx.sender.example: SPF fail at '
                             'mx.receiver.test, not ours')
     empty = mail('<>', helo='Mx.Helo.Example')
-    verdict = policy.after_spf(config, CONN, empty, 'fail', 'no')
+    verdict = c_rules.after_spf(config, CONN, empty, 'fail', 'no')
     assert verdict.text.startswith('postmaster at mx.helo.example (postmaster@mx.helo.example)')
 
 
 def test_a_temperror_shows_only_the_short_reason():
     config = conf('RejectReason %{result}: %{exp}')
-    text = policy.reject_reason(config, CONN, mail('<a@b.example>'), 'temperror',
+    text = c_rules.reject_reason(config, CONN, mail('<a@b.example>'), 'temperror',
                                 'DNS timed out asking 10.1.2.3')
     assert text == 'temperror: DNS timeout'
 
@@ -75,9 +75,9 @@ HOSTILE = ['a\r\n250 2.0.0 ok', 'x\x00y', '%s%n%%', 'b\u00fc\udcff', 'z' * 3000,
 def test_no_field_value_breaks_the_reply_line(field, value):
     config = conf('RejectReason %{' + field + '} <%{sender}> %{helo} %{exp}')
     raw_from = '<%s@sender.example>' % (value if field == 'local' else 'a')
-    found = policy.Mail(raw_from, value if field == 'local' else 'a', 'sender.example',
+    found = c_rules.Mail(raw_from, value if field == 'local' else 'a', 'sender.example',
                         'mailfrom', value if field == 'helo' else 'h.example')
-    verdict = policy.refuse(config, CONN, found, '7.23', 'RefuseFail', 'fail',
+    verdict = c_rules.refuse(config, CONN, found, '7.23', 'RefuseFail', 'fail',
                             value if field == 'exp' else '')
     text = headers.reply_text(verdict.code, verdict.xcode, verdict.text)
     line = '%s %s %s\r\n' % (verdict.code, verdict.xcode, text.replace('%%', '%'))

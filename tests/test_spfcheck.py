@@ -194,18 +194,18 @@ def macro_dns(monkeypatch):
 
 
 def _cached_checker():
-    from smf_spf import policy
+    from smf_spf import c_rules
     from smf_spf.cache import ResultCache
     return spfcheck.CachedChecker(SpfChecker(5), ResultCache(60, 100),
-                                  policy.is_cacheable)
+                                  c_rules.is_cacheable)
 
 
 def _evaluate(checker, ip, sender, helo):
-    from smf_spf import policy
-    connection = policy.Connection(ip, ip, 'client.test', 'mx.test')
-    mail = policy.Mail('<%s>' % sender, *split_path(sender), identity='mailfrom', helo=helo)
-    checked, cached = checker.evaluate(policy.cache_key(connection, mail), ip, mail.mailbox, helo,
-                                       policy.detailed_cache_key(connection, mail))
+    from smf_spf import c_rules
+    connection = c_rules.Connection(ip, ip, 'client.test', 'mx.test')
+    mail = c_rules.Mail('<%s>' % sender, *split_path(sender), identity='mailfrom', helo=helo)
+    checked, cached = checker.evaluate(c_rules.cache_key(connection, mail), ip, mail.mailbox, helo,
+                                       c_rules.detailed_cache_key(connection, mail))
     return checked.result, cached
 
 
@@ -347,14 +347,14 @@ def test_milter_does_not_serve_bobs_fail_to_alice(macro_dns):
     import logging
     import Milter
     from miltertools import MtaCtx
-    from smf_spf import config as configuration, policy
+    from smf_spf import c_rules, config as configuration
     from smf_spf.cache import ResultCache
     from smf_spf.milter import Services, SpfMilter
     conf = configuration.parse_lines(['TTL 1h'], 't.conf').config
     log = logging.getLogger('smf-spf-cache-macro')
     log.propagate = False
     checker = spfcheck.CachedChecker(SpfChecker(5), ResultCache(3600, 100),
-                                     policy.is_cacheable)
+                                     c_rules.is_cacheable)
     Milter.factory = lambda: SpfMilter(Services(conf, checker, log))
     replies = []
     for sender in ('bob@local.test', 'alice@local.test', 'bob@local.test'):

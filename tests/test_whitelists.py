@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import rawmilter
 from dnsstub import DnsStub
 from rawmilter import CONNECT, HELO, MAIL, RCPT, Client, connect_data, final
-from smf_spf import config as configuration, policy, whitelist
+from smf_spf import c_rules, config as configuration, whitelist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,15 +34,15 @@ CLIENT = '198.51.100.7'
 def ours_whitelists(key, pattern, target):
     """Whether the policy skips the check for `target` with the one config line."""
     config = configuration.parse_lines(['%s %s' % (key, pattern)], 't.conf').config
-    verdict, connection = policy.on_connect(config, CLIENT, target if key == 'WhitelistPTR'
+    verdict, connection = c_rules.on_connect(config, CLIENT, target if key == 'WhitelistPTR'
                                             else 'client.test', 'mx.test')
     if key == 'WhitelistPTR':
         return verdict.skipped_by == key
     sender = target if key == 'WhitelistFrom' else '<ceo@victim.example>'
-    verdict, mail = policy.on_mail(config, connection, sender, 'helo.test')
+    verdict, mail = c_rules.on_mail(config, connection, sender, 'helo.test')
     if key == 'WhitelistFrom':
         return verdict.skipped_by == key
-    verdict, _ = policy.on_rcpt(config, connection, mail, 'fail', target)
+    verdict, _ = c_rules.on_rcpt(config, connection, mail, 'fail', target)
     return verdict.skipped_by == key
 
 

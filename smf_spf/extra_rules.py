@@ -1,4 +1,4 @@
-"""Policy beyond the C milter, as pure functions around policy.py's verdicts.
+"""Policy beyond the C milter, as pure functions around c_rules.py's verdicts.
 
 - per-result refusals: RefuseSoftFail, RejectPermError, RefuseHeloFail (SoftFail makes
   them 4xx, as for RefuseFail);
@@ -15,15 +15,16 @@
 - WhitelistTo: as C refuses a fail per recipient when it is set, so are this policy's
   refusals: decided at MAIL FROM, made at each RCPT TO that WhitelistTo does not name.
 
-The adapter keeps one MessageState per message and hands it back at each stage.
+smf_spf.policy applies them after C's rules at each stage; the adapter keeps the
+MessageState it returns for the message and hands it back at the next stage.
 """
 
 from typing import NamedTuple, Optional
 
-from smf_spf import headers, policy
+from smf_spf import c_rules, headers
 from smf_spf.mailbox import POSTMASTER, ascii_lower, domain_key, split_path
 from smf_spf.outcomes import FAIL, PASS, PERMERROR, SOFTFAIL, TEMPERROR
-from smf_spf.policy import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict, shown
+from smf_spf.c_rules import CONTINUE, NOTICE, REJECT, TEMPFAIL, Verdict, shown
 
 REFUSALS = (REJECT, TEMPFAIL)
 # what RefuseNotPass lets through: a pass, and a temperror (AcceptTempError decides)
@@ -49,21 +50,21 @@ def result_refusal(config, connection, mail, result, helo_mail, helo_result,
     SPF error; softfail, which RFC 7208 has no code for, the generic 5.7.1. The
     explanations are each identity's, for RejectReason's %{exp}."""
     if result == SOFTFAIL and config.refuse_softfail:
-        return policy.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', SOFTFAIL,
+        return c_rules.refuse(config, connection, mail, '7.1', 'RefuseSoftFail', SOFTFAIL,
                              explanation)
     if result == PERMERROR and config.reject_perm_error:
-        return policy.refuse(config, connection, mail, '7.24', 'RejectPermError', PERMERROR,
+        return c_rules.refuse(config, connection, mail, '7.24', 'RejectPermError', PERMERROR,
                              explanation)
     if helo_result == FAIL and config.refuse_helo_fail:
-        return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
+        return c_rules.refuse(config, connection, helo_mail, '7.23', 'RefuseHeloFail',
                              FAIL, helo_explanation, label='helo fail')
     if result not in NOT_REFUSED_FOR_NOT_PASS and must_pass(config, mail.domain):
-        return policy.refuse(config, connection, mail, '7.23', 'RefuseNotPass', result,
+        return c_rules.refuse(config, connection, mail, '7.23', 'RefuseNotPass', result,
                              explanation)
     if (helo_mail is not None and helo_mail is not mail
             and helo_result not in NOT_REFUSED_FOR_NOT_PASS
             and must_pass(config, helo_mail.domain)):
-        return policy.refuse(config, connection, helo_mail, '7.23', 'RefuseNotPass',
+        return c_rules.refuse(config, connection, helo_mail, '7.23', 'RefuseNotPass',
                              helo_result, helo_explanation, label='helo ' + helo_result)
     return None
 
@@ -90,8 +91,8 @@ def is_postmaster(raw_rcpt):
 
 
 def _whitelisted_to(config, raw_rcpt):
-    address = policy.envelope_address(raw_rcpt, config.relaxed_local_part)
-    return address is not None and policy.whitelisted_to(config, address)
+    address = c_rules.envelope_address(raw_rcpt, config.relaxed_local_part)
+    return address is not None and c_rules.whitelisted_to(config, address)
 
 
 def _code(verdict):
@@ -102,7 +103,7 @@ def _code(verdict):
 
 def at_mail(config, connection, mail, result, helo_mail, helo_result, verdict,
             explanation='', helo_explanation=''):
-    """(Verdict for MAIL FROM, MessageState), given policy.after_spf's verdict.
+    """(Verdict for MAIL FROM, MessageState), given c_rules.after_spf's verdict.
 
     A refusal is made here, as C did, or with AcceptPostmaster on kept for RCPT TO; a
     TrustedForwarder's is dropped."""
@@ -136,7 +137,7 @@ def rcpt_result(state, result):
 
 
 def at_rcpt(config, state, verdict, raw_rcpt):
-    """(Verdict for this RCPT TO, MessageState), given policy.on_rcpt's verdict."""
+    """(Verdict for this RCPT TO, MessageState), given c_rules.on_rcpt's verdict."""
     if config.accept_postmaster and is_postmaster(raw_rcpt):
         refusal = verdict if verdict.action in REFUSALS else state.pending
         if refusal is None:
@@ -165,13 +166,13 @@ def dry_run(config, verdict, instead=CONTINUE):
 def _would(would, message):
     """A refusal's log line as DryRun writes it: `SPF would refuse (DryRun): 550 ...`, so
     that a count of `SPF refused:` lines stays a count of refusals."""
-    if message.startswith(policy.REFUSED):
-        message = message[len(policy.REFUSED):].lstrip()
+    if message.startswith(c_rules.REFUSED):
+        message = message[len(c_rules.REFUSED):].lstrip()
     return 'SPF would %s (DryRun): %s' % (would, message)
 
 
 def auth_results_additions(connection, mail, state):
-    """(trusted_forwarder_ip, helo_check) for policy.on_eom's Authentication-Results:
+    """(trusted_forwarder_ip, helo_check) for c_rules.on_eom's Authentication-Results:
     the client's IP when a TrustedForwarder's mail was let through, and the HELO
     identity's (result, name) when it was checked beside a sender's MAIL FROM (an empty
     sender's one resinfo already is the HELO identity's)."""
@@ -182,7 +183,7 @@ def auth_results_additions(connection, mail, state):
 
 
 def at_eom(state, edits):
-    """policy.on_eom's edits for this policy: a TrustedForwarder's Subject is not
+    """c_rules.on_eom's edits for this policy: a TrustedForwarder's Subject is not
     tagged."""
     if state.trusted is None:
         return edits
