@@ -476,7 +476,7 @@ def serve(live, ident, foreground, reloader, signal_pipe, metrics_server=None):
     # a value pymilter cannot decode (not UTF-8) skips that one callback instead of
     # deferring the whole message with 451 4.3.0; see milter.UNDECODED
     Milter.set_exception_policy(EXCEPTION_POLICY)
-    UNDECODED.install(log)
+    UNDECODED.install(log, per_thread=symguard.libmilter_has_worker_pool() is False)
     quickack_problem = None
     if conf.socket.family != 'unix':
         nodelay_once_listening(conf.socket.port, log=log)

@@ -47,25 +47,52 @@ class _Undecoded(object):
     """Values pymilter could not decode. Its C part builds each callback's arguments as
     strict UTF-8 (pymilter 1.0.4: header values, MAIL FROM, RCPT TO; every version: HELO),
     so a value that is not UTF-8 never reaches Python: pymilter prints the error through
-    sys.excepthook and answers the MTA with its exception policy instead."""
+    sys.excepthook and answers the MTA with its exception policy instead.  (The guard,
+    smf_spf/_symguard.c, passes such values on where it is in effect.)
+
+    The hook gets no session, only the thread it runs in.  Where libmilter gives each
+    session a thread of its own (no worker pool: el7's, el8's, el9's), the counts are kept
+    per thread, so each session sees only its own; with a worker pool (Debian's) one
+    session's commands may be served by any worker, and a session sees every session's."""
 
     def __init__(self):
         self.count = 0
+        self.by_thread = {}         # thread ident -> count, while per_thread
+        self.per_thread = False
         self.lock = threading.Lock()
 
-    def install(self, log):
-        """Count (and log) them; __main__ also sets the exception policy to CONTINUE."""
+    def install(self, log, per_thread=False):
+        """Count (and log) them; __main__ also sets the exception policy to CONTINUE.
+        `per_thread`: libmilter serves each session from one thread (see above)."""
+        self.per_thread = per_thread
         previous = sys.excepthook
 
         def hook(exc_type, exc, tb):
             if exc_type is not None and issubclass(exc_type, UnicodeDecodeError):
                 with self.lock:
                     self.count += 1
+                    if self.per_thread:
+                        ident = threading.get_ident()
+                        self.by_thread[ident] = self.by_thread.get(ident, 0) + 1
                 log.warning('pymilter could not pass on a value that is not UTF-8 (%r); '
                             'that callback was skipped', bytes(exc.object[:80]))
                 return
             previous(exc_type, exc, tb)
         sys.excepthook = hook
+
+    def mark(self):
+        """Where the calling session stands now, for changed_since() in the same session."""
+        if self.per_thread:
+            ident = threading.get_ident()
+            return ident, self.by_thread.get(ident, 0)
+        return None, self.count
+
+    def changed_since(self, mark):
+        """Whether a value may have been withheld from this session since `mark`."""
+        ident, seen = mark
+        if ident is None:
+            return self.count != seen
+        return self.by_thread.get(ident, 0) != seen
 
 
 UNDECODED = _Undecoded()
@@ -233,7 +260,7 @@ class SpfMilter(Milter.Base):
         self.quarantined = []
         self.auth_results = []      # incoming Authentication-Results values, in order
         self.mail_seen = False      # envfrom ran for this message and did not refuse it
-        self.undecoded_at_mail = UNDECODED.count
+        self.undecoded_at_mail = UNDECODED.mark()
         self.state = NO_STATE
 
     def getsymval(self, name):
@@ -377,7 +404,7 @@ class SpfMilter(Milter.Base):
     def eom(self):
         self.logs.tie_queue_id()
         self.logs.release()        # no queue ID even now
-        headers_unseen = UNDECODED.count != self.undecoded_at_mail
+        headers_unseen = UNDECODED.changed_since(self.undecoded_at_mail)
         if headers_unseen and self.subject is None and self.mail is not None:
             self.services.log.info('no Subject seen, but a header pymilter could not decode '
                                    'may be it: none added')

@@ -5,6 +5,7 @@ short error replies, quarantine edits: pure policy first, then through pymilter'
 import email
 import email.header
 import io
+import sys
 
 import Milter
 import pytest
@@ -333,6 +334,48 @@ def test_undecodable_value_is_counted_and_no_second_subject_added(monkeypatch):
     assert h.ctx._msg.get_all('Subject') is None
     assert 'no Subject seen, but a header pymilter could not decode may be it: none added' \
         in h.logs
+
+
+def _undecodable_in_a_thread(in_this_thread):
+    """What pymilter's PyErr_Print does for a header it cannot decode, from this thread
+    or from another one (another session's, where libmilter runs one per session)."""
+    import sys
+    import threading
+
+    def fail():
+        try:
+            b'Subject \xe9'.decode('utf-8')
+        except UnicodeDecodeError:
+            sys.excepthook(*sys.exc_info())
+    if in_this_thread:
+        fail()
+    else:
+        other = threading.Thread(target=fail)
+        other.start()
+        other.join()
+
+
+@pytest.mark.parametrize('per_thread, in_this_thread, subject_added', [
+    (True, False, True),        # another session's header: this one adds its Subject
+    (True, True, False),        # its own: a Subject may have been withheld, none added
+    (False, False, False),      # a worker pool: any session's counts for every one
+])
+def test_an_undecodable_header_counts_for_its_own_session_where_threads_are_sessions(
+        monkeypatch, per_thread, in_this_thread, subject_added):
+    from smf_spf import milter
+    undecoded = milter._Undecoded()
+    monkeypatch.setattr(milter, 'UNDECODED', undecoded)
+    h = Harness('RefuseFail off', sender_example='softfail')
+    monkeypatch.setattr(sys, 'excepthook', lambda *args: None)
+    undecoded.install(h.log, per_thread=per_thread)
+    h.connect()
+    h.mail('<a@sender.example>')
+    h.rcpt('<b@receiver.test>')
+    _undecodable_in_a_thread(in_this_thread)
+    assert undecoded.count == 1
+    h.ctx._msg = email.message_from_string('From: x\n\n')
+    h.eom()
+    assert (h.ctx._msg.get_all('Subject') == ['[SPF:fail]']) == subject_added
 
 
 def test_an_untrapped_exception_is_logged_with_what_pymilter_answers_the_mta():
