@@ -139,12 +139,18 @@ def stop_daemon(pid_file):
     except (IOError, OSError, ValueError):
         return
     deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
+    while time.time() < deadline and not _ended(pid):
         time.sleep(0.05)
+
+
+def _ended(pid):
+    """Whether `pid` has exited.  miltertest -w leaves the daemon to init, and a zombie
+    still answers kill(pid, 0) until init reaps it (about 2 s on some sandboxes' init)."""
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
+    except (IOError, OSError, IndexError):
+        return True
 
 
 def run_case(rundir, case, mode):
