@@ -5,13 +5,10 @@ itself and the names under it, matched on whole labels (mx.example.net is not
 evilmx.example.net), against the MTA's name for the client; a leading dot changes nothing.
 """
 
-import re
-
 from smf_spf.cidr import CidrSet
 from smf_spf.ipaddr import parse_ip
+from smf_spf.mailbox import is_host_name
 from smf_spf.match import DomainMatcher
-
-_HOST_NAME = re.compile(r'\.?(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*\Z')
 
 
 class TrustedForwarders(object):
@@ -38,6 +35,11 @@ class TrustedForwarders(object):
 NONE = TrustedForwarders()
 
 
+def _is_ascii(text):
+    """The MTA names a client by its PTR name, in ASCII (A-labels)."""
+    return all(ord(char) < 128 for char in text)
+
+
 def parse(entries, report):
     """TrustedForwarders from (line, value) pairs; report(line, reason) for each bad one."""
     networks = []
@@ -45,7 +47,7 @@ def parse(entries, report):
     for line_no, value in entries:
         if '/' in value or parse_ip(value) is not None:
             networks.append((line_no, value))
-        elif _HOST_NAME.match(value.rstrip('.')):
+        elif _is_ascii(value) and is_host_name(value.strip('.'), numeric_top_label=False):
             names.append(value.strip('.'))
         else:
             report(line_no, 'TrustedForwarder %r is neither an IP network nor a host name, '

@@ -115,12 +115,13 @@ def malformed_domain(domain):
     return _name_problem(name, labels, numeric_top_label=False)
 
 
-def is_host_name(name):
+def is_host_name(name, numeric_top_label=True):
     """A host name as a HELO may give it: one label or more, each as malformed_domain
     reads labels, and an optional final dot. smtp.helo may name it (RFC 8601); SPF
-    checks it only where malformed_domain finds nothing wrong."""
+    checks it only where malformed_domain finds nothing wrong.  `numeric_top_label`
+    False: a last label of digits alone (what an IPv4 address ends in) is not one."""
     name = name[:-1] if name.endswith('.') else name
-    return _name_problem(name, name.split('.'), numeric_top_label=True) is None
+    return _name_problem(name, name.split('.'), numeric_top_label) is None
 
 
 def _name_problem(name, labels, numeric_top_label):

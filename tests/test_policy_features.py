@@ -233,13 +233,21 @@ def test_trusted_forwarder_policy_property_survives_an_rfc8601_parser():
 def test_trusted_forwarder_config_errors_name_line():
     loaded = configuration.parse_lines(['TrustedForwarder 10.0.0.0/99',
                                         'TrustedForwarder .ok.example',
-                                        'TrustedForwarder 10.0.0', 'TrustedForwarder a!b'],
+                                        'TrustedForwarder 10.0.0', 'TrustedForwarder a!b',
+                                        'TrustedForwarder -mx.example',
+                                        'TrustedForwarder mx.b\u00fccher.example',
+                                        'TrustedForwarder mx_1.example.'],
                                        't.conf')
+    # names as smf_spf.mailbox reads host names (no '-' at a label's edge, ASCII: the
+    # MTA names clients by their PTR's A-labels), 10.0.0 not one (a numeric top label)
     assert [(p.line, p.severity) for p in loaded.problems] == [(1, ERROR), (3, ERROR),
-                                                                (4, ERROR)]
+                                                                (4, ERROR), (5, ERROR),
+                                                                (6, ERROR)]
     assert 'neither an IP network nor a host name' in loaded.problems[1].reason
     connection = c_rules.Connection('192.0.2.8', '192.0.2.8', 'mx.ok.example', 'mx')
     assert extra_rules.trusted_forwarder(loaded.config, connection) == 'fqdn=mx.ok.example'
+    assert extra_rules.trusted_forwarder(loaded.config, connection._replace(
+        hostname='a.mx_1.example')) == 'fqdn=a.mx_1.example'
 
 
 # -- postmaster ------------------------------------------------------------------------
