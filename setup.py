@@ -12,6 +12,10 @@ from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = ('_cidr_c', '_match_c', '_cache_c')
+# the C modules, each from its files (one job a file: see smf_spf/_symguard.h)
+C_MODULES = (('_symguard', ('_symguard', '_symguard_macros', '_symguard_utf8', '_symguard_steps',
+                            '_symguard_hooks')),
+             ('_tcpack', ('_tcpack',)))
 
 
 def version():
@@ -34,10 +38,15 @@ def extensions():
             for name in MODULES]
     if cythonize:
         exts = cythonize(exts, language_level=3, compiler_directives={'embedsignature': True})
-    # plain C: interpose libmilter's smfi_getsymval and mi_rd_cmd (see each file's head)
-    return exts + [Extension('smf_spf.' + name, [os.path.join('smf_spf', name + '.c')],
-                             depends=[os.path.join('smf_spf', '_dl_el7.h')], libraries=['dl'])
-                   for name in ('_symguard', '_tcpack')]
+    # plain C: interpose libmilter's smfi_getsymval, smfi_register and mi_rd_cmd (see each
+    # file's head); both find libmilter's own functions with _libmilter_dl.c
+    return exts + [Extension('smf_spf.' + name,
+                             [os.path.join('smf_spf', part + '.c')
+                              for part in parts + ('_libmilter_dl',)],
+                             depends=[os.path.join('smf_spf', header) for header in
+                                      ('_symguard.h', '_libmilter_dl.h')],
+                             libraries=['dl'])
+                   for name, parts in C_MODULES]
 
 
 setup(

@@ -17,9 +17,14 @@ import sys
 # Everything the process will use is imported here, at the top, before it switches to
 # User: that user may not be able to read this tree or the interpreter's (a checkout in
 # root's home), and an import after the switch fails there (tests/test_privileges.py).
-# smf_spf.milter loads smf_spf.symguard before pymilter's milter.so, as the guard needs.
-from smf_spf.milter import (EXCEPTION_POLICY, EXCEPTION_POLICY_NAME, FLAGS, GUARD_PROBLEM,
-                            HEADERS_READ, QUICKACK_PROBLEM, UNDECODED, Services, SpfMilter,
+from smf_spf import interpose
+# The C layer between libmilter and pymilter (the macro guard, TCP_QUICKACK) goes in
+# before pymilter's milter.so is loaded, or milter.so never calls it: see
+# smf_spf/interpose.py. None for each in effect, else why not (logged by
+# build_services and serve).
+GUARD_PROBLEM, QUICKACK_PROBLEM = interpose.install()
+from smf_spf.milter import (EXCEPTION_POLICY, EXCEPTION_POLICY_NAME, FLAGS,
+                            HEADERS_READ, UNDECODED, Services, SpfMilter,
                             adopt_sessionless_context, guard_protocol_mask)
 import Milter
 

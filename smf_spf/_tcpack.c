@@ -13,7 +13,8 @@
  *
  * libmilter reads each packet with mi_rd_cmd(), which its engine calls through the
  * dynamic linker (a PLT slot).  Loaded with RTLD_GLOBAL before pymilter's milter.so
- * (and so before libmilter), this module's mi_rd_cmd is the one that call binds to.
+ * (and so before libmilter; smf_spf/interpose.py), this module's mi_rd_cmd is the one
+ * that call binds to.
  * It calls libmilter's own (found in the library that defines it) and, after a packet
  * the MTA expects no reply to, when nothing more is waiting to be read, sets
  * TCP_QUICKACK on the socket: Linux then sends the pending ACK at once, and the MTA's
@@ -26,8 +27,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "_dl_el7.h"
-#include <link.h>
+#include "_libmilter_dl.h"
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -41,7 +41,8 @@
 #define TCP_QUICKACK 12               /* Linux */
 #endif
 
-/* the milter protocol's commands that get no reply (mfdef.h) */
+/* the milter protocol's commands that get no reply (mfdef.h, which pymilter does not
+ * expose: kept here) */
 #define SMFIC_ABORT 'A'
 #define SMFIC_MACRO 'D'
 #define SMFIC_QUIT_NC 'K'
@@ -59,36 +60,13 @@ static char unanswered[UNANSWERED_MAX + 1] = "";
 
 char *mi_rd_cmd(int, struct timeval *, char *, size_t *, char *);
 
-/* dl_iterate_phdr's callback: the first loaded object whose own lookup (the object,
- * then its dependencies) finds an mi_rd_cmd that is not this module's */
-static int
-find_libmilter(struct dl_phdr_info *info, size_t size, void *found)
-{
-    void *handle, *symbol;
-
-    (void)size;
-    if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0')
-        return 0;                     /* the program: its scope starts with this module */
-    handle = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
-    if (handle == NULL)
-        return 0;
-    symbol = dlsym(handle, "mi_rd_cmd");
-    dlclose(handle);
-    if (symbol == NULL || symbol == (void *)mi_rd_cmd)
-        return 0;
-    *(void **)found = symbol;
-    return 1;
-}
-
 /* libmilter's own mi_rd_cmd, looked for until found (threads that race write the same
  * address); NULL while no loaded library has one */
 static rd_cmd_fn
 libmilter_reader(void)
 {
-    void *found = NULL;
-
-    if (libmilter_rd_cmd == NULL && dl_iterate_phdr(find_libmilter, &found))
-        libmilter_rd_cmd = (rd_cmd_fn)found;
+    if (libmilter_rd_cmd == NULL)
+        libmilter_rd_cmd = (rd_cmd_fn)dl_lookup_behind("mi_rd_cmd", (void *)mi_rd_cmd);
     return libmilter_rd_cmd;
 }
 
@@ -144,9 +122,9 @@ install(PyObject *module, PyObject *unused)
 static PyObject *
 active(PyObject *module, PyObject *unused)
 {
-    /* what libmilter's PLT slot binds to: the process's global scope comes first */
+    /* what libmilter's PLT slot binds to */
     return PyBool_FromLong(libmilter_rd_cmd != NULL &&
-                           dlsym(RTLD_DEFAULT, "mi_rd_cmd") == (void *)mi_rd_cmd);
+                           dl_binds_to("mi_rd_cmd", (void *)mi_rd_cmd));
 }
 
 static PyObject *
@@ -183,8 +161,8 @@ static PyMethodDef methods[] = {
     {"enable", enable, METH_VARARGS,
      "enable(on, commands=b''): set TCP_QUICKACK after each packet that gets no reply "
      "(also these commands, taken without reply)"},
-    {"pushed", pushed, METH_NOARGS,
-     "pushed() -> int: how many times TCP_QUICKACK was set"},
+    {"_pushed", pushed, METH_NOARGS,
+     "_pushed() -> int: how many times TCP_QUICKACK was set (for tests)"},
     {NULL, NULL, 0, NULL}
 };
 

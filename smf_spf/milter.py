@@ -10,11 +10,12 @@ import sys
 import threading
 import time
 
-# before pymilter's milter.so: see smf_spf/symguard.py and smf_spf/tcpack.py
-from smf_spf import symguard, tcpack
+# The C layer between libmilter and pymilter is not installed here: the daemon installs
+# it before it imports this module (smf_spf/interpose.py). Without it symguard's
+# functions answer as pymilter alone would.
 import Milter
 
-from smf_spf import c_rules, headers, policy
+from smf_spf import c_rules, headers, policy, symguard
 from smf_spf.extra_rules import NO_STATE
 from smf_spf.outcomes import (ACCEPT, ADD_HEADER, ADD_RCPT, CHG_HEADER, CONTINUE, DEL_HEADER,
                               DEL_RCPT, INS_HEADER, REJECT, TEMPFAIL)
@@ -27,13 +28,9 @@ _ACTIONS = {
     REJECT: Milter.REJECT,
     TEMPFAIL: Milter.TEMPFAIL,
 }
-# None when malformed macro frames cannot crash getsymval, else why they can
-GUARD_PROBLEM = symguard.install()
 # what pymilter tells the MTA when a callback raises (serve sets it): never a 451 for the
 # whole message over one value it could not decode, see UNDECODED
 EXCEPTION_POLICY, EXCEPTION_POLICY_NAME = Milter.CONTINUE, 'continue'
-# None when libmilter's packet reads can be followed by TCP_QUICKACK, else why not
-QUICKACK_PROBLEM = tcpack.install()
 # what we may ask of the MTA: headers, Subject, quarantine recipients
 FLAGS = Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.DELRCPT
 # the header fields SpfMilter.header reads (lower case); the guard answers the others

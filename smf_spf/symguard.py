@@ -1,32 +1,36 @@
-"""Load the guards of smf_spf/_symguard.c ahead of pymilter's milter.so.
+"""The guard of smf_spf/_symguard.c between libmilter and pymilter's milter.so.
 
-Importing this module before pymilter's milter.so puts the guard's
-smfi_getsymval into the process's global symbol scope, where milter.so's
-reference to it is resolved first (and likewise its smfi_register, which wraps
-pymilter's negotiate, connect, HELO, MAIL, RCPT, DATA, header and unknown-command
-callbacks); install() then hands the guard libmilter's own functions.
+Its C module must be in the process's global symbol scope before milter.so is loaded:
+its smfi_getsymval and smfi_register (which wraps pymilter's negotiate, connect, HELO,
+MAIL, RCPT, DATA, header and unknown-command callbacks) are then the ones milter.so
+binds to.  smf_spf.interpose.install() loads it so (_load()), then pymilter, then hands
+the guard libmilter's own functions (install()).  Importing this module loads nothing.
 """
 
-import os
 import sys
 import threading
 
-_flags = sys.getdlopenflags()
-sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
-try:
-    from smf_spf import _symguard
-except ImportError as exc:      # not built: the process runs without the guard
-    _symguard = None
-    _IMPORT_ERROR = str(exc)
-finally:
-    sys.setdlopenflags(_flags)
+_symguard = None                # the C module, once _load() has loaded it
+_load_problem = 'smf_spf._symguard is not loaded (smf_spf.interpose.install)'
+
+
+def _load():
+    """Import the C module; the caller has made the import load it with RTLD_GLOBAL
+    (smf_spf.interpose.global_symbols)."""
+    global _symguard, _load_problem
+    try:
+        from smf_spf import _symguard as module
+    except ImportError as exc:      # not built: the process runs without the guard
+        _load_problem = 'smf_spf._symguard is not built: %s' % exc
+        return
+    _symguard, _load_problem = module, None
 
 
 def install():
     """Point the guard at libmilter's smfi_getsymval and smfi_register (pymilter
     must be imported): None when the guard is in effect, else why not."""
     if _symguard is None:
-        return 'smf_spf._symguard is not built: %s' % _IMPORT_ERROR
+        return _load_problem
     milter = sys.modules.get('milter')
     if milter is None:
         return 'pymilter is not loaded'
@@ -67,12 +71,21 @@ def pass_on(headers=None, data=True, negotiate_mask=None):
     """Which callbacks reach Python: only these header fields (None: all of them), DATA
     if `data`, and the option negotiation unless `negotiate_mask` is given (the guard
     then answers it as SpfMilter.negotiate does, clearing those protocol bits); the
-    guard answers the others itself (continue), without taking the interpreter's lock.
-    Without the guard every callback reaches Python."""
+    guard answers the others itself (continue, or no reply where the session negotiated
+    none), without taking the interpreter's lock.  Without the guard every callback
+    reaches Python."""
     if _symguard is not None:
         _symguard.pass_on(
             None if headers is None else tuple(name.encode('ascii') for name in headers),
-            data, negotiate_mask)
+            data, negotiate_mask, *_pymilter_constants())
+
+
+def _pymilter_constants():
+    """What the guard's wrappers answer with, as pymilter has them: the SMFIP_NR_* flags
+    of HELO, DATA and header fields, and CONTINUE and NOREPLY."""
+    import Milter
+    return ((Milter.P_NR_HELO, Milter.P_NR_DATA, Milter.P_NR_HDR),
+            (Milter.CONTINUE, Milter.NOREPLY))
 
 
 def stashed():
@@ -80,7 +93,7 @@ def stashed():
     return _symguard.stashed() if _symguard is not None else None
 
 
-def unexpected_contexts():
+def _unexpected_contexts():
     return _symguard.unexpected() if _symguard is not None else 0
 
 

@@ -1,23 +1,31 @@
-"""Load smf_spf/_tcpack.c ahead of pymilter's milter.so.
+"""The packet reader of smf_spf/_tcpack.c between libmilter and the MTA's socket.
 
-Importing this module before pymilter's milter.so puts its mi_rd_cmd, which reads each
-milter packet through libmilter's own and then acknowledges the packets that get no
-reply at once (TCP_QUICKACK), into the process's global symbol scope, where libmilter's
-call to mi_rd_cmd is bound first.  See the C file's head for the stall it removes.
+Its C module must be in the process's global symbol scope before pymilter's milter.so
+(and so libmilter) is loaded: its mi_rd_cmd, which reads each milter packet through
+libmilter's own and then acknowledges the packets that get no reply at once
+(TCP_QUICKACK), is then the one libmilter's call is bound to.  smf_spf.interpose.install()
+loads it so (_load()), then pymilter, then finds libmilter's own (install()).  Importing
+this module loads nothing.  See the C file's head for the stall it removes.
 """
 
 import os
 import sys
 
-_flags = sys.getdlopenflags()
-sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
-try:
-    from smf_spf import _tcpack
-except ImportError as exc:      # not built: packets are acknowledged as the kernel likes
-    _tcpack = None
-    _IMPORT_ERROR = str(exc)
-finally:
-    sys.setdlopenflags(_flags)
+_tcpack = None                  # the C module, once _load() has loaded it
+_load_problem = 'smf_spf._tcpack is not loaded (smf_spf.interpose.install)'
+
+
+def _load():
+    """Import the C module; the caller has made the import load it with RTLD_GLOBAL
+    (smf_spf.interpose.global_symbols)."""
+    global _tcpack, _load_problem
+    try:
+        from smf_spf import _tcpack as module
+    except ImportError as exc:  # not built: packets are acknowledged as the kernel likes
+        _load_problem = 'smf_spf._tcpack is not built: %s' % exc
+        return
+    _tcpack, _load_problem = module, None
+
 
 # benchmarks compare with and without in one run (bench/sendmail_stages.py)
 DISABLE_VARIABLE = 'SMF_SPF_NO_QUICKACK'
@@ -27,7 +35,7 @@ def install():
     """Find libmilter's mi_rd_cmd (pymilter must be loaded): None when libmilter's packet
     reads go through this module, else why not."""
     if _tcpack is None:
-        return 'smf_spf._tcpack is not built: %s' % _IMPORT_ERROR
+        return _load_problem
     if 'milter' not in sys.modules:
         return 'pymilter is not loaded'
     try:
@@ -63,6 +71,6 @@ def enable(problem, steps_not_wanted=~0):
     return None
 
 
-def pushed():
-    """How many packets were acknowledged at once so far."""
-    return _tcpack.pushed() if _tcpack is not None else 0
+def _pushed():
+    """How many packets were acknowledged at once so far (for tests)."""
+    return _tcpack._pushed() if _tcpack is not None else 0

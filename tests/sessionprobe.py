@@ -19,7 +19,7 @@ import sys
 # beside it has no compiled _symguard
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from smf_spf import symguard  # noqa: E402  (before pymilter: see smf_spf/symguard.py)
+from smf_spf import interpose, symguard  # noqa: E402
 
 UNMAPPED = 0x10         # the first page is never mapped
 
@@ -77,11 +77,12 @@ def main(case):
     context.stage(0, b'C', b'j', b'mx.conn.test', b'{daemon_name}', b'smtpd')
     context.stage(1, b'H', b'j', b'mx.helo.test')
     if case in ('libmilter', 'swapped'):
-        import Milter  # noqa: F401  (its milter.so brings libmilter)
-        assert symguard.install() is None
+        assert interpose.install()[0] is None     # then pymilter's milter.so, libmilter
         if case == 'swapped':
             symguard._symguard._perturb(0, True)
     else:
+        with interpose.global_symbols():
+            symguard._load()                       # and no pymilter: a fake libmilter
         symguard._symguard.install(ctypes.cast(fake_getsymval, ctypes.c_void_p).value,
                                    ctypes.cast(fake_register, ctypes.c_void_p).value)
         if case == 'unreadable array':

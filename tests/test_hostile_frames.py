@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 import rawmilter
 from dnsstub import DnsStub
 from rawmilter import CONNECT, HELO, MAIL, RCPT, Client, connect_data, final, session
-from smf_spf import symguard
+from smf_spf import interpose, symguard
 
 REJECTED = b'550 5.7.23 '
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,9 +41,8 @@ def assert_still_serving(daemon):
 
 
 def test_the_guard_is_in_effect():
-    import Milter  # noqa: F401  (the guard is installed once pymilter is loaded)
-    from smf_spf.milter import GUARD_PROBLEM
-    assert GUARD_PROBLEM is None
+    guard_problem, _ = interpose.install()      # tests/conftest.py installed it
+    assert guard_problem is None
     assert symguard._symguard.active()
 
 
@@ -114,7 +113,7 @@ def reference_lookup(strings, name):
 
 
 def walk(strings, name, careful=False):
-    return symguard._symguard.walk(b'M' + b''.join(s + b'\0' for s in strings), name, careful)
+    return symguard._symguard._walk(b'M' + b''.join(s + b'\0' for s in strings), name, careful)
 
 
 def test_walk_examples():
@@ -141,8 +140,8 @@ def test_walk_agrees_with_the_reference_for_any_number_of_strings(strings, name)
 
 @pytest.mark.parametrize('careful', [False, True])
 def test_frame_without_a_terminating_nul(careful):
-    assert symguard._symguard.walk(b'Mj\0mx.example', b'j', careful) is None
-    assert symguard._symguard.walk(b'Mj', b'j', careful) is None
+    assert symguard._symguard._walk(b'Mj\0mx.example', b'j', careful) is None
+    assert symguard._symguard._walk(b'Mj', b'j', careful) is None
 
 
 # -- the same through pymilter's TestCtx --------------------------------------------
@@ -231,7 +230,7 @@ def test_utf8_check_agrees_with_python(raw):
         expected = True
     except UnicodeDecodeError:
         expected = False
-    assert symguard._symguard.utf8(raw) is expected
+    assert symguard._symguard._utf8(raw) is expected
 
 
 @pytest.mark.parametrize('raw', [b'\xc0\x80', b'\xe0\x80\x80', b'\xed\xa0\x80', b'\xf4\x90\x80\x80',
@@ -242,7 +241,7 @@ def test_utf8_check_edges(raw):
         expected = True
     except UnicodeDecodeError:
         expected = False
-    assert symguard._symguard.utf8(raw) is expected
+    assert symguard._symguard._utf8(raw) is expected
 
 
 # -- sequences only a hostile client sends (found by tests/test_fuzz.py) -------------
@@ -301,14 +300,13 @@ def test_the_daemon_recognised_libmilters_session_layout(daemon):
 def test_a_context_of_another_layout_goes_to_libmilter_and_is_reported_once():
     import ctypes
     import logging
-    import Milter  # noqa: F401  (installs libmilter's own lookup as the fallback)
     from miltertools import ListHandler
     guard = ctypes.CDLL(symguard._symguard.__file__)
     guard.smfi_getsymval.restype = ctypes.c_char_p
     foreign = ctypes.create_string_buffer(4096)         # all zero: protocol version 0
-    before = symguard.unexpected_contexts()
+    before = symguard._unexpected_contexts()
     assert guard.smfi_getsymval(foreign, b'j') is None
-    assert symguard.unexpected_contexts() == before + 1
+    assert symguard._unexpected_contexts() == before + 1
     handler = ListHandler()
     log = logging.getLogger('symguard-test')
     log.addHandler(handler)
@@ -369,7 +367,9 @@ def test_libmilter_is_not_asked_while_its_own_walk_would_overrun():
                                   'layout': ['unproven', None]}
 
 
-SWAP_STAGES = 'from smf_spf import symguard\nsymguard._symguard._perturb(0, True)'
+# before the daemon's own install(), which then returns this one's answer
+SWAP_STAGES = ('from smf_spf import interpose, symguard\ninterpose.install()\n'
+               'symguard._symguard._perturb(0, True)')
 
 
 def test_on_a_live_session_the_guard_steps_aside_logged_once(tmp_path, dns):
@@ -435,7 +435,8 @@ def test_guard_gives_no_reply_where_the_session_negotiated_none():
     """libmilter would not send this CONTINUE either (the MTA reads none), but would log
     an error for every HELO and header field."""
     import Milter
-    went_on = symguard._symguard.went_on
+    symguard.pass_on()      # hands the guard pymilter's CONTINUE and NOREPLY
+    went_on = symguard._symguard._went_on
     for step in (Milter.P_NR_HDR, Milter.P_NR_HELO):
         assert went_on(Milter.CONTINUE, step, step) == Milter.NOREPLY
         assert went_on(Milter.NOREPLY, step, step) == Milter.NOREPLY
@@ -446,9 +447,23 @@ def test_guard_gives_no_reply_where_the_session_negotiated_none():
     assert went_on(Milter.CONTINUE, Milter.P_NR_HELO, Milter.P_NR_HDR) == Milter.CONTINUE
 
 
+def test_the_guard_answers_with_the_constants_python_hands_it():
+    """pass_on() hands the guard pymilter's answers and no-reply flags: it keeps no copy
+    of its own (other numbers given, it answers with those)."""
+    guard = symguard._symguard
+    try:
+        guard.pass_on(None, True, None, (0x1, 0x2, 0x4), (10, 20))
+        assert guard._went_on(10, 0x4, 0x4) == 20
+        assert guard._went_on(0, 0x4, 0x4) == 0
+    finally:
+        symguard.pass_on()
+    import Milter
+    assert guard._went_on(Milter.CONTINUE, Milter.P_NR_HDR, Milter.P_NR_HDR) == Milter.NOREPLY
+
+
 @pytest.mark.usefixtures('read_only_subject_and_ar')
 def test_guard_passes_on_only_the_fields_the_milter_reads_in_any_ascii_case():
-    read = symguard._symguard.header_read
+    read = symguard._symguard._header_read
     assert read(b'Subject') and read(b'SUBJECT') and read(b'subject')
     assert read(b'Authentication-Results') and read(b'AUTHENTICATION-RESULTS')
     for other in (b'From', b'To', b'Received', b'Subjec', b'Subjects', b'', b'X-\xff',
@@ -458,7 +473,7 @@ def test_guard_passes_on_only_the_fields_the_milter_reads_in_any_ascii_case():
 
 def test_guard_passes_on_every_field_until_told():
     symguard.pass_on()
-    assert symguard._symguard.header_read(b'X-Anything')
+    assert symguard._symguard._header_read(b'X-Anything')
 
 
 @pytest.mark.usefixtures('read_only_subject_and_ar')
@@ -466,7 +481,7 @@ def test_guard_passes_on_every_field_until_told():
 @given(st.binary(max_size=30).map(lambda b: b.replace(b'\0', b'')))
 def test_guard_header_choice_agrees_with_python(name):
     from smf_spf.milter import HEADERS_READ
-    assert symguard._symguard.header_read(name) == (
+    assert symguard._symguard._header_read(name) == (
         name.lower() in [wanted.encode('ascii') for wanted in HEADERS_READ])
 
 
@@ -474,7 +489,7 @@ def test_guard_header_choice_agrees_with_python(name):
                                    ('Subject',), [b'Subject']])
 def test_guard_header_list_is_checked(names):
     with pytest.raises((ValueError, TypeError)):
-        symguard._symguard.pass_on(names, False)
+        symguard._symguard.pass_on(names, False, None, *symguard._pymilter_constants())
     symguard.pass_on()
 
 

@@ -6,11 +6,9 @@ import ctypes
 import socket
 import struct
 
-import Milter  # noqa: F401  (pymilter loaded: libmilter's mi_rd_cmd can be found)
 import pytest
 
-from smf_spf import tcpack
-from smf_spf.milter import QUICKACK_PROBLEM
+from smf_spf import interpose, tcpack
 
 
 class Timeval(ctypes.Structure):
@@ -60,7 +58,8 @@ def frame(command, data=b''):
 
 
 def test_libmilter_reads_packets_through_the_module():
-    assert QUICKACK_PROBLEM is None
+    _, quickack_problem = interpose.install()   # tests/conftest.py installed it
+    assert quickack_problem is None
     assert tcpack._tcpack.active()
 
 
@@ -73,10 +72,10 @@ def test_libmilter_reads_packets_through_the_module():
 def test_quickack_follows_only_packets_without_reply(reader, tcp_pair, command, data,
                                                      acknowledged):
     mta, milter = tcp_pair
-    before = tcpack.pushed()
+    before = tcpack._pushed()
     mta.sendall(frame(command, data))
     assert read_packet(reader, milter) == (command, data)
-    assert tcpack.pushed() - before == (1 if acknowledged else 0)
+    assert tcpack._pushed() - before == (1 if acknowledged else 0)
 
 
 @pytest.mark.parametrize('command,data,acknowledged', [
@@ -89,10 +88,10 @@ def test_steps_the_milter_takes_without_reply_are_acknowledged_too(reader, tcp_p
                                                                    data, acknowledged):
     mta, milter = tcp_pair
     tcpack._tcpack.enable(True, b'HTL')
-    before = tcpack.pushed()
+    before = tcpack._pushed()
     mta.sendall(frame(command, data))
     assert read_packet(reader, milter) == (command, data)
-    assert tcpack.pushed() - before == (1 if acknowledged else 0)
+    assert tcpack._pushed() - before == (1 if acknowledged else 0)
 
 
 def test_the_steps_taken_without_reply_are_those_the_negotiation_keeps():
@@ -106,30 +105,30 @@ def test_no_ack_of_its_own_when_the_next_packet_is_already_there(reader, tcp_pai
     """Postfix writes its macros and the command together: the reply to the command will
     carry the ACK, so none is pushed for the macros; the last packet read decides."""
     mta, milter = tcp_pair
-    before = tcpack.pushed()
+    before = tcpack._pushed()
     mta.sendall(frame(b'D', b'Mi\x00ABC\x00') + frame(b'A') + frame(b'D', b'Cj\x00x\x00'))
     packets = [read_packet(reader, milter) for _ in range(3)]
     assert [command for command, _ in packets] == [b'D', b'A', b'D']
-    assert tcpack.pushed() - before == 1
+    assert tcpack._pushed() - before == 1
 
 
 def test_nothing_is_set_until_enabled(reader, tcp_pair):
     mta, milter = tcp_pair
     tcpack._tcpack.enable(False)
-    before = tcpack.pushed()
+    before = tcpack._pushed()
     mta.sendall(frame(b'D', b'Cj\x00mx.example\x00'))
     assert read_packet(reader, milter) == (b'D', b'Cj\x00mx.example\x00')
-    assert tcpack.pushed() == before
+    assert tcpack._pushed() == before
 
 
 def test_unix_socket_packets_pass_through_untouched(reader):
     """setsockopt fails on a unix socket: the packet is read all the same, nothing counted."""
     mta, milter = socket.socketpair()
     try:
-        before = tcpack.pushed()
+        before = tcpack._pushed()
         mta.sendall(frame(b'D', b'Hx\x00y\x00'))
         assert read_packet(reader, milter) == (b'D', b'Hx\x00y\x00')
-        assert tcpack.pushed() == before
+        assert tcpack._pushed() == before
     finally:
         mta.close()
         milter.close()
