@@ -43,8 +43,14 @@ def install():
             _installed = (late, late)
             return _installed
         with global_symbols():
-            symguard._load()
-            tcpack._load()
+            try:
+                from smf_spf import _symguard as guard
+            except ImportError as exc:      # not built: the process runs without it
+                guard = 'smf_spf._symguard is not built: %s' % exc
+            try:
+                from smf_spf import _tcpack as reader
+            except ImportError as exc:      # packets are acknowledged as the kernel likes
+                reader = 'smf_spf._tcpack is not built: %s' % exc
         import milter  # noqa: F401  (pymilter's milter.so, bound to them now)
-        _installed = (symguard.install(), tcpack.install())
+        _installed = (symguard.install(guard), tcpack.install(reader))
     return _installed

@@ -3,34 +3,25 @@
 Its C module must be in the process's global symbol scope before milter.so is loaded:
 its smfi_getsymval and smfi_register (which wraps pymilter's negotiate, connect, HELO,
 MAIL, RCPT, DATA, header and unknown-command callbacks) are then the ones milter.so
-binds to.  smf_spf.interpose.install() loads it so (_load()), then pymilter, then hands
-the guard libmilter's own functions (install()).  Importing this module loads nothing.
+binds to.  smf_spf.interpose.install() loads it so, then pymilter, then hands it here
+(install()), which gives the guard libmilter's own functions.  Importing this module
+loads nothing.
 """
 
 import sys
 import threading
 
-_symguard = None                # the C module, once _load() has loaded it
-_load_problem = 'smf_spf._symguard is not loaded (smf_spf.interpose.install)'
+_symguard = None                # the C module, once install() has it
 
 
-def _load():
-    """Import the C module; the caller has made the import load it with RTLD_GLOBAL
-    (smf_spf.interpose.global_symbols)."""
-    global _symguard, _load_problem
-    try:
-        from smf_spf import _symguard as module
-    except ImportError as exc:      # not built: the process runs without the guard
-        _load_problem = 'smf_spf._symguard is not built: %s' % exc
-        return
-    _symguard, _load_problem = module, None
-
-
-def install():
-    """Point the guard at libmilter's smfi_getsymval and smfi_register (pymilter
-    must be imported): None when the guard is in effect, else why not."""
-    if _symguard is None:
-        return _load_problem
+def install(loaded):
+    """Point the guard (`loaded`: the C module, or why it is not there) at libmilter's
+    smfi_getsymval and smfi_register (pymilter must be imported): None when the guard
+    is in effect, else why not."""
+    global _symguard
+    if isinstance(loaded, str):
+        return loaded
+    _symguard = loaded
     milter = sys.modules.get('milter')
     if milter is None:
         return 'pymilter is not loaded'

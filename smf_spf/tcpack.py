@@ -4,38 +4,26 @@ Its C module must be in the process's global symbol scope before pymilter's milt
 (and so libmilter) is loaded: its mi_rd_cmd, which reads each milter packet through
 libmilter's own and then acknowledges the packets that get no reply at once
 (TCP_QUICKACK), is then the one libmilter's call is bound to.  smf_spf.interpose.install()
-loads it so (_load()), then pymilter, then finds libmilter's own (install()).  Importing
-this module loads nothing.  See the C file's head for the stall it removes.
+loads it so, then pymilter, then hands it here (install()), which finds libmilter's own.
+Importing this module loads nothing.  See the C file's head for the stall it removes.
 """
 
 import os
 import sys
 
-_tcpack = None                  # the C module, once _load() has loaded it
-_load_problem = 'smf_spf._tcpack is not loaded (smf_spf.interpose.install)'
-
-
-def _load():
-    """Import the C module; the caller has made the import load it with RTLD_GLOBAL
-    (smf_spf.interpose.global_symbols)."""
-    global _tcpack, _load_problem
-    try:
-        from smf_spf import _tcpack as module
-    except ImportError as exc:  # not built: packets are acknowledged as the kernel likes
-        _load_problem = 'smf_spf._tcpack is not built: %s' % exc
-        return
-    _tcpack, _load_problem = module, None
-
-
+_tcpack = None                  # the C module, once install() has it
 # benchmarks compare with and without in one run (bench/sendmail_stages.py)
 DISABLE_VARIABLE = 'SMF_SPF_NO_QUICKACK'
 
 
-def install():
-    """Find libmilter's mi_rd_cmd (pymilter must be loaded): None when libmilter's packet
-    reads go through this module, else why not."""
-    if _tcpack is None:
-        return _load_problem
+def install(loaded):
+    """Find libmilter's mi_rd_cmd for the reader (`loaded`: the C module, or why it is
+    not there; pymilter must be loaded): None when libmilter's packet reads go through
+    it, else why not."""
+    global _tcpack
+    if isinstance(loaded, str):
+        return loaded
+    _tcpack = loaded
     if 'milter' not in sys.modules:
         return 'pymilter is not loaded'
     try:

@@ -82,9 +82,10 @@ def main(case):
             symguard._symguard._perturb(0, True)
     else:
         with interpose.global_symbols():
-            symguard._load()                       # and no pymilter: a fake libmilter
-        symguard._symguard.install(ctypes.cast(fake_getsymval, ctypes.c_void_p).value,
-                                   ctypes.cast(fake_register, ctypes.c_void_p).value)
+            from smf_spf import _symguard          # and no pymilter: a fake libmilter
+        symguard._symguard = _symguard
+        _symguard.install(ctypes.cast(fake_getsymval, ctypes.c_void_p).value,
+                          ctypes.cast(fake_register, ctypes.c_void_p).value)
         if case == 'unreadable array':
             context.session.macro_strings[1] = UNMAPPED
         elif case == 'entry elsewhere':

@@ -46,6 +46,20 @@ def test_the_guard_is_in_effect():
     assert symguard._symguard.active()
 
 
+def test_the_adapter_installs_nothing_at_import_and_a_late_install_says_why():
+    """Only the daemon puts the C layer in (smf_spf/__main__.py, before pymilter):
+    importing smf_spf.milter loads neither module, and once pymilter is loaded an
+    install() would be bound to nothing, so it says so instead."""
+    code = ('import sys\nimport smf_spf.milter\n'
+            'print([m for m in ("smf_spf._symguard", "smf_spf._tcpack") if m in sys.modules])\n'
+            'from smf_spf import interpose, symguard\nprint(interpose.install())\n'
+            'print(symguard.pass_on(), symguard.stashed())')
+    out = subprocess.check_output([sys.executable, '-c', code], universal_newlines=True,
+                                  cwd=os.path.dirname(HERE)).splitlines()
+    late = "pymilter's milter.so was loaded first: it is bound to libmilter's own"
+    assert out == ['[]', repr((late, late)), 'None None']
+
+
 @pytest.mark.parametrize('stage', [CONNECT, HELO, MAIL])
 @pytest.mark.parametrize('count', [1, 3, 5, 9, 15])
 def test_odd_macro_frame_does_not_kill_the_milter(daemon, stage, count):
