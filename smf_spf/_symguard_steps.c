@@ -67,7 +67,8 @@ header_is_read(const char *name)
  * session negotiated none for it (`no_reply`, an SMFIP_NR_* flag: the MTA then does
  * not wait for one, and libmilter would not send CONTINUE either, but would log an
  * error for each); else `status`.  The negotiated flags are read only from a context
- * of the proven layout (`proven`); another gets `status` and libmilter decides. */
+ * of the proven layout (`proven`); another gets `status` and libmilter decides, as do
+ * all before pass_on() has handed pymilter's flags and answers (no_reply 0). */
 int
 went_on_in(const struct session_prefix *session, int proven, int status,
            unsigned long no_reply)
