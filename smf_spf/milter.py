@@ -305,7 +305,7 @@ class SpfMilter(Milter.Base):
     # No reply to HELO or to header fields: the MTA does not wait for one (Postfix sends
     # them with the next command that wants an answer), so a message costs fewer round
     # trips, each a wake-up of both processes.  The guard answers so for Python too
-    # (smf_spf/_symguard.c went_on).
+    # (smf_spf/_symguard_steps.c went_on).
     @Milter.noreply
     @_fail_open('HELO', Milter.CONTINUE, unchecked_from_now=True)
     def hello(self, heloname):
