@@ -96,19 +96,30 @@ def final(replies):
     return replies[-1] if replies else None
 
 
-def session(port, sender, helo=b'mx.client.test', ip='127.0.0.1', macros=()):
-    """One ordinary session up to MAIL FROM: the final reply to MAIL."""
+def mails(port, senders, helo=b'mx.client.test', ip='127.0.0.1', macros=()):
+    """One ordinary session from `ip`: CONNECT, HELO, then each MAIL FROM (an ABORT
+    between, as for RSET), `macros` before each: the final reply to each MAIL."""
     client = Client(port)
+    answers = []
     try:
         client.negotiate()
-        client.macros(CONNECT[:1], b'j', b'mx.receiver.test')
+        client.macros(CONNECT, b'j', b'mx.receiver.test')
         client.step(CONNECT, connect_data(b'client.test', ip))
         client.step(HELO, helo + b'\0')
-        if macros:
-            client.macros(MAIL, *macros)
-        return final(client.step(MAIL, b'<' + sender + b'>\0'))
+        for sender in senders:
+            if answers:
+                client.step(ABORT)
+            if macros:
+                client.macros(MAIL, *macros)
+            answers.append(final(client.step(MAIL, b'<' + sender + b'>\0')))
     finally:
         client.close()
+    return answers
+
+
+def session(port, sender, helo=b'mx.client.test', ip='127.0.0.1', macros=()):
+    """One ordinary session up to MAIL FROM: the final reply to MAIL."""
+    return mails(port, [sender], helo, ip, macros)[0]
 
 
 def simultaneous_mail(port, senders, timeout=180.0):

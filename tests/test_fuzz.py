@@ -14,7 +14,6 @@ import time
 import pytest
 
 import rawmilter
-from dnsstub import DnsStub
 from rawmilter import session
 
 SEED = int(os.environ.get('SMF_SPF_FUZZ_SEED', '20261129'))
@@ -171,13 +170,6 @@ def play(port, rng):
     finally:
         sock.close()
     return frames
-
-
-@pytest.fixture(scope='module')
-def dns():
-    stub = DnsStub().start()
-    yield stub
-    stub.stop()
 
 
 def _settled(measure, idle, timeout=30.0):

@@ -11,26 +11,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import rawmilter
-from dnsstub import DnsStub
 from rawmilter import CONNECT, HELO, MAIL, RCPT, Client, connect_data, final, session
 from smf_spf import interpose, symguard
 
 REJECTED = b'550 5.7.23 '
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture(scope='module')
-def dns():
-    stub = DnsStub().start()
-    yield stub
-    stub.stop()
-
-
-@pytest.fixture(scope='module')
-def daemon(tmp_path_factory, dns):
-    running = rawmilter.Daemon(tmp_path_factory.mktemp('hostile'), dns.address).start()
-    yield running
-    running.stop()
 
 
 def assert_still_serving(daemon):

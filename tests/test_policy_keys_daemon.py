@@ -9,15 +9,7 @@ import signal
 import pytest
 
 import rawmilter
-from dnsstub import DnsStub
 from rawmilter import CONNECT, EOM, HELO, MAIL, RCPT, Client, connect_data, final
-
-
-@pytest.fixture(scope='module')
-def dns():
-    stub = DnsStub().start()
-    yield stub
-    stub.stop()
 
 
 @pytest.fixture
