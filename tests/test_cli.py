@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from rawmilter import free_port, wait_for
+from rawmilter import free_port, reaped, wait_for
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -189,10 +189,28 @@ def test_busy_inet_socket_is_fatal(tmp_path):
     assert done.returncode == 1 and 'cannot' in done.stderr
 
 
-def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
+def socket_in_open_directory(tmp_path):
+    """A socket path in a directory anyone may write (0777): the socket's mode is then the
+    daemon's own doing."""
     sock = tmp_path / 'run' / 'smf-spf.sock'
     sock.parent.mkdir()
     sock.parent.chmod(0o777)
+    return sock
+
+
+def serving_unix(sock, modes):
+    """serve_until_sigterm's serving() for a unix socket: it takes connections; its mode
+    is appended to modes."""
+    def serving():
+        if not (sock.exists() and _connects(str(sock))):
+            return False
+        modes.append(stat.S_IMODE(os.stat(str(sock)).st_mode))
+        return True
+    return serving
+
+
+def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
+    sock = socket_in_open_directory(tmp_path)
     log = tmp_path / 'log'
     path = write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME, 'Syslog none',
                  'LogTo %s' % log, 'ClientIPNAT 127.0.0.ss:1.2.3.4')
@@ -201,13 +219,7 @@ def test_sigterm_stops_cleanly_and_removes_unix_socket(tmp_path):
     stale.bind(str(sock))
     stale.close()
     modes = []
-
-    def serving():
-        if not (sock.exists() and _connects(str(sock))):
-            return False
-        modes.append(stat.S_IMODE(os.stat(str(sock)).st_mode))
-        return True
-    assert serve_until_sigterm(path, serving) == 0
+    assert serve_until_sigterm(path, serving_unix(sock, modes)) == 0
     assert modes[0] == 0o770     # 0777 less the umask 007: owner and group may connect, others not
     text = log.read_text(encoding='utf-8')
     assert 'smf-spf.conf:5: error: ClientIPNAT' in text
@@ -219,18 +231,10 @@ def test_the_readme_states_the_mode_the_milter_creates_its_unix_socket_with(tmp_
     """The one place the docs give the socket's mode (the README's Postfix section,
     where `usermod -a -G smfs postfix` depends on it) against the socket the daemon makes."""
     import re
-    sock = tmp_path / 'run' / 'smf-spf.sock'
-    sock.parent.mkdir()
-    sock.parent.chmod(0o777)
+    sock = socket_in_open_directory(tmp_path)
     modes = []
-
-    def serving():
-        if not (sock.exists() and _connects(str(sock))):
-            return False
-        modes.append(stat.S_IMODE(os.stat(str(sock)).st_mode))
-        return True
     assert serve_until_sigterm(write(tmp_path, 'Socket unix:%s' % sock, 'User %s' % ME,
-                                     'Syslog none'), serving) == 0
+                                     'Syslog none'), serving_unix(sock, modes)) == 0
     with io.open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as readme:
         stated = re.findall(r'creates its unix socket mode (0[0-7]{3})', readme.read())
     assert stated == ['0%o' % modes[0]]
@@ -238,17 +242,12 @@ def test_the_readme_states_the_mode_the_milter_creates_its_unix_socket_with(tmp_
 
 def serve_until_sigterm(path, serving):
     """Start smf-spf -f -c path, wait until serving() holds, SIGTERM it: its exit status."""
-    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', path],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)) as process:
         assert wait_for(lambda: process.poll() is None and serving()), \
             process.communicate(timeout=5)[1] if process.poll() is not None else 'not serving'
         process.send_signal(signal.SIGTERM)
         return process.wait(20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def _connects(path):

@@ -206,13 +206,19 @@ def test_eight_bit_mail_from_gets_authentication_results():
                      'smtp.helo=mx.sender.example')
 
 
-def test_quarantine_header_only_when_the_box_was_added():
+def quarantined_for_bob():
+    """A failing message to bob with Quarantine on, up to its end of message."""
     h = Harness('RefuseFail off', 'Quarantine on', 'QuarantineBox spam@receiver.test',
                 sender_example='fail')
     h.connect()
     h.mail('<a@sender.example>')
     h.rcpt('<bob@receiver.test>')
     h.ctx._msg = email.message_from_string('Subject: x\n\n')
+    return h
+
+
+def test_quarantine_header_only_when_the_box_was_added():
+    h = quarantined_for_bob()
     h.ctx._priv._actions &= ~Milter.ADDRCPT     # the MTA did not grant adding recipients
     assert h.eom() == Milter.CONTINUE
     assert h.ctx._msg.get_all('X-SPF-Original-To') is None
@@ -223,12 +229,7 @@ def test_quarantine_header_only_when_the_box_was_added():
 
 
 def test_quarantine_header_when_the_box_was_added():
-    h = Harness('RefuseFail off', 'Quarantine on', 'QuarantineBox spam@receiver.test',
-                sender_example='fail')
-    h.connect()
-    h.mail('<a@sender.example>')
-    h.rcpt('<bob@receiver.test>')
-    h.ctx._msg = email.message_from_string('Subject: x\n\n')
+    h = quarantined_for_bob()
     h.ctx._body = io.BytesIO()
     h.ctx._priv.eom()
     assert h.ctx._msg.get_all('X-SPF-Original-To') == ['<bob@receiver.test>']

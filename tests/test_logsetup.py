@@ -4,16 +4,25 @@ import logging.handlers
 import re
 import socket
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from smf_spf import logsetup
 
 
-def test_syslog_facility_priority_and_ident(tmp_path):
+@pytest.fixture
+def syslog_server(tmp_path):
+    """A datagram socket in place of /dev/log: (its path, the socket)."""
     path = str(tmp_path / 'log.sock')
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(path)
     server.settimeout(5)
+    yield path, server
+    server.close()
+
+
+def test_syslog_facility_priority_and_ident(syslog_server):
+    path, server = syslog_server
     try:
         log = logsetup.setup('smf-spf', 'local5', None, syslog_address=path)
         log.log(logsetup.NOTICE, 'SPF pass: ip=%s', '192.0.2.1')
@@ -21,7 +30,6 @@ def test_syslog_facility_priority_and_ident(tmp_path):
         first = server.recv(4096).decode()
         second = server.recv(4096).decode()
     finally:
-        server.close()
         logsetup.setup('smf-spf', 'none', None)
     # local5 = 21; notice = 5, warning = 4
     assert re.match(r'<173>smf-spf\[\d+\]: SPF pass: ip=192\.0\.2\.1', first), first
@@ -104,18 +112,14 @@ def _raise_and_log(log):
         log.exception('[ERROR] internal error at %s; passing the message on unfiltered', 'MAIL')
 
 
-def test_internal_errors_reach_both_handlers_with_their_traceback(tmp_path):
-    path = str(tmp_path / 'log.sock')
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(path)
-    server.settimeout(5)
+def test_internal_errors_reach_both_handlers_with_their_traceback(syslog_server):
+    path, server = syslog_server
     stream = io.StringIO()
     try:
         log = logsetup.setup('smf-spf', 'mail', stream, syslog_address=path)
         _raise_and_log(log)
         datagram = server.recv(65536).decode()
     finally:
-        server.close()
         logsetup.setup('smf-spf', 'none', None)
     for text in (datagram, stream.getvalue()):
         assert 'internal error at MAIL' in text
@@ -157,18 +161,14 @@ def test_switch_log_to_without_log_to_changes_nothing():
     assert logsetup.switch_log_to(log, stream) is False and not stream.closed
 
 
-def test_switch_syslog_facility(tmp_path):
-    path = str(tmp_path / 'log.sock')
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(path)
-    server.settimeout(5)
+def test_switch_syslog_facility(syslog_server):
+    path, server = syslog_server
     try:
         log = logsetup.setup('smf-spf', 'mail', None, syslog_address=path)
         assert logsetup.switch_syslog_facility(log, 'local2') is True
         log.warning('moved')
         line = server.recv(4096).decode()
     finally:
-        server.close()
         logsetup.setup('smf-spf', 'none', None)
     assert line.startswith('<148>smf-spf[')      # local2 = 18; warning = 4
     assert logsetup.switch_syslog_facility(logsetup.logger(), 'mail') is False

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from rawmilter import (CONNECT, HELO, MAIL, Client, connect_data, final, free_port,
-                       wait_for)
+                       reaped, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -329,9 +329,8 @@ def test_a_hup_during_start_up_waits_and_is_acted_on(tmp_path):
     conf = tmp_path / 'smf-spf.conf'
     text = 'Socket unix:%s\nUser %s\nSyslog none\nLogTo %s\n' % (sock, ME, log)
     os.mkfifo(str(conf))
-    process = subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', str(conf)],
-                               cwd=ROOT)
-    try:
+    with reaped(subprocess.Popen([sys.executable, '-m', 'smf_spf', '-f', '-c', str(conf)],
+                                 cwd=ROOT)) as process:
         assert wait_for(lambda: _catches(process.pid, signal.SIGHUP), 30)
         process.send_signal(signal.SIGHUP)
         assert not sock.exists() and process.poll() is None
@@ -345,7 +344,3 @@ def test_a_hup_during_start_up_waits_and_is_acted_on(tmp_path):
         assert process.poll() is None and sock.exists()
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from rawmilter import free_port, wait_for
+from rawmilter import free_port, reaped, wait_for
 
 from systemd_directives import INTRODUCED, SYSTEMD_OF, parse_unit, systemd_version, unknown_to
 
@@ -191,9 +191,8 @@ def test_milter_started_as_the_unit_opens_a_log_owned_by_its_user(branch, tmp_pa
     port = free_port()
     command = _setpriv_arguments(unit(branch)['Service']) + [
         sys.executable, '-m', 'smf_spf', '-f', '-c', _config(tmp_path, port, UNPRIVILEGED, log)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen(command, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)) as process:
         assert wait_for(lambda: process.poll() is None and _accepts(port)), \
             process.communicate(timeout=5) if process.poll() is not None else 'not serving'
         with open('/proc/%d/status' % process.pid) as status:
@@ -206,10 +205,6 @@ def test_milter_started_as_the_unit_opens_a_log_owned_by_its_user(branch, tmp_pa
         assert not [m for m in mappings if len(m) > 5 and '_ctypes' in m[5]]
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert 'starting smf-spf' in log.read_text(encoding='utf-8')
 
 
