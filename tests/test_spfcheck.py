@@ -14,21 +14,32 @@ ZONE = {
     ('pass.test', 'TXT'): ['v=spf1 ip4:192.0.2.0/24 -all'],
     ('fail.test', 'TXT'): ['v=spf1 -all'],
     ('bad.test', 'TXT'): ['v=spf1 ip4:nonsense -all'],
+    ('slow.test', 'TXT'): spf.TempError('DNS Timeout'),
 }
+
+
+def serve_zone(monkeypatch, zone):
+    """spf.DNSLookup answers from zone, {(name, qtype): [text, ...] or an exception to
+    raise}: TXT strings as pyspf's bytes, the others as they are. Returns the list of
+    (name, qtype, timeout) asked, in order."""
+    asked = []
+
+    def lookup(name, qtype, strict=True, timeout=30):
+        asked.append((name, qtype, timeout))
+        answers = zone.get((name, qtype), [])
+        if isinstance(answers, Exception):
+            raise answers
+        if qtype == 'TXT':
+            return [((name, qtype), [r.encode()]) for r in answers]
+        return [((name, qtype), r) for r in answers]
+    monkeypatch.setattr(spf, 'DNSLookup', lookup)
+    return asked
 
 
 @pytest.fixture
 def stub_dns(monkeypatch):
     """In-process resolver stub in place of dnspython."""
-    asked = []
-
-    def lookup(name, qtype, strict=True, timeout=30):
-        asked.append((name, qtype, timeout))
-        if (name, qtype) == ('slow.test', 'TXT'):
-            raise spf.TempError('DNS Timeout')
-        return [((name, qtype), [r.encode()]) for r in ZONE.get((name, qtype), [])]
-    monkeypatch.setattr(spf, 'DNSLookup', lookup)
-    return asked
+    return serve_zone(monkeypatch, ZONE)
 
 
 @pytest.mark.parametrize('sender,ip,expected', [
@@ -181,16 +192,7 @@ MACRO_ZONE = {
 
 @pytest.fixture
 def macro_dns(monkeypatch):
-    asked = []
-
-    def lookup(name, qtype, strict=True, timeout=30):
-        asked.append((name, qtype))
-        answers = MACRO_ZONE.get((name, qtype), [])
-        if qtype == 'TXT':
-            return [((name, qtype), [r.encode()]) for r in answers]
-        return [((name, qtype), r) for r in answers]
-    monkeypatch.setattr(spf, 'DNSLookup', lookup)
-    return asked
+    return serve_zone(monkeypatch, MACRO_ZONE)
 
 
 def _cached_checker():
@@ -388,17 +390,14 @@ def test_dns_errors_under_ptr_follow_rfc7208_5_5(monkeypatch, failing, result):
 # -- SPFVoidLimit: RFC 7208 section 4.6.4's limit, per checker ---------------------------
 
 VOID_ZONE = {
-    ('void.test', 'TXT'): 'v=spf1 a:n1.void.test a:n2.void.test mx:n3.void.test '
-                          'ip4:192.0.2.0/24 -all',
+    ('void.test', 'TXT'): ['v=spf1 a:n1.void.test a:n2.void.test mx:n3.void.test '
+                           'ip4:192.0.2.0/24 -all'],
 }
 
 
 @pytest.fixture
 def void_dns(monkeypatch):
-    def lookup(name, qtype, strict=True, timeout=30):
-        record = VOID_ZONE.get((name, qtype))
-        return [((name, qtype), [record.encode()])] if record else []
-    monkeypatch.setattr(spf, 'DNSLookup', lookup)
+    serve_zone(monkeypatch, VOID_ZONE)
 
 
 @pytest.mark.parametrize('limit,result', [(None, 'permerror'), (2, 'permerror'),
