@@ -52,24 +52,19 @@ def _one(directory, prefix):
     return found[0]
 
 
-@pytest.fixture(scope='session')
-def milter_rpm(rpmdir):
-    return _one(os.path.join(rpmdir, 'RPMS'), 'smf-spf-py-1.0.0-1.el7.x86_64')
+def _rpm(name, prefix):
+    """A session fixture `name`: the one file under --rpmdir's RPMS/ whose name starts with
+    prefix."""
+    @pytest.fixture(scope='session', name=name)
+    def fixture(rpmdir):
+        return _one(os.path.join(rpmdir, 'RPMS'), prefix)
+    return fixture
 
 
-@pytest.fixture(scope='session')
-def selinux_rpm(rpmdir):
-    return _one(os.path.join(rpmdir, 'RPMS'), 'smf-spf-py-selinux-1.0.0-1.el7.noarch')
-
-
-@pytest.fixture(scope='session')
-def pyspf_rpm(rpmdir):
-    return _one(os.path.join(rpmdir, 'RPMS'), 'python36-pyspf-')
-
-
-@pytest.fixture(scope='session')
-def prometheus_rpm(rpmdir):
-    return _one(os.path.join(rpmdir, 'RPMS'), 'python36-prometheus_client-')
+milter_rpm = _rpm('milter_rpm', 'smf-spf-py-1.0.0-1.el7.x86_64')
+selinux_rpm = _rpm('selinux_rpm', 'smf-spf-py-selinux-1.0.0-1.el7.noarch')
+pyspf_rpm = _rpm('pyspf_rpm', 'python36-pyspf-')
+prometheus_rpm = _rpm('prometheus_rpm', 'python36-prometheus_client-')
 
 
 @pytest.fixture(scope='session')
