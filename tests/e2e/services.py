@@ -1,5 +1,6 @@
 """Real services on loopback for the end-to-end tests: nsd, smtp-sink, smf-spf, Postfix."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -388,6 +389,26 @@ class Postfix(object):
             self.postfix('stop')
         except Exception:
             pass
+
+
+@contextlib.contextmanager
+def mail_path_with(workdir, name, *config_lines, **options):
+    """smtp-sink <- Postfix <- smf-spf with these config lines, in workdir/name."""
+    directory = os.path.join(workdir, name)
+    os.makedirs(directory)
+    os.chmod(directory, 0o755)
+    sink = SmtpSink(directory).start()
+    milter = postfix = None
+    try:
+        milter = Milter(directory, *config_lines, **options).start()
+        postfix = Postfix(directory, milter.port, sink.port).start()
+        yield postfix, milter, sink
+    finally:
+        if postfix is not None:
+            postfix.stop()
+        if milter is not None:
+            milter.stop()
+        sink.stop()
 
 
 def ids(user):

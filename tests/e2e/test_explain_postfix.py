@@ -13,7 +13,7 @@ import pytest
 
 from services import DNS_ADDRESS
 from smf_spf.explain import printed_fields
-from test_policy_features_postfix import mail_path_with
+from services import mail_path_with
 
 LINES = ('CheckHelo on', 'AddReceivedHeader on',
          'RejectReason %{result} for %{domain} (%{ip}): %{exp}')

@@ -7,31 +7,23 @@ consumer (SpamAssassin, OpenDMARC) would read our trusted Authentication-Results
 import email
 import email.header
 import email.policy
-import os
 import smtplib
 import uuid
 
 import authres
 import pytest
 
-from services import Milter, Postfix, SmtpSink
+from services import mail_path_with
 
 OUR_ID = 'mx.receiver.test'
 
 @pytest.fixture(scope='module')
 def hostile_path(workdir, dns_server):
     """Its own Postfix and milter: WhitelistFrom and an alias id, on top of the defaults."""
-    directory = os.path.join(workdir, 'hostile')
-    os.makedirs(directory)
-    os.chmod(directory, 0o755)
-    sink = SmtpSink(directory).start()
-    milter = Milter(directory, 'AddReceivedHeader on', 'RefuseFail on',
-                    'WhitelistFrom @friends.e2e.test', 'AuthservIDAlias mx2.receiver.test').start()
-    postfix = Postfix(directory, milter.port, sink.port).start()
-    yield postfix, milter, sink
-    postfix.stop()
-    milter.stop()
-    sink.stop()
+    with mail_path_with(workdir, 'hostile', 'AddReceivedHeader on', 'RefuseFail on',
+                        'WhitelistFrom @friends.e2e.test',
+                        'AuthservIDAlias mx2.receiver.test') as path:
+        yield path
 
 
 def send_raw(postfix, mail_from, helo='client.e2e.test', headers=(), subject=None,

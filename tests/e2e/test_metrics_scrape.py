@@ -10,25 +10,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from smf_spf import EXTENSIONS, __version__
-from services import Milter, Postfix, SmtpSink, free_port
+from services import free_port, mail_path_with
 from test_postfix import send
 
 
 @pytest.fixture(scope='module')
 def metered_path(workdir, dns_server):
     """smtp-sink <- Postfix <- smf-spf with MetricsListen, in a directory of its own."""
-    directory = os.path.join(workdir, 'metrics')
-    os.makedirs(directory)
-    os.chmod(directory, 0o755)
-    sink = SmtpSink(directory).start()
     port = free_port()
-    milter = Milter(directory, 'MetricsListen 127.0.0.1:%d' % port, 'RefuseFail on',
-                    'WhitelistFrom skip.e2e.test').start()
-    postfix = Postfix(directory, milter.port, sink.port).start()
-    yield postfix, milter, sink, port
-    postfix.stop()
-    milter.stop()
-    sink.stop()
+    with mail_path_with(workdir, 'metrics', 'MetricsListen 127.0.0.1:%d' % port, 'RefuseFail on',
+                        'WhitelistFrom skip.e2e.test') as path:
+        yield path + (port,)
 
 
 def scrape(port):

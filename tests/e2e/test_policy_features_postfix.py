@@ -2,34 +2,12 @@
 identity checked and refused, DryRun (-n), TrustedForwarder, and postmaster reachable despite
 a refused fail (AcceptPostmaster on)."""
 
-import contextlib
-import os
 import smtplib
 import uuid
 
 import pytest
 
-from services import Milter, Postfix, SmtpSink
-
-
-@contextlib.contextmanager
-def mail_path_with(workdir, name, *config_lines, **options):
-    """smtp-sink <- Postfix <- smf-spf with these config lines, in workdir/name."""
-    directory = os.path.join(workdir, name)
-    os.makedirs(directory)
-    os.chmod(directory, 0o755)
-    sink = SmtpSink(directory).start()
-    milter = postfix = None
-    try:
-        milter = Milter(directory, *config_lines, **options).start()
-        postfix = Postfix(directory, milter.port, sink.port).start()
-        yield postfix, milter, sink
-    finally:
-        if postfix is not None:
-            postfix.stop()
-        if milter is not None:
-            milter.stop()
-        sink.stop()
+from services import mail_path_with
 
 
 @pytest.fixture(scope='module')
