@@ -106,8 +106,10 @@ def test_exceptions_inside_pyspf_become_temperror(monkeypatch):
     assert SpfChecker(5).check('192.0.2.9', split_path('a@x.test'), 'h').result == 'temperror'
 
 
-def test_silent_nameserver_gives_temperror_within_budget():
-    """A real UDP server on loopback that never answers: the budget ends the check."""
+@pytest.fixture
+def silent_nameserver():
+    """The resolver (spfcheck.use_nameservers, 1 s) pointed at a UDP socket on loopback
+    that never answers; the default resolver is put back afterwards."""
     import dns.resolver
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(('127.0.0.1', 0))
@@ -117,12 +119,17 @@ def test_silent_nameserver_gives_temperror_within_budget():
         resolver.port = silent.getsockname()[1]
         if hasattr(resolver, 'nameserver_ports'):
             resolver.nameserver_ports = {'127.0.0.1': resolver.port}
-        started = time.monotonic()
-        checked = SpfChecker(1.0).check('192.0.2.9', split_path('a@example.test'), 'h')
-        elapsed = time.monotonic() - started
+        yield resolver
     finally:
         dns.resolver.default_resolver = saved
         silent.close()
+
+
+def test_silent_nameserver_gives_temperror_within_budget(silent_nameserver):
+    """A real UDP server on loopback that never answers: the budget ends the check."""
+    started = time.monotonic()
+    checked = SpfChecker(1.0).check('192.0.2.9', split_path('a@example.test'), 'h')
+    elapsed = time.monotonic() - started
     assert checked.result == 'temperror'
     assert elapsed < 10, 'the 1 s budget was not applied (took %.1f s)' % elapsed
 
@@ -264,22 +271,10 @@ def test_without_a_detailed_key_sender_dependent_results_are_not_stored(macro_dn
     ('localhost', 'multi-label'),
     ('', 'multi-label'),
 ])
-def test_malformed_sender_domain_is_none_without_dns(domain, why):
+def test_malformed_sender_domain_is_none_without_dns(silent_nameserver, domain, why):
     """A real dnspython resolver pointed at a nameserver that never answers: a query
     sent would be a temperror, so `none` proves no lookup was tried."""
-    import dns.resolver
-    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    silent.bind(('127.0.0.1', 0))
-    saved = dns.resolver.default_resolver
-    try:
-        resolver = spfcheck.use_nameservers(['127.0.0.1'], 1.0)
-        resolver.port = silent.getsockname()[1]
-        if hasattr(resolver, 'nameserver_ports'):
-            resolver.nameserver_ports = {'127.0.0.1': resolver.port}
-        checked = SpfChecker(1.0).check('192.0.2.9', split_path('a@' + domain), 'h.test')
-    finally:
-        dns.resolver.default_resolver = saved
-        silent.close()
+    checked = SpfChecker(1.0).check('192.0.2.9', split_path('a@' + domain), 'h.test')
     assert checked.result == 'none'
     assert why in checked.explanation
 
