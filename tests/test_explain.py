@@ -12,7 +12,6 @@ import pytest
 import rawmilter
 from smf_spf.explain import printed_fields
 from test_policy_keys_daemon import CONTINUE, added_headers, reply, session
-from test_policy_keys_daemon import dns  # noqa: F401 (the DNS stub fixture)
 
 MTA = 'mx.receiver.test'
 LINES = ('CheckHelo on', 'AddReceivedHeader on',
