@@ -422,6 +422,11 @@ def _template(value):
         raise _Invalid(str(exc))
 
 
+# the parsers of the keys whose value is free text: smf-spf up to 2.5.0 read only its first
+# word (as of every key), 2.5.1 and later the whole value, as here
+TEXT_PARSERS = (str, _template)
+
+
 def _syslog(value):
     lowered = value.lower()
     if lowered not in SYSLOG_FACILITIES:
@@ -644,7 +649,7 @@ def _read_lines(lines, report, report_all):
         if parser is _template and parsed.named:
             report(line_no, COMPAT, '%s: the %%{name} fields are smf-spf-py\'s; smf-spf 2.x '
                    'sent them as written' % key)
-        if parser in (str, _template) and len(value.split()) > 1:
+        if parser in TEXT_PARSERS and len(value.split()) > 1:
             report(line_no, COMPAT, '%s: smf-spf up to 2.5.0 used only the first word (%r); '
                    '2.5.1 and later used the whole value, as here' % (key, value.split()[0]))
         settings.setdefault(field, []).append(_Setting(line_no, key, value, parsed))

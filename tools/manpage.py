@@ -50,6 +50,8 @@ SECTIONS = (
     ('The process', ('Socket', 'User', 'Daemonize', 'Syslog', 'LogTo', 'MetricsListen')),
 )
 
+# the parsers of keys whose whole value is text: C up to 2.5.0 read only its first word
+TEXT_PARSERS = configuration.TEXT_PARSERS
 FIRST_WORD = ('smf-spf up to 2.5.0 (2.0.4 included) used only the first word of the '
               'value; 2.5.1 and later the whole value, as here.')
 
@@ -215,7 +217,7 @@ KEY_TEXT = {
              '(anything else becomes `?`), at most 512 octets, one line whatever the fields '
              'hold.',
         reload='Starting or stopping to show `%{exp}` empties the result cache.',
-        c=FIRST_WORD + ' It sent `%{...}` as written.'),
+        c='It sent `%{...}` as written.'),
     'RelaxedLocalPart': dict(
         text='on: a local part over 64 octets is taken; off: such a MAIL FROM is refused '
              'as no address (550 5.1.7).'),
@@ -254,16 +256,14 @@ KEY_TEXT = {
              'encoded-words.'),
     'Tag': dict(
         value='*text*',
-        text='The prefix TagSubject puts before the Subject.',
-        c=FIRST_WORD),
+        text='The prefix TagSubject puts before the Subject.'),
     'Quarantine': dict(
         text='on: a message that fails or softfails (and is not refused) goes to '
              'QuarantineBox in place of its recipients, each named in an '
              '`X-SPF-Original-To:` field.'),
     'QuarantineBox': dict(
         value='*address*',
-        text='Where Quarantine sends mail.',
-        c=FIRST_WORD),
+        text='Where Quarantine sends mail.'),
     'TTL': dict(
         value='*n* | *n*`s` | *n*`m` | *n*`h` | *n*`d`',
         text='How long an SPF result stays in the cache: *n* seconds, minutes, hours or '
@@ -465,6 +465,8 @@ def entry(key):
     c = words.get('c')
     if c == OURS:
         c = 'smf-spf 2.x does not know the key (it skipped unknown keys).'
+    elif parser in TEXT_PARSERS:     # as smf_spf.config's compatibility note says
+        c = FIRST_WORD + (' ' + c if c else '')
     if c:
         lines += ['.IP', roff('C: ' + c)]
     for alias in aliases_of(key):
