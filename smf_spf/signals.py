@@ -131,11 +131,15 @@ class MilterThread(object):
         stopper.start()
 
     def nudge(self):
-        """Interrupt the listener's wait for a connection, so that it sees a stop now."""
+        """Interrupt the listener's wait for a connection, so that it sees a stop now.
+        Returns why it cannot, or None (also when the thread has ended)."""
         try:
             signal.pthread_kill(self.thread.ident, NUDGE)
         except (ProcessLookupError, TypeError):     # ended, or never started
             pass
+        except OSError as exc:      # EPERM: an SELinux policy without process signal
+            return str(exc)
+        return None
 
     @staticmethod
     def in_flight():
@@ -161,8 +165,12 @@ def serve(pipe, milter_thread, log, on_reload, on_status, also_start=()):
         if next_nudge is not None:
             wait = next_nudge - time.monotonic()
             if wait <= 0:
-                milter_thread.nudge()
+                problem = milter_thread.nudge()
                 next_nudge, wait = time.monotonic() + NUDGE_EVERY, NUDGE_EVERY
+                if problem is not None:
+                    log.warning('cannot interrupt libmilter\'s wait for a connection (%s): '
+                                'stopping takes up to 5 s', problem)
+                    next_nudge, wait = None, 5.0
         for signum in pipe.wait(wait):
             if signum in STOP and stopped_by is None:
                 stopped_by = name(signum)

@@ -440,6 +440,8 @@ def ask_everything(q):
               'sock_file', 'write')
     q.allowed('may it send to syslog (syslogd_t unix_dgram_socket sendto)?', DOMAIN,
               'syslogd_t', 'unix_dgram_socket', 'sendto')
+    q.allowed('may it signal its own threads (the stop nudge, process signal)?', DOMAIN,
+              DOMAIN, 'process', 'signal')
     q.allowed('may it switch to smfs (capability setuid)?', DOMAIN, DOMAIN, 'capability', 'setuid')
     q.allowed('may it switch to smfs (capability setgid)?', DOMAIN, DOMAIN, 'capability', 'setgid')
     q.allowed('may it run its interpreter (bin_t file execute)?', DOMAIN, 'bin_t', 'file',

@@ -61,6 +61,9 @@ def test_module_builds_against_refpolicy_headers(refpolicy_cil):
                      refpolicy_cil, re.M)
     assert re.search(r'^\(allow smf_spf_milter_t smf_spf_milter_metrics_port_t '
                      r'\(tcp_socket \(name_bind\)\)\)$', refpolicy_cil, re.M)
+    # the stop nudge (smf_spf/signals.py): tgkill to its own thread is checked so
+    assert re.search(r'^\(allow smf_spf_milter_t self \(process \(.*\bsignal\b.*\)\)\)$',
+                     refpolicy_cil, re.M)
 
 
 def test_module_gives_no_unconfined_attribute(refpolicy_cil):

@@ -344,3 +344,52 @@ def test_a_hup_during_start_up_waits_and_is_acted_on(tmp_path):
         assert process.poll() is None and sock.exists()
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
+
+
+class _StoppingThread(object):
+    """signals.MilterThread's part serve() uses: libmilter ends 0.3 s after stop(), and
+    the kernel refuses every nudge (as an SELinux policy without process signal would)."""
+
+    def __init__(self):
+        self.alive = True
+        self.nudges = 0
+        self.on_exit = None
+
+    def start(self):
+        pass
+
+    def is_alive(self):
+        return self.alive
+
+    def stop(self):
+        import threading
+        threading.Timer(0.3, self.end).start()
+
+    def end(self):
+        self.alive = False
+        self.on_exit()
+
+    def nudge(self):
+        self.nudges += 1
+        return '[Errno 13] Permission denied'
+
+    def join(self):
+        pass
+
+
+def test_a_refused_nudge_is_logged_once_and_the_stop_waits_for_libmilter_instead():
+    import logging
+    from miltertools import ListHandler
+    from smf_spf import signals
+    log = logging.getLogger('smf-spf-test-nudge')
+    handler = ListHandler()
+    log.addHandler(handler)
+    log.propagate = False
+    pipe = signals.SignalPipe()
+    os.write(pipe._write, bytes((signal.SIGTERM,)))
+    milter = _StoppingThread()
+    assert signals.serve(pipe, milter, log, on_reload=None, on_status=None) == 'SIGTERM'
+    assert milter.nudges == 1
+    assert [message for _, message in handler.lines if 'cannot interrupt' in message] == [
+        "cannot interrupt libmilter's wait for a connection ([Errno 13] Permission denied): "
+        "stopping takes up to 5 s"]
