@@ -2,19 +2,17 @@
 
 With CheckHelo (or RefuseHeloFail) on, every message gets a second SPF result: the one
 for the domain the client gave in HELO/EHLO, evaluated as `postmaster@<helo>`, exactly
-as an empty sender's is.  Pure functions; the adapter runs the check through the same
-result cache as MAIL FROM.
+as an empty sender's is.  Pure functions; smf_spf.policy.mail_from runs the check through
+the same result cache as MAIL FROM.
 """
 
 from smf_spf.mailbox import helo_identity, malformed_domain
-from smf_spf.outcomes import TEMPERROR
 from smf_spf.c_rules import INFO, NOTICE, Mail, result_line, shown
-from smf_spf.spfcheck import SpfResult
 
 # seconds: a HELO check is not started with less left of SPFTimeout
 MIN_BUDGET = 1.0
-# the HELO identity's result when MAIL FROM's check left no time for it
-OUT_OF_TIME = SpfResult(TEMPERROR, 'no time left of SPFTimeout after MAIL FROM')
+# why the HELO identity's result is temperror when MAIL FROM's check left no time for it
+OUT_OF_TIME = 'no time left of SPFTimeout after MAIL FROM'
 
 
 def wanted(config):
@@ -59,6 +57,6 @@ def budget(config, elapsed):
 
 
 def out_of_time_log(connection, helo_mail):
-    return (NOTICE, 'SPF helo temperror: no time left of SPFTimeout after MAIL FROM, '
-                    'ip=%s, helo=%s, from=%s' % (connection.spf_ip, shown(helo_mail.helo),
-                                                 shown(helo_mail.raw_from)))
+    return (NOTICE, 'SPF helo temperror: %s, ip=%s, helo=%s, from=%s'
+            % (OUT_OF_TIME, connection.spf_ip, shown(helo_mail.helo),
+               shown(helo_mail.raw_from)))

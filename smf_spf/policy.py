@@ -84,8 +84,7 @@ def mail_from(config, connection, raw_from, helo, verify, auth_authen, evaluate)
         timeout = helo_identity.budget(config, checked.seconds)
         if timeout is None:
             logs.append(helo_identity.out_of_time_log(connection, helo_mail))
-            helo_checked = Evaluation(TEMPERROR, helo_identity.OUT_OF_TIME.explanation,
-                                      False, None)
+            helo_checked = Evaluation(TEMPERROR, helo_identity.OUT_OF_TIME, False, None)
         else:
             helo_checked = evaluate(_lookup(connection, helo_mail, timeout))
             logs.append(helo_identity.result_log(helo_checked.result, helo_checked.cached,
