@@ -11,6 +11,18 @@ from smf_spf.milter import Services, SpfMilter
 from smf_spf.spfcheck import CachedChecker, SpfResult
 
 
+# the client Harness.connect() gives by default, as policy.connect makes it
+CONNECTION = c_rules.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example',
+                                'mx.receiver.test')
+
+
+def config_of(*lines):
+    """The Config these smf-spf.conf lines make, which must hold no error."""
+    loaded = configuration.parse_lines(list(lines), 'test.conf')
+    assert not loaded.errors, loaded.errors
+    return loaded.config
+
+
 class StubChecker(object):
     """SPF results by sender domain; records every check it is asked for."""
 
@@ -84,7 +96,7 @@ class RecordingCtx(MtaCtx):
 
 class Harness(object):
     def __init__(self, *config_lines, **results):
-        self.config = configuration.parse_lines(list(config_lines), 'test.conf').config
+        self.config = config_of(*config_lines)
         self.checker = StubChecker(dict((k.replace('_', '.'), v) for k, v in results.items()))
         cache = ResultCache(self.config.ttl, 1000) if self.config.ttl else None
         self.handler = ListHandler()

@@ -11,9 +11,9 @@ import Milter
 import pytest
 from Milter import testctx
 
-from smf_spf import c_rules, config as configuration
+from smf_spf import c_rules
 from smf_spf.spfcheck import SpfResult
-from miltertools import Harness as RecordingHarness, MtaCtx
+from miltertools import config_of as conf, CONNECTION, Harness as RecordingHarness, MtaCtx
 
 
 class Harness(RecordingHarness):
@@ -26,13 +26,6 @@ class Harness(RecordingHarness):
         return self.ctx._connect(host, helo, ip)
 
 AR = 'Authentication-Results'
-
-
-def conf(*lines):
-    return configuration.parse_lines(list(lines), 'test.conf').config
-
-
-CONNECTION = c_rules.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
 
 
 # -- which incoming fields are ours to remove (pure) ------------------------------

@@ -3,16 +3,12 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from smf_spf import c_rules, config as configuration
+from smf_spf import c_rules
 from smf_spf.ipaddr import parse_ip
 from smf_spf.c_rules import ACCEPT, CONTINUE, REJECT, TEMPFAIL
+from miltertools import config_of as conf, CONNECTION as CONN
 
 
-def conf(*lines):
-    return configuration.parse_lines(list(lines), 't.conf').config
-
-
-CONN = c_rules.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
 MAIL = c_rules.Mail('<a@sender.example>', 'a', 'sender.example', 'mailfrom', 'helo.example')
 NDR = c_rules.Mail('<>', 'postmaster', 'helo.example', 'helo', 'helo.example')
 

@@ -7,15 +7,9 @@ import pytest
 from smf_spf import c_rules, config as configuration, extra_rules, headers, helo
 from smf_spf.config import COMPAT, ERROR, WARNING
 from smf_spf.c_rules import ACCEPT, CONTINUE, REJECT, TEMPFAIL, Verdict
+from miltertools import config_of as conf, CONNECTION as CONN
 
 
-def conf(*lines):
-    loaded = configuration.parse_lines(list(lines), 't.conf')
-    assert not loaded.errors, loaded.errors
-    return loaded.config
-
-
-CONN = c_rules.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
 MAIL = c_rules.Mail('<a@sender.example>', 'a', 'sender.example', 'mailfrom', 'helo.example')
 NDR = c_rules.Mail('<>', 'postmaster', 'helo.example', 'helo', 'helo.example')
 HELO_MAIL = c_rules.Mail('<a@sender.example>', 'postmaster', 'helo.example', 'helo',

@@ -3,16 +3,10 @@
 
 import Milter
 
-from smf_spf import c_rules, config as configuration, policy
+from smf_spf import policy
 from smf_spf.mailbox import Mailbox
 from smf_spf.outcomes import CONTINUE, REJECT, TEMPERROR, TEMPFAIL
-from miltertools import Harness
-
-CONN = c_rules.Connection('192.0.2.1', '192.0.2.1', 'mx.sender.example', 'mx.receiver.test')
-
-
-def conf(*lines):
-    return configuration.parse_lines(list(lines), 'test.conf').config
+from miltertools import config_of as conf, CONNECTION as CONN, Harness
 
 
 class Evaluator(object):
