@@ -393,3 +393,16 @@ def test_a_refused_nudge_is_logged_once_and_the_stop_waits_for_libmilter_instead
     assert [message for _, message in handler.lines if 'cannot interrupt' in message] == [
         "cannot interrupt libmilter's wait for a connection ([Errno 13] Permission denied): "
         "stopping takes up to 5 s"]
+
+
+def test_the_docs_name_the_nudge_signal_and_its_interval():
+    from smf_spf import signals
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    offset = signals.NUDGE - signal.SIGRTMIN
+    named = 'SIGRTMIN+%d' % offset
+    with open(os.path.join(root, 'docs', 'operations.md'), encoding='utf-8') as handle:
+        operations = handle.read()
+    with open(os.path.join(root, 'docs', 'selinux.md'), encoding='utf-8') as handle:
+        selinux = handle.read()
+    assert named in operations and named in selinux
+    assert 'every %d ms' % round(signals.NUDGE_EVERY * 1000) in operations
